@@ -1,0 +1,1 @@
+"""The ``feederdao`` command line (Typer); a thin edge over ``feederdao.workflows``."""

@@ -1,0 +1,167 @@
+"""The frozen, solver-ready view of a feeder that ``grid_model`` builds and ``optimizer`` reads.
+
+Everything here is plain data in per-unit on the network's power base ``base_mva``: no pandapower
+object crosses this boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+BranchKind = Literal["line", "trafo"]
+
+
+class DeviceKind(StrEnum):
+    """What a device is; decides how the optimizer models it."""
+
+    LOAD = "load"
+    PV = "pv"
+    GENERATOR = "generator"
+    STORAGE = "storage"
+    FLEX_LOAD = "flex_load"
+
+
+@dataclass(frozen=True, slots=True)
+class Bus:
+    """A supplied bus. ``index`` is the pandapower bus index; ``position`` its row in the view."""
+
+    index: int
+    name: str
+    vn_kv: float
+    min_vm_pu: float | None = None
+    max_vm_pu: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """An in-service branch between two supplied buses.
+
+    For a radial feeder ``from_bus`` is the parent (nearer the slack) and ``to_bus`` the child.
+    ``r_pu``/``x_pu`` are on ``NetworkView.base_mva`` and the from-bus voltage base. ``ratio``
+    is the off-nominal voltage ratio (|V_from| / |V_to| at no load), 1 for lines.
+    ``rating_mva`` is the thermal rating at 100 % loading (None: no rating given).
+    Parallel elements between the same buses are merged into one equivalent branch whose
+    ``parallel_ids`` lists the members.
+    """
+
+    kind: BranchKind
+    element: int
+    name: str
+    from_bus: int
+    to_bus: int
+    r_pu: float
+    x_pu: float
+    rating_mva: float | None
+    ratio: float = 1.0
+    max_loading_percent: float = 100.0
+    parallel_ids: tuple[str, ...] = ()
+
+    @property
+    def branch_id(self) -> str:
+        return f"{self.kind}:{self.element}"
+
+
+@dataclass(frozen=True, slots=True)
+class Slack:
+    """The substation (pandapower ext_grid): voltage set-point and import/export limits."""
+
+    bus: int
+    vm_pu: float
+    max_import_mw: float | None = None
+    max_export_mw: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A device at a bus, with its nameplate and its base operating point.
+
+    Sign convention: ``p_mw``/``q_mvar`` are *consumption* for loads and storage (charging
+    positive, as pandapower) and *injection* for PV and generators. ``e_max_mwh`` is only set
+    for storage.
+    """
+
+    device_id: str
+    kind: DeviceKind
+    element: int
+    name: str
+    bus: int
+    p_mw: float
+    q_mvar: float = 0.0
+    sn_mva: float | None = None
+    p_min_mw: float | None = None
+    p_max_mw: float | None = None
+    e_max_mwh: float | None = None
+    soc_init_percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkView:
+    """A frozen, solver-ready description of one feeder.
+
+    ``buses`` are the supplied buses in breadth-first order from the slack, so every bus's parent
+    comes before it; ``parent_branch[i]`` is the position in ``branches`` of the branch that feeds
+    ``buses[i]`` (-1 for a slack bus). ``topology`` is ``"radial"`` when the supplied buses
+    form a tree (a forest, for several substations whose supply areas do not touch),
+    ``"meshed"`` otherwise. Buses not connected to the slack are listed, by name, in
+    ``unsupplied_buses`` and left out of everything else, and so are their devices. Buses
+    joined by closed bus-bus switches are fused into one, as pandapower does: ``bus_alias``
+    maps each fused-away bus to the bus that represents it.
+    """
+
+    name: str
+    base_mva: float
+    f_hz: float
+    buses: tuple[Bus, ...]
+    branches: tuple[Branch, ...]
+    slacks: tuple[Slack, ...]
+    devices: tuple[Device, ...]
+    parent_branch: tuple[int, ...]
+    topology: Literal["radial", "meshed"]
+    unsupplied_buses: tuple[str, ...] = ()
+    unsupplied_bus_indices: tuple[int, ...] = ()
+    islands: tuple[tuple[str, ...], ...] = ()
+    unsupplied_devices: tuple[str, ...] = ()
+    bus_alias: dict[int, int] = field(default_factory=dict, compare=False)
+    _bus_pos: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._bus_pos.update({b.index: i for i, b in enumerate(self.buses)})
+        for alias, target in self.bus_alias.items():
+            self._bus_pos[alias] = self._bus_pos[target]
+
+    @property
+    def slack_buses(self) -> tuple[int, ...]:
+        return tuple(s.bus for s in self.slacks)
+
+    @property
+    def is_radial(self) -> bool:
+        return self.topology == "radial"
+
+    def has_bus(self, index: int) -> bool:
+        return index in self._bus_pos
+
+    def bus_position(self, index: int) -> int:
+        """Row of pandapower bus ``index`` (or a bus fused into it) in ``buses``; KeyError if the
+        bus is not supplied."""
+        return self._bus_pos[index]
+
+    def canonical_bus(self, index: int) -> int:
+        """The bus that represents ``index`` in this view (itself unless fused away)."""
+        return self.bus_alias.get(index, index)
+
+    def bus_name(self, index: int) -> str:
+        return self.buses[self._bus_pos[index]].name
+
+    def devices_at(self, bus: int) -> tuple[Device, ...]:
+        return tuple(d for d in self.devices if d.bus == bus)
+
+    def device(self, device_id: str) -> Device:
+        for d in self.devices:
+            if d.device_id == device_id:
+                return d
+        raise KeyError(device_id)
+
+    def count(self, kind: DeviceKind) -> int:
+        return sum(1 for d in self.devices if d.kind == kind)

@@ -1,0 +1,49 @@
+"""Per-period operating points of a feeder's devices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """Power of every device for ``n_periods`` periods from ``start``.
+
+    ``p_mw[t, k]`` and ``q_mvar[t, k]`` belong to ``device_ids[k]`` in that device's own sign
+    convention (see :class:`feederdao.domain.network.Device`). For PV this is the *available*
+    power. Arrays are read-only.
+    """
+
+    start: datetime
+    resolution_min: int
+    device_ids: tuple[str, ...]
+    p_mw: FloatArray
+    q_mvar: FloatArray
+    source: str
+
+    def __post_init__(self) -> None:
+        for arr in (self.p_mw, self.q_mvar):
+            arr.setflags(write=False)
+        if self.p_mw.shape != self.q_mvar.shape or self.p_mw.shape[1] != len(self.device_ids):
+            raise ValueError("profile arrays do not match the device list")
+
+    @property
+    def n_periods(self) -> int:
+        return int(self.p_mw.shape[0])
+
+    @property
+    def period_hours(self) -> float:
+        return self.resolution_min / 60.0
+
+    def timestamps(self) -> list[datetime]:
+        step = timedelta(minutes=self.resolution_min)
+        return [self.start + k * step for k in range(self.n_periods)]
+
+    def column(self, device_id: str) -> int:
+        return self.device_ids.index(device_id)

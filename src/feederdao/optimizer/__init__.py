@@ -1,0 +1,1 @@
+"""Pyomo formulation of the network-constrained market clearing, solved by HiGHS."""

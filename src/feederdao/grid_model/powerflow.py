@@ -1,19 +1,26 @@
-"""AC power flow helper: pandapower on a private copy of the net, results as values.
+"""AC power flow helper: pandapower's network model on a private copy, results as values.
 
-:class:`AcEvaluator` prepares one copy of the net in which every bus's net consumption is one
-load, so evaluating many periods (or a dispatch) only rewrites two columns before each power
-flow; the caller's net is never touched.
+:class:`AcEvaluator` copies the net once, replaces every device by one load per bus, and runs
+pandapower once to obtain its admittance matrices (``Ybus``, ``Yf``, ``Yt``: lines, transformers
+with taps, shunts, charging, fused bus-bus switches). Each further evaluation solves the AC
+power flow equations on those matrices for all periods at once (a fixed-point Z-bus iteration
+with one sparse factorisation, vectorised over periods) and computes flows, currents and
+loadings exactly as pandapower's result functions do. A period that does not converge that way
+is handed to ``pandapower.runpp`` itself; if that fails too, :class:`PowerFlowError` names it.
+The caller's net is never modified.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import scipy.sparse.linalg as spla
 
 from feederdao.domain.network import DeviceKind, NetworkView
 from feederdao.domain.powerflow import PowerFlowResult
@@ -21,6 +28,8 @@ from feederdao.domain.profiles import FloatArray
 from feederdao.errors import PowerFlowError
 
 _DEVICE_TABLES = ("load", "sgen", "storage", "gen")
+_BASE_KV = 9  # ppc bus column
+_F_BUS, _T_BUS = 0, 1  # ppc branch columns
 
 
 def device_bus_consumption(
@@ -42,7 +51,10 @@ def device_bus_consumption(
 
 
 class AcEvaluator:
-    """Runs pandapower AC power flows for a view's net at given bus consumptions."""
+    """AC power flows of a view's network at given net bus consumptions."""
+
+    max_iterations = 200
+    tolerance_pu = 1e-9
 
     def __init__(self, net: Any, view: NetworkView) -> None:
         import pandapower as pp
@@ -57,113 +69,185 @@ class AcEvaluator:
         buses = [b.index for b in view.buses]
         self._load_idx = pp.create_loads(work, buses=buses, p_mw=0.0, q_mvar=0.0, name="feederdao")
         self._net = work
-        self._ext_rows = {
-            int(row.bus): int(i) for i, row in work.ext_grid.iterrows() if bool(row.in_service)
-        }
-        self._branch_map = self._map_branches()
+        self._runpp()
+        internal = work._ppc["internal"]
+        self._base_mva = float(internal["baseMVA"])
+        ybus = internal["Ybus"].tocsr()
+        n_bus = ybus.shape[0]
+        ref = np.asarray(internal["ref"], dtype=np.int64)
+        if len(internal["pv"]):
+            raise PowerFlowError("voltage-controlled buses are not supported by the AC evaluator")
+        self._ref = ref
+        self._non_ref = np.setdiff1d(np.arange(n_bus), ref)
+        self._ybus = ybus
+        self._yf = internal["Yf"].tocsr()
+        self._yt = internal["Yt"].tocsr()
+        ynn = ybus[self._non_ref][:, self._non_ref].tocsc()
+        self._lu = spla.splu(ynn)
+        self._yns = ybus[self._non_ref][:, ref]
+        self._v_ref = internal["V"][ref].copy()
+        self._v0 = internal["V"].copy()
+        self._s_base = internal["Sbus"].copy()
+        lookup = work._pd2ppc_lookups["bus"]
+        self._bus_row = np.asarray(lookup[np.array(buses)], dtype=np.int64)
+        self._base_kv = internal["bus"][:, _BASE_KV].real
+        self._branch_rows(work, internal)
 
-    def _map_branches(self) -> list[list[tuple[str, int, bool]]]:
-        """For each view branch, its members as (table, element, same_orientation)."""
-        out: list[list[tuple[str, int, bool]]] = []
-        for br in self.view.branches:
-            ids = br.parallel_ids or (br.branch_id,)
-            members = []
-            for bid in ids:
+    def _runpp(self) -> None:
+        logger = logging.getLogger("pandapower")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._pp.runpp(self._net, numba=True, calculate_voltage_angles=True)
+        finally:
+            logger.setLevel(level)
+
+    def _branch_rows(self, work: Any, internal: Any) -> None:
+        """Map each view branch's members to internal branch rows and rating data."""
+        lookups = work._pd2ppc_lookups["branch"]
+        in_service = np.asarray(internal["branch_is"], dtype=bool)
+        internal_row = np.cumsum(in_service) - 1
+        fb = internal["branch"][:, _F_BUS].real.astype(np.int64)
+        tb = internal["branch"][:, _T_BUS].real.astype(np.int64)
+        members: list[tuple[int, int, bool, str, float, float, float]] = []
+        owner: list[int] = []
+        for k, br in enumerate(self.view.branches):
+            for bid in br.parallel_ids or (br.branch_id,):
                 table, element = bid.split(":")
                 idx = int(element)
+                start, _ = lookups[table]
+                ppc_row = start + int(getattr(work, table).index.get_loc(idx))
+                row = int(internal_row[ppc_row])
+                if not in_service[ppc_row]:
+                    raise PowerFlowError(f"{bid} is in the view but out of service in pandapower")
+                df = getattr(work, table).loc[idx]
                 if table == "line":
-                    fb = self.view.canonical_bus(int(self._net.line.at[idx, "from_bus"]))
+                    same = self.view.canonical_bus(int(df.from_bus)) == br.from_bus
+                    i_max = float(df.max_i_ka) * float(df.df) * float(df.parallel)
+                    members.append((row, k, same, table, i_max, 0.0, 0.0))
                 else:
-                    fb = self.view.canonical_bus(int(self._net.trafo.at[idx, "hv_bus"]))
-                members.append((table, idx, fb == br.from_bus))
-            out.append(members)
-        return out
+                    same = self.view.canonical_bus(int(df.hv_bus)) == br.from_bus
+                    scale = math.sqrt(3) / float(df.sn_mva) / float(df.parallel) / float(df.df)
+                    members.append(
+                        (row, k, same, table, scale, float(df.vn_hv_kv), float(df.vn_lv_kv))
+                    )
+                owner.append(k)
+        self._members = members
+        self._ids = [
+            f"{'line' if m[3] == 'line' else 'trafo'}:{eid}"
+            for m, eid in zip(
+                members,
+                [
+                    bid.split(":")[1]
+                    for br in self.view.branches
+                    for bid in (br.parallel_ids or (br.branch_id,))
+                ],
+                strict=True,
+            )
+        ]
+        rows = np.array([m[0] for m in members], dtype=np.int64)
+        self._m_rows = rows
+        self._m_from_bus = fb[rows]
+        self._m_to_bus = tb[rows]
 
-    def run(
-        self,
-        p_mw: FloatArray,
-        q_mvar: FloatArray,
-        slack_vm_pu: Mapping[int, float] | None = None,
-    ) -> PowerFlowResult:
+    def __call__(self, p_mw: FloatArray, q_mvar: FloatArray) -> PowerFlowResult:
+        return self.run(p_mw, q_mvar)
+
+    def _solve(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Z-bus fixed point for all columns of ``s`` ([bus, T] complex, pu injections)."""
+        n_t = s.shape[1]
+        v = np.repeat(self._v0[:, None], n_t, axis=1)
+        v[self._ref] = self._v_ref[:, None]
+        nr = self._non_ref
+        rhs_ref = self._yns @ v[self._ref]
+        converged = np.zeros(n_t, dtype=bool)
+        for _ in range(self.max_iterations):
+            current = np.conj(s[nr] / v[nr])
+            v[nr] = self._lu.solve(np.asarray(current - rhs_ref))
+            mismatch = v * np.conj(self._ybus @ v) - s
+            err = np.abs(mismatch[nr]).max(axis=0) if len(nr) else np.zeros(n_t)
+            converged = err < self.tolerance_pu
+            if converged.all():
+                break
+        return v, converged
+
+    def run(self, p_mw: FloatArray, q_mvar: FloatArray) -> PowerFlowResult:
         """AC power flow for each row of ``p_mw``/``q_mvar`` (``[period, view bus]``, net
-        consumption). Raises :class:`PowerFlowError` naming the first period that fails."""
+        consumption in MW/Mvar)."""
         p_mw = np.atleast_2d(np.asarray(p_mw, dtype=float))
         q_mvar = np.atleast_2d(np.asarray(q_mvar, dtype=float))
         n_t, n_b = p_mw.shape
         if n_b != len(self.view.buses) or q_mvar.shape != p_mw.shape:
             raise ValueError("bus consumption arrays do not match the view's buses")
+        s = np.repeat(self._s_base[:, None], n_t, axis=1).astype(complex)
+        np.add.at(s, self._bus_row, -(p_mw.T + 1j * q_mvar.T) / self._base_mva)
+        v, converged = self._solve(s)
+        for t in np.flatnonzero(~converged):
+            v[:, t] = self._pandapower_period(p_mw[t], q_mvar[t], int(t), n_t)
+        return self._results(v)
+
+    def _pandapower_period(self, p: np.ndarray, q: np.ndarray, t: int, n_t: int) -> np.ndarray:
         net = self._net
-        for bus, vm in (slack_vm_pu or {}).items():
-            net.ext_grid.at[self._ext_rows[bus], "vm_pu"] = vm
-        n_br = len(self.view.branches)
-        bus_idx = [b.index for b in self.view.buses]
-        slack_rows = [self._ext_rows[s.bus] for s in self.view.slacks]
-        out = {
-            "vm": np.empty((n_t, n_b)),
-            "va": np.empty((n_t, n_b)),
-            "pf": np.empty((n_t, n_br)),
-            "qf": np.empty((n_t, n_br)),
-            "pt": np.empty((n_t, n_br)),
-            "ld": np.empty((n_t, n_br)),
-            "sp": np.empty((n_t, len(slack_rows))),
-            "sq": np.empty((n_t, len(slack_rows))),
-        }
-        element_ids = sorted({f"{t}:{e}" for m in self._branch_map for t, e, _ in m})
-        elements = {eid: np.empty(n_t) for eid in element_ids}
-        init = "auto"
-        logger = logging.getLogger("pandapower")
-        level = logger.level
-        logger.setLevel(logging.ERROR)
+        net.load.loc[self._load_idx, "p_mw"] = p
+        net.load.loc[self._load_idx, "q_mvar"] = q
         try:
-            for t in range(n_t):
-                net.load.loc[self._load_idx, "p_mw"] = p_mw[t]
-                net.load.loc[self._load_idx, "q_mvar"] = q_mvar[t]
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        self._pp.runpp(net, init=init, numba=True, calculate_voltage_angles=True)
-                except Exception as exc:  # pandapower's LoadflowNotConverged and friends
-                    raise PowerFlowError(
-                        f"AC power flow did not converge for period {t} of {n_t} "
-                        f"(total net load {p_mw[t].sum():.4f} MW): {exc}"
-                    ) from exc
-                init = "results"
-                out["vm"][t] = net.res_bus.vm_pu.to_numpy()[net.bus.index.get_indexer(bus_idx)]
-                out["va"][t] = net.res_bus.va_degree.to_numpy()[net.bus.index.get_indexer(bus_idx)]
-                for k, members in enumerate(self._branch_map):
-                    pf = qf = pt = 0.0
-                    worst = 0.0
-                    for table, idx, same in members:
-                        res = net.res_line if table == "line" else net.res_trafo
-                        a, b = ("from", "to") if table == "line" else ("hv", "lv")
-                        if not same:
-                            a, b = b, a
-                        pf += float(res.at[idx, f"p_{a}_mw"])
-                        qf += float(res.at[idx, f"q_{a}_mvar"])
-                        pt += float(res.at[idx, f"p_{b}_mw"])
-                        loading = float(res.at[idx, "loading_percent"])
-                        elements[f"{table}:{idx}"][t] = loading
-                        worst = max(worst, loading)
-                    out["pf"][t, k], out["qf"][t, k], out["pt"][t, k] = pf, qf, pt
-                    out["ld"][t, k] = worst
-                out["sp"][t] = net.res_ext_grid.p_mw.to_numpy()[
-                    net.ext_grid.index.get_indexer(slack_rows)
-                ]
-                out["sq"][t] = net.res_ext_grid.q_mvar.to_numpy()[
-                    net.ext_grid.index.get_indexer(slack_rows)
-                ]
-        finally:
-            logger.setLevel(level)
+            self._runpp()
+        except Exception as exc:  # pandapower's LoadflowNotConverged and friends
+            raise PowerFlowError(
+                f"AC power flow did not converge for period {t} of {n_t} "
+                f"(total net load {p.sum():.4f} MW): {exc}"
+            ) from exc
+        return np.asarray(net._ppc["internal"]["V"]).copy()
+
+    def _results(self, v: np.ndarray) -> PowerFlowResult:
+        n_t = v.shape[1]
+        base = self._base_mva
+        rows = self._m_rows
+        sf = (v[self._m_from_bus] * np.conj(self._yf[rows] @ v)) * base  # [member, T]
+        st = (v[self._m_to_bus] * np.conj(self._yt[rows] @ v)) * base
+        vm = np.abs(v)
+        i_f = np.abs(sf) / (vm[self._m_from_bus] * self._base_kv[self._m_from_bus][:, None])
+        i_t = np.abs(st) / (vm[self._m_to_bus] * self._base_kv[self._m_to_bus][:, None])
+        i_f /= math.sqrt(3)
+        i_t /= math.sqrt(3)
+        n_br = len(self.view.branches)
+        pf = np.zeros((n_t, n_br))
+        qf = np.zeros((n_t, n_br))
+        pt = np.zeros((n_t, n_br))
+        qt = np.zeros((n_t, n_br))
+        ld = np.zeros((n_t, n_br))
+        elements: dict[str, FloatArray] = {}
+        for j, (_, k, same, table, a, vn_hv, vn_lv) in enumerate(self._members):
+            if table == "line":
+                loading = np.maximum(i_f[j], i_t[j]) / a * 100.0 if a > 0 else np.zeros(n_t)
+            else:
+                loading = np.maximum(i_f[j] * vn_hv, i_t[j] * vn_lv) * a * 100.0
+            elements[self._ids[j]] = loading
+            ld[:, k] = np.maximum(ld[:, k], loading)
+            s_in, s_out = (sf[j], st[j]) if same else (st[j], sf[j])
+            pf[:, k] += s_in.real
+            qf[:, k] += s_in.imag
+            pt[:, k] += s_out.real
+            qt[:, k] += s_out.imag
+        bus_v = v[self._bus_row].T
+        s_ref = v[self._ref] * np.conj(self._ybus[self._ref] @ v) * base  # injection at slack
+        slack_rows = [
+            int(np.flatnonzero(self._ref == self._bus_row[self.view.bus_position(s.bus)])[0])
+            for s in self.view.slacks
+        ]
         return PowerFlowResult(
-            vm_pu=out["vm"],
-            va_degree=out["va"],
-            branch_p_from_mw=out["pf"],
-            branch_q_from_mvar=out["qf"],
-            branch_p_to_mw=out["pt"],
-            branch_loading_percent=out["ld"],
-            slack_p_mw=out["sp"],
-            slack_q_mvar=out["sq"],
+            vm_pu=np.abs(bus_v),
+            va_degree=np.degrees(np.angle(bus_v)),
+            branch_p_from_mw=pf,
+            branch_q_from_mvar=qf,
+            branch_p_to_mw=pt,
+            branch_loading_percent=ld,
+            slack_p_mw=s_ref[slack_rows].real.T,
+            slack_q_mvar=s_ref[slack_rows].imag.T,
             element_loading_percent=elements,
+            branch_q_to_mvar=qt,
         )
 
 

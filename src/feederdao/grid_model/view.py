@@ -89,7 +89,10 @@ def _trafo_ratio(net: Any, row: Any) -> float:
     vn_hv, vn_lv = float(row.vn_hv_kv), float(row.vn_lv_kv)
     tap_pos, tap_neutral = _f(row.get("tap_pos")), _f(row.get("tap_neutral"), 0.0)
     step = _f(row.get("tap_step_percent"), 0.0) or 0.0
-    if tap_pos is not None and tap_neutral is not None and step:
+    # pandapower ≥ 3 ignores the tap position of a transformer without a tap changer type
+    changer = row.get("tap_changer_type", "Ratio")
+    has_changer = (isinstance(changer, str) and changer != "") or "tap_changer_type" not in row
+    if has_changer and tap_pos is not None and tap_neutral is not None and step:
         factor = 1.0 + (tap_pos - tap_neutral) * step / 100.0
         if str(row.get("tap_side", "hv")) == "lv":
             vn_lv *= factor

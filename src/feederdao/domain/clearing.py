@@ -1,0 +1,321 @@
+"""What a clearing takes besides the network and bids, and what it returns."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from feederdao.domain.params import GridParameters
+from feederdao.domain.profiles import FloatArray
+
+
+@dataclass(frozen=True)
+class WholesalePrices:
+    """Price of energy imported through / exported at the substation, per period (EUR/MWh)."""
+
+    import_eur_per_mwh: FloatArray
+    export_eur_per_mwh: FloatArray
+
+    def __post_init__(self) -> None:
+        if self.import_eur_per_mwh.shape != self.export_eur_per_mwh.shape:
+            raise ValueError("import and export price series differ in length")
+        if np.any(self.export_eur_per_mwh > self.import_eur_per_mwh):
+            raise ValueError("the export price must not exceed the import price in any period")
+
+    @classmethod
+    def flat(cls, n_periods: int, import_price: float, export_price: float) -> WholesalePrices:
+        return cls(np.full(n_periods, import_price), np.full(n_periods, export_price))
+
+    @classmethod
+    def day_shape(cls, n_periods: int, start_period: int = 0) -> WholesalePrices:
+        """A typical day-ahead shape plus supplier costs: cheap at night and midday (solar),
+        dear at the evening peak; export pays the day-ahead part only."""
+        hours = ((start_period + np.arange(n_periods)) % 96) / 4.0
+        day_ahead = (
+            90.0
+            + 45.0 * np.exp(-(((hours - 19.0) / 2.0) ** 2))
+            + 20.0 * np.exp(-(((hours - 8.0) / 1.5) ** 2))
+            - 45.0 * np.exp(-(((hours - 13.0) / 2.5) ** 2))
+        )
+        return cls(day_ahead + 60.0, day_ahead * 0.6)
+
+
+@dataclass(frozen=True)
+class ClearingOptions:
+    """How the clearing is solved and checked.
+
+    ``polygon_sides`` approximates each circular capability (P² + Q² ≤ S²) by that many tangent
+    half-planes; the AC check catches the small overshoot at the vertices. Tolerances say when an
+    AC-checked limit counts as violated; ``max_iterations`` bounds the re-linearisation loop.
+    ``storage`` either optimises storage or holds it at its profile. ``elastic`` returns a result
+    with priced load shedding / curtailment instead of raising when the clearing is infeasible.
+    """
+
+    polygon_sides: int = 16
+    voltage_tolerance_pu: float = 0.001
+    loading_tolerance_percent: float = 0.5
+    loss_tolerance_mw: float = 1e-4
+    loss_tolerance_fraction: float = 0.05
+    max_iterations: int = 6
+    storage: Literal["optimise", "profile"] = "optimise"
+    elastic: bool = False
+    reactive_cost_eur_per_mvarh: float = 0.01
+    ac_check: bool = True
+
+    def __post_init__(self) -> None:
+        if self.polygon_sides < 4:
+            raise ValueError("polygon_sides must be at least 4")
+        if self.max_iterations < 1:
+            raise ValueError("max_iterations must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Setpoint:
+    """Dispatch of one device for one period, in the device's own sign convention
+    (consumption positive for loads and storage, injection positive for PV)."""
+
+    device_id: str
+    bus: int
+    period: int
+    p_mw: float
+    q_mvar: float
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementRow:
+    """A participant's energy and money over the window (positive payment: it pays)."""
+
+    participant_id: str
+    bus: int
+    bought_mwh: float
+    sold_mwh: float
+    energy_payment_eur: float
+    fee_eur: float
+
+    @property
+    def total_eur(self) -> float:
+        return self.energy_payment_eur + self.fee_eur
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Money flows of a clearing.
+
+    ``merchandising_surplus_eur`` = what consumers pay at their bus prices − what producers are
+    paid at theirs − the substation's net wholesale cost. It is the congestion, voltage and loss
+    rent the DSO collects; ``budget_balanced`` says it is non-negative (within rounding).
+    """
+
+    rows: tuple[SettlementRow, ...]
+    non_market_payment_eur: float
+    wholesale_cost_eur: float
+    fees_eur: float
+    merchandising_surplus_eur: float
+    congestion_rent_eur: float
+
+    @property
+    def budget_balanced(self) -> bool:
+        return self.merchandising_surplus_eur >= -1e-6 * max(1.0, abs(self.wholesale_cost_eur))
+
+
+@dataclass(frozen=True)
+class AcCheck:
+    """What the AC power flow said about the final dispatch."""
+
+    performed: bool
+    iterations: int
+    max_voltage_error_pu: float
+    max_loading_percent: float
+    loss_error_mw: float
+    violations: tuple[str, ...]
+
+    @property
+    def feasible(self) -> bool:
+        """True only when an AC check was performed and found no violation."""
+        return self.performed and not self.violations
+
+
+@dataclass(frozen=True)
+class SolverStats:
+    build_s: float
+    solve_s: float
+    ac_check_s: float
+    total_s: float
+    iterations: int
+    n_variables: int
+    n_constraints: int
+    solver: str = "highs"
+
+
+@dataclass(frozen=True)
+class Prices:
+    """DLMP per period and bus (EUR/MWh), split into parts that add up to ``dlmp``; reactive
+    power prices (EUR/Mvarh)."""
+
+    dlmp: FloatArray
+    energy: FloatArray
+    loss: FloatArray
+    congestion: FloatArray
+    voltage: FloatArray
+    reactive: FloatArray
+
+
+@dataclass(frozen=True)
+class ClearingResult:
+    """Everything a clearing decided, priced and checked, as values."""
+
+    network: str
+    status: Literal["optimal", "elastic"]
+    parameters: GridParameters
+    period_hours: float
+    bus_indices: tuple[int, ...]
+    bus_names: tuple[str, ...]
+    branch_ids: tuple[str, ...]
+    branch_names: tuple[str, ...]
+    welfare_eur: float
+    prices: Prices
+    accepted_mw: dict[str, tuple[float, ...]]
+    setpoints: tuple[Setpoint, ...]
+    lp_vm_pu: FloatArray
+    lp_branch_p_mw: FloatArray
+    lp_branch_q_mvar: FloatArray
+    lp_loading_percent: FloatArray
+    ac_vm_pu: FloatArray | None
+    ac_loading_percent: FloatArray | None
+    ac_losses_mw: FloatArray | None
+    slack_import_mw: FloatArray
+    settlement: Settlement
+    ac_check: AcCheck
+    binding: tuple[str, ...]
+    shortfalls: tuple[str, ...]
+    stats: SolverStats
+    provenance_hash: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_periods(self) -> int:
+        return int(self.prices.dlmp.shape[0])
+
+    def setpoints_for(self, period: int) -> tuple[Setpoint, ...]:
+        return tuple(s for s in self.setpoints if s.period == period)
+
+    def summary(self) -> dict[str, Any]:
+        dlmp = self.prices.dlmp
+        return {
+            "network": self.network,
+            "status": self.status,
+            "periods": self.n_periods,
+            "welfare_eur": round(self.welfare_eur, 2),
+            "dlmp_min_eur_per_mwh": round(float(dlmp.min()), 2),
+            "dlmp_max_eur_per_mwh": round(float(dlmp.max()), 2),
+            "binding": list(self.binding),
+            "ac_feasible": self.ac_check.feasible,
+            "ac_iterations": self.ac_check.iterations,
+            "ac_violations": list(self.ac_check.violations),
+            "max_voltage_error_pu": self.ac_check.max_voltage_error_pu,
+            "merchandising_surplus_eur": round(self.settlement.merchandising_surplus_eur, 2),
+            "provenance_hash": self.provenance_hash,
+        }
+
+    def to_json(self) -> str:
+        """The whole result as JSON (arrays as nested lists)."""
+
+        def conv(obj: Any) -> Any:
+            if isinstance(obj, np.ndarray):
+                return obj.tolist()
+            if isinstance(obj, dict):
+                return {k: conv(v) for k, v in obj.items()}
+            if isinstance(obj, list | tuple):
+                return [conv(v) for v in obj]
+            return obj
+
+        data = {
+            "summary": self.summary(),
+            "parameters": self.parameters.values(),
+            "provenance": asdict(self.parameters.provenance),
+            "bus_indices": list(self.bus_indices),
+            "bus_names": list(self.bus_names),
+            "branch_ids": list(self.branch_ids),
+            "prices": {k: conv(v) for k, v in asdict(self.prices).items()},
+            "accepted_mw": self.accepted_mw,
+            "setpoints": [asdict(s) for s in self.setpoints],
+            "settlement": conv(asdict(self.settlement)),
+            "ac_check": conv(asdict(self.ac_check)),
+            "stats": asdict(self.stats),
+            "lp_vm_pu": conv(self.lp_vm_pu),
+            "ac_vm_pu": conv(self.ac_vm_pu),
+            "ac_loading_percent": conv(self.ac_loading_percent),
+            "lp_loading_percent": conv(self.lp_loading_percent),
+            "slack_import_mw": conv(self.slack_import_mw),
+        }
+        return json.dumps(data)
+
+    def write(self, out_dir: Path) -> list[Path]:
+        """Write ``result.json`` and CSV tables (prices, setpoints, settlement, voltages)."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = [out_dir / "result.json"]
+        written[0].write_text(self.to_json())
+
+        def table(name: str, header: list[str], rows: list[list[Any]]) -> None:
+            path = out_dir / name
+            with path.open("w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(header)
+                w.writerows(rows)
+            written.append(path)
+
+        p = self.prices
+        table(
+            "prices.csv",
+            [
+                "period",
+                "bus",
+                "bus_name",
+                "dlmp",
+                "energy",
+                "loss",
+                "congestion",
+                "voltage",
+                "reactive",
+            ],
+            [
+                [
+                    t,
+                    b,
+                    self.bus_names[i],
+                    p.dlmp[t, i],
+                    p.energy[t, i],
+                    p.loss[t, i],
+                    p.congestion[t, i],
+                    p.voltage[t, i],
+                    p.reactive[t, i],
+                ]
+                for t in range(self.n_periods)
+                for i, b in enumerate(self.bus_indices)
+            ],
+        )
+        table(
+            "setpoints.csv",
+            ["device_id", "bus", "period", "p_mw", "q_mvar"],
+            [[s.device_id, s.bus, s.period, s.p_mw, s.q_mvar] for s in self.setpoints],
+        )
+        table(
+            "settlement.csv",
+            ["participant_id", "bus", "bought_mwh", "sold_mwh", "energy_payment_eur", "fee_eur"],
+            [
+                [r.participant_id, r.bus, r.bought_mwh, r.sold_mwh, r.energy_payment_eur, r.fee_eur]
+                for r in self.settlement.rows
+            ],
+        )
+        vm = self.ac_vm_pu if self.ac_vm_pu is not None else self.lp_vm_pu
+        table(
+            "voltages.csv",
+            ["period", *[str(b) for b in self.bus_indices]],
+            [[t, *vm[t].tolist()] for t in range(self.n_periods)],
+        )
+        return written

@@ -45,34 +45,41 @@ def test_open_switch_respected_and_island_named() -> None:
 
 
 def test_transformer_per_unit_and_tap_ratio() -> None:
-    net = pp.create_empty_network(sn_mva=1.0)
-    hv = pp.create_bus(net, vn_kv=20.0, name="HV")
-    lv = pp.create_bus(net, vn_kv=0.4, name="LV")
-    pp.create_ext_grid(net, hv)
-    pp.create_transformer_from_parameters(
-        net,
-        hv,
-        lv,
-        sn_mva=0.4,
-        vn_hv_kv=20.0,
-        vn_lv_kv=0.4,
-        vk_percent=4.0,
-        vkr_percent=1.0,
-        pfe_kw=0.0,
-        i0_percent=0.0,
-        tap_side="hv",
-        tap_neutral=0,
-        tap_pos=2,
-        tap_step_percent=2.5,
-        tap_min=-2,
-        tap_max=2,
-    )
-    (tr,) = build_view(net).branches
+    def feeder(changer: str | None) -> object:
+        net = pp.create_empty_network(sn_mva=1.0)
+        hv = pp.create_bus(net, vn_kv=20.0, name="HV")
+        lv = pp.create_bus(net, vn_kv=0.4, name="LV")
+        pp.create_ext_grid(net, hv)
+        pp.create_transformer_from_parameters(
+            net,
+            hv,
+            lv,
+            sn_mva=0.4,
+            vn_hv_kv=20.0,
+            vn_lv_kv=0.4,
+            vk_percent=4.0,
+            vkr_percent=1.0,
+            pfe_kw=0.0,
+            i0_percent=0.0,
+            tap_side="hv",
+            tap_neutral=0,
+            tap_pos=2,
+            tap_step_percent=2.5,
+            tap_min=-2,
+            tap_max=2,
+            tap_changer_type=changer,
+        )
+        return net
+
+    (tr,) = build_view(feeder("Ratio")).branches
     # on a 1 MVA base: z = 0.04 · 1/0.4 = 0.1 pu, r = 0.01 · 1/0.4 = 0.025 pu
     assert tr.r_pu == pytest.approx(0.025)
     assert tr.x_pu == pytest.approx(math.sqrt(0.1**2 - 0.025**2))
     assert tr.rating_mva == 0.4
     assert tr.ratio == pytest.approx(1.05)  # HV winding at +2 · 2.5 %
+    # without a tap changer type pandapower ignores the tap position, and so does the view
+    (plain,) = build_view(feeder(None)).branches
+    assert plain.ratio == 1.0
 
 
 def test_bus_bus_switch_fuses_and_parallel_elements_merge() -> None:

@@ -48,7 +48,7 @@ def add_objective(m: pyo.ConcreteModel, data: MarketData) -> None:
     """Minimise −welfare (EUR):
 
     Σ_t Δt · [ Σ offers price·x − Σ bids (price − fee)·x + import price·imp − export price·exp
-    + a small cost on reactive power from inverters + elastic penalties ].
+    + a small cost on inverters' reactive power and on losses + elastic penalties ].
     """
     dt = data.period_hours
     bl = data.blocks
@@ -66,7 +66,10 @@ def add_objective(m: pyo.ConcreteModel, data: MarketData) -> None:
         for t in m.T
     )
     reactive = eps * dt * sum(m.q_abs[c] for c in m.q_abs) if hasattr(m, "q_abs") else 0.0
+    # a token cost on losses: the loss variables are only bounded below (tangent cuts), so
+    # without it a solver may "burn" energy that nobody values
+    burn = eps * dt * sum(m.loss_p[c] for c in m.loss_p)
     m.welfare_expr = pyo.Expression(expr=-(market + wholesale))
     m.obj = pyo.Objective(
-        expr=market + wholesale + reactive + m.elastic_penalty, sense=pyo.minimize
+        expr=market + wholesale + reactive + burn + m.elastic_penalty, sense=pyo.minimize
     )

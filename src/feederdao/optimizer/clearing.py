@@ -409,8 +409,9 @@ def _setpoints(view: NetworkView, data: MarketData, sol: Solution) -> tuple[Setp
     bl = data.blocks
     tied: dict[tuple[str, int], list[int]] = {}
     for n in range(len(bl)):
-        if bl.device[n] is not None and not bl.is_buy[n]:
-            tied.setdefault((bl.device[n], int(bl.period[n])), []).append(n)
+        device = bl.device[n]
+        if device is not None and not bl.is_buy[n]:
+            tied.setdefault((device, int(bl.period[n])), []).append(n)
     for i, inv in enumerate(data.inverters):
         bus = view.buses[inv.bus_pos].index
         for t in range(data.n_periods):

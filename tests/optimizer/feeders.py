@@ -13,8 +13,12 @@ from feederdao.domain.network import NetworkView
 from feederdao.grid_model import build_view
 
 
-def two_bus(max_i_ka: float = 0.25, r_ohm: float = 0.2) -> tuple[Any, NetworkView]:
-    """0.4 kV slack bus 0 — 1 km line — bus 1 (r = r_ohm, x = 0). Base 1 MVA, z_base 0.16 Ω."""
+def two_bus(
+    max_i_ka: float = 0.25, r_ohm: float = 0.2, x_ohm: float = 0.0
+) -> tuple[Any, NetworkView]:
+    """0.4 kV slack bus 0 — 1 km line — bus 1 (r = r_ohm, x = x_ohm). Base 1 MVA, z_base 0.16 Ω.
+
+    With x = 0 only the LP can be used (pandapower's DC initialisation divides by x)."""
     net = pp.create_empty_network(sn_mva=1.0)
     b0 = pp.create_bus(net, vn_kv=0.4, name="S")
     b1 = pp.create_bus(net, vn_kv=0.4, name="A")
@@ -25,7 +29,7 @@ def two_bus(max_i_ka: float = 0.25, r_ohm: float = 0.2) -> tuple[Any, NetworkVie
         b1,
         length_km=1.0,
         r_ohm_per_km=r_ohm,
-        x_ohm_per_km=0.0,
+        x_ohm_per_km=x_ohm,
         c_nf_per_km=0.0,
         max_i_ka=max_i_ka,
         name="L",

@@ -32,6 +32,7 @@ from feederdao.domain.profiles import Profiles
 from feederdao.errors import InfeasibleClearingError, NetworkDataError
 from feederdao.optimizer.data import MarketData, prepare
 from feederdao.optimizer.limits import branch_limit_mva
+from feederdao.optimizer.market import block_cost
 from feederdao.optimizer.model import ClearingModel, Solution
 from feederdao.optimizer.prices import decompose
 from feederdao.optimizer.settlement import settle
@@ -79,11 +80,56 @@ class ClearingEngine:
         self.options = options or ClearingOptions()
         wholesale = wholesale or WholesalePrices.day_shape(profiles.n_periods)
         self.bids = tuple(bids)
+        self._profiles = profiles
         self.data = prepare(
             view, profiles, self.bids, self.participants, self.params, wholesale, self.options
         )
         self.model = ClearingModel(view, self.data)
         self._hash = _provenance_hash(view, self.bids, self.params, wholesale, self.options)
+
+    def rebid(self, bids: Sequence[Bid], ac: AcChecker | None) -> ClearingResult:
+        """Clear a new book on the same feeder and window.
+
+        When the book has the same shape (blocks at the same buses, periods, sides and
+        devices; the rolling-interval case) only prices and quantities change in the kept
+        model and the loaded solver; otherwise the model is rebuilt.
+        """
+        new = prepare(
+            self.view,
+            self._profiles,
+            tuple(bids),
+            self.participants,
+            self.params,
+            self.data.wholesale,
+            self.options,
+        )
+        old = self.data.blocks
+        same = (
+            len(new.blocks) == len(old)
+            and np.array_equal(new.blocks.bus_pos, old.bus_pos)
+            and np.array_equal(new.blocks.period, old.period)
+            and np.array_equal(new.blocks.is_buy, old.is_buy)
+            and new.blocks.device == old.device
+            and np.array_equal(new.fixed_p_mw, self.data.fixed_p_mw)
+        )
+        self.bids = tuple(bids)
+        self.data = new
+        self._hash = _provenance_hash(
+            self.view, self.bids, self.params, new.wholesale, self.options
+        )
+        if not same:
+            self.model = ClearingModel(self.view, new)
+            return self.run(ac)
+        m = self.model.m
+        self.model.data = new
+        for n in range(len(new.blocks)):
+            m.qty[n].set_value(float(new.blocks.quantity[n]))
+            m.price[n].set_value(block_cost(new, n))
+        limit = branch_limit_mva(self.view, new)
+        for (k, _t), par in m.s_eff.items():
+            par.set_value(float(limit[k]))
+        self.model.build_s = 0.0
+        return self.run(ac)
 
     def run(self, ac: AcChecker | None) -> ClearingResult:
         t_start = time.perf_counter()

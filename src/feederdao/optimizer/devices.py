@@ -23,7 +23,6 @@ def add_pv_inverters(m: pyo.ConcreteModel, data: MarketData, injections: Injecti
     """
     invs = data.inverters
     tied = getattr(m, "pv_tied", {})
-    bl = data.blocks
     m.PV = pyo.Set(initialize=range(len(invs)))
     m.q_pv = pyo.Var(m.PV, m.T, initialize=0.0)
     m.q_abs = pyo.Var(m.PV, m.T, domain=pyo.NonNegativeReals, initialize=0.0)
@@ -36,8 +35,7 @@ def add_pv_inverters(m: pyo.ConcreteModel, data: MarketData, injections: Injecti
             avail = float(inv.available_mw[t])
             blocks = tied.get((inv.device_id, t))
             if blocks and inv.represented[t]:
-                offered = float(sum(bl.quantity[n] for n in blocks))
-                p_expr[(i, t)] = avail - offered + sum(m.x[n] for n in blocks)
+                p_expr[(i, t)] = avail - sum(m.qty[n] - m.x[n] for n in blocks)
                 rows.append((i, t))
                 m.q_pv[i, t].setlb(-inv.s_mva)
                 m.q_pv[i, t].setub(inv.s_mva)

@@ -8,6 +8,14 @@ from feederdao.optimizer.data import MarketData
 from feederdao.optimizer.network import Injections
 
 
+def block_cost(data: MarketData, n: int) -> float:
+    """Objective coefficient of block ``n`` per MWh: the asking price for an offer, minus the
+    willingness to pay net of the network fee for a bid."""
+    bl = data.blocks
+    price = float(bl.price[n])
+    return price if not bl.is_buy[n] else data.params.network_fee_eur_per_mwh - price
+
+
 def add_bid_blocks(m: pyo.ConcreteModel, data: MarketData, injections: Injections) -> None:
     """x[n] ∈ [0, quantity_n]: the accepted part of each block (MW in its period).
 
@@ -16,9 +24,9 @@ def add_bid_blocks(m: pyo.ConcreteModel, data: MarketData, injections: Injection
     """
     bl = data.blocks
     m.N = pyo.Set(initialize=range(len(bl)))
-    m.x = pyo.Var(
-        m.N, domain=pyo.NonNegativeReals, bounds=lambda m, n: (0.0, float(bl.quantity[n]))
-    )
+    m.qty = pyo.Param(m.N, mutable=True, initialize=lambda m, n: float(bl.quantity[n]))
+    m.price = pyo.Param(m.N, mutable=True, initialize=lambda m, n: block_cost(data, n))
+    m.x = pyo.Var(m.N, domain=pyo.NonNegativeReals, bounds=lambda m, n: (0.0, m.qty[n]))
     for n in range(len(bl)):
         sign = -1.0 if bl.is_buy[n] else 1.0
         injections.add_p(int(bl.bus_pos[n]), int(bl.period[n]), sign * m.x[n])
@@ -52,13 +60,9 @@ def add_objective(m: pyo.ConcreteModel, data: MarketData) -> None:
     """
     dt = data.period_hours
     bl = data.blocks
-    fee = data.params.network_fee_eur_per_mwh
     w = data.wholesale
     eps = data.options.reactive_cost_eur_per_mvarh
-    market = sum(
-        float((bl.price[n] if not bl.is_buy[n] else fee - bl.price[n]) * dt) * m.x[n]
-        for n in range(len(bl))
-    )
+    market = sum(dt * m.price[n] * m.x[n] for n in range(len(bl)))
     wholesale = sum(
         float(w.import_eur_per_mwh[t] * dt) * m.imp[s, t]
         - float(w.export_eur_per_mwh[t] * dt) * m.exp[s, t]

@@ -119,11 +119,16 @@ class ClearingModel:
         self.topo = topology(view)
         self.m = build_model(view, data, self.topo)
         self.build_s = time.perf_counter() - t0
+        self._new_solver()
+        self.elastic = data.options.elastic
+
+    def _new_solver(self) -> None:
         self.solver = Highs()
         self.solver.config.raise_exception_on_nonoptimal_result = False
         self.solver.config.load_solutions = False
         self.solver.config.solver_options = {"presolve": "on"}
-        # the structure only changes through add_rows/set_elastic, which tell the solver
+        # parameters change between solves; the structure only changes through set_elastic
+        # and add_rows, which tell the solver themselves
         updates = self.solver.config.auto_updates
         updates.check_for_new_or_removed_constraints = False
         updates.check_for_new_or_removed_vars = False
@@ -134,7 +139,6 @@ class ClearingModel:
         updates.update_named_expressions = False
         updates.update_objective = False
         self._loaded = False
-        self.elastic = data.options.elastic
 
     @property
     def size(self) -> tuple[int, int]:
@@ -147,10 +151,7 @@ class ClearingModel:
         set_elastic(self.m, on)
         self.elastic = on
         if self._loaded:
-            m = self.m
-            self.solver.update_variables(
-                [v for var in (m.shed, m.spill, m.vs_hi, m.vs_lo) for v in var.values()]
-            )
+            self._new_solver()  # fixing/unfixing is not picked up incrementally: reload
 
     def add_rows(self, rows: list[Any]) -> None:
         """Tell the loaded solver about constraints added to the model since it was loaded."""

@@ -30,3 +30,67 @@ def test_unknown_network_is_one_clear_line() -> None:
     assert result.exit_code == 2
     assert "unknown network 'nowhere'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_clear_with_a_bid_file_writes_results(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    book = tmp_path / "bids.csv"
+    book.write_text(
+        "bid_id,participant_id,bus,period,side,price_eur_per_mwh,quantity_mw\n"
+        "a,bus17,17,0,buy,250,0.05\n"
+        "a,bus17,17,0,buy,120,0.05\n"
+        "b,bus5,5,1,buy,300,0.02\n"
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        ["clear", "--net", "case33bw", "--bids", str(book), "--periods", "2", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "welfare" in result.output and "AC check" in result.output
+    assert "all limits met" in result.output
+    for name in ("result.json", "prices.csv", "setpoints.csv", "settlement.csv", "voltages.csv"):
+        assert (out / name).is_file()
+
+
+def test_clear_with_a_bad_bid_names_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    book = tmp_path / "bids.csv"
+    book.write_text(
+        "bid_id,participant_id,bus,period,side,price_eur_per_mwh,quantity_mw\n"
+        "a,bus17,99,0,buy,250,0.05\n"
+    )
+    result = runner.invoke(app, ["clear", "--net", "case33bw", "--bids", str(book)])
+    assert result.exit_code == 2
+    assert "bid 'a': bus 99 does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_parameters_are_refused() -> None:
+    result = runner.invoke(app, ["clear", "--net", "case33bw", "--v-min", "1.1", "--v-max", "1.0"])
+    assert result.exit_code == 2
+    assert "voltage band" in result.output
+
+
+def test_study_writes_series_and_plots(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "study"
+    result = runner.invoke(app, ["study", "--net", "case33bw", "--days", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "day 1: welfare" in result.output
+    for name in (
+        "dlmp.csv",
+        "voltage_pu.csv",
+        "loading_percent.csv",
+        "voltage_band.png",
+        "line_loading.png",
+        "dlmp_heatmap.png",
+    ):
+        assert (out / name).stat().st_size > 0
+    assert len((out / "dlmp.csv").read_text().splitlines()) == 97
+
+
+def test_demo_smoke(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "1-LV-rural1--2-sw" in result.output
+    assert "all limits met" in result.output
+    assert (tmp_path / "report" / "dlmp_heatmap.png").is_file()

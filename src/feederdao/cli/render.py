@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from feederdao.domain.clearing import ClearingResult
 from feederdao.grid_model.summary import NetworkSummary
 
 
@@ -37,3 +39,70 @@ def network_summary(console: Console, s: NetworkSummary) -> None:
     flow.add_row("losses", f"{s.losses_mw * 1000:.2f} kW")
     flow.add_row("substation import", f"{s.slack_p_mw:.4f} MW")
     console.print(flow)
+
+
+def clearing_summary(console: Console, r: ClearingResult, top_buses: int = 12) -> None:
+    """Welfare, prices per bus, binding limits and the AC check of one clearing."""
+    s = Table(
+        title=f"clearing {r.network} ({r.n_periods} periods, {r.status})",
+        show_header=False,
+        title_justify="left",
+    )
+    s.add_column("item", style="bold")
+    s.add_column("value")
+    dlmp = r.prices.dlmp
+    s.add_row("welfare", f"{r.welfare_eur:,.2f} EUR")
+    s.add_row("DLMP range", f"{dlmp.min():.2f} … {dlmp.max():.2f} EUR/MWh")
+    s.add_row(
+        "accepted blocks",
+        f"{sum(1 for v in r.accepted_mw.values() for x in v if x > 1e-9)}"
+        f" of {sum(len(v) for v in r.accepted_mw.values())}",
+    )
+    st = r.settlement
+    s.add_row(
+        "settlement",
+        f"fees {st.fees_eur:.2f} EUR, merchandising surplus "
+        f"{st.merchandising_surplus_eur:.2f} EUR (congestion rent "
+        f"{st.congestion_rent_eur:.2f})",
+    )
+    ac = r.ac_check
+    if ac.performed:
+        verdict = "[green]all limits met[/]" if ac.feasible else "[red]violations[/]"
+        s.add_row(
+            "AC check",
+            f"{verdict} after {ac.iterations} iteration(s); LP-vs-AC voltage "
+            f"error {ac.max_voltage_error_pu:.4f} pu; max loading "
+            f"{ac.max_loading_percent:.1f} %",
+        )
+        for v in ac.violations:
+            s.add_row("", f"[red]{v}[/]")
+    else:
+        s.add_row("AC check", "[yellow]not performed: feasibility not verified[/]")
+    for b in r.binding or ("none",):
+        s.add_row("binding", b)
+    for sf in r.shortfalls:
+        s.add_row("shortfall", f"[red]{sf}[/]")
+    t = r.stats
+    s.add_row(
+        "timings",
+        f"build {t.build_s:.2f} s, solve {t.solve_s:.2f} s, AC check "
+        f"{t.ac_check_s:.3f} s, total {t.total_s:.2f} s "
+        f"({t.n_variables} variables, {t.n_constraints} constraints)",
+    )
+    console.print(s)
+    buses = Table(title="DLMP per bus (EUR/MWh)", title_justify="left")
+    for col in ("bus", "min", "mean", "max", "congestion part", "voltage part"):
+        buses.add_column(col, justify="right" if col != "bus" else "left")
+    spread = dlmp.max(axis=0) - dlmp.min(axis=0)
+    order = np.argsort(-spread)[:top_buses]
+    for i in sorted(order):
+        cg, vg = r.prices.congestion[:, i], r.prices.voltage[:, i]
+        buses.add_row(
+            r.bus_names[i],
+            f"{dlmp[:, i].min():.2f}",
+            f"{dlmp[:, i].mean():.2f}",
+            f"{dlmp[:, i].max():.2f}",
+            f"{cg.min():.2f} … {cg.max():.2f}",
+            f"{vg.min():.2f} … {vg.max():.2f}",
+        )
+    console.print(buses)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from feederdao.domain.params import GridParameters
+from feederdao.domain.params import GridParameters, ParameterError
 from feederdao.domain.profiles import FloatArray
 
 
@@ -69,9 +69,9 @@ class ClearingOptions:
 
     def __post_init__(self) -> None:
         if self.polygon_sides < 4:
-            raise ValueError("polygon_sides must be at least 4")
+            raise ParameterError("polygon_sides must be at least 4")
         if self.max_iterations < 1:
-            raise ValueError("max_iterations must be at least 1")
+            raise ParameterError("max_iterations must be at least 1")
 
 
 @dataclass(frozen=True, slots=True)

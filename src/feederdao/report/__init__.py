@@ -1,0 +1,1 @@
+"""Plots and tables of clearing results (matplotlib, headless); reads only domain values."""

@@ -15,8 +15,8 @@ import numpy as np
 from feederdao.domain.profiles import FloatArray
 
 
-def _times(start: datetime, n: int, minutes: int) -> list[datetime]:
-    return [start + timedelta(minutes=minutes * k) for k in range(n)]
+def _times(start: datetime, n: int, minutes: int) -> np.ndarray:
+    return np.datetime64(start, "m") + np.arange(n) * np.timedelta64(minutes, "m")
 
 
 def voltage_band(

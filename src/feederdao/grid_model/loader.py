@@ -21,7 +21,8 @@ from feederdao.errors import NetworkLoadError
 
 SourceKind = Literal["simbench", "builtin", "json", "matpower"]
 
-_SIMBENCH_CODE = re.compile(r"^[0-9]-[A-Za-z0-9]+(-[A-Za-z0-9]+)*--[0-2]-(sw|no_sw)$")
+# <hv level>-<voltage levels>-<type>-<subnets (may be empty)>-<scenario 0..2>-<sw|no_sw>
+_SIMBENCH_CODE = re.compile(r"^[0-9]-[A-Za-z]+-[A-Za-z0-9]+-[A-Za-z0-9.]*-[0-2]-(sw|no_sw)$")
 
 
 def _builtins() -> dict[str, Callable[[], Any]]:

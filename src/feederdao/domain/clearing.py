@@ -188,6 +188,7 @@ class ClearingResult:
     ac_vm_pu: FloatArray | None
     ac_loading_percent: FloatArray | None
     ac_losses_mw: FloatArray | None
+    ac_slack_p_mw: FloatArray | None
     slack_import_mw: FloatArray
     settlement: Settlement
     ac_check: AcCheck

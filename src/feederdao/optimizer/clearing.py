@@ -345,6 +345,7 @@ class ClearingEngine:
             ac_vm_pu=flow.vm_pu if flow is not None else None,
             ac_loading_percent=flow.branch_loading_percent if flow is not None else None,
             ac_losses_mw=flow.losses_mw if flow is not None else None,
+            ac_slack_p_mw=flow.slack_p_mw if flow is not None else None,
             slack_import_mw=sol.imp - sol.exp,
             settlement=settlement,
             ac_check=check,

@@ -55,7 +55,12 @@ def _feederdao(code: str, periods: int, repeat: int, start: datetime) -> dict[st
     for _ in range(repeat):
         t0 = time.perf_counter()
         engine = ClearingEngine(
-            view, market.profiles, market.bids, parts, params, prices,
+            view,
+            market.profiles,
+            market.bids,
+            parts,
+            params,
+            prices,
             ClearingOptions(storage="profile"),
         )
         result = engine.run(ac)
@@ -146,33 +151,60 @@ def _pandapower_opf(run: dict[str, object], dc: bool) -> dict[str, object]:
     for t in range(data.n_periods):
         t0 = time.perf_counter()
         net = copy.deepcopy(base)
-        pp.create_loads(net, buses=buses, p_mw=fixed_p[t], q_mvar=data.fixed_q_mvar[t],
-                        controllable=False)
+        pp.create_loads(
+            net, buses=buses, p_mw=fixed_p[t], q_mvar=data.fixed_q_mvar[t], controllable=False
+        )
         sel = np.flatnonzero(bl.period == t)
         buy, sell = sel[bl.is_buy[sel]], sel[~bl.is_buy[sel]]
         if len(buy):
-            e = pp.create_loads(net, buses=buses[bl.bus_pos[buy]], p_mw=0.0, controllable=True,
-                                min_p_mw=0.0, max_p_mw=bl.quantity[buy], min_q_mvar=0.0,
-                                max_q_mvar=0.0)
+            e = pp.create_loads(
+                net,
+                buses=buses[bl.bus_pos[buy]],
+                p_mw=0.0,
+                controllable=True,
+                min_p_mw=0.0,
+                max_p_mw=bl.quantity[buy],
+                min_q_mvar=0.0,
+                max_q_mvar=0.0,
+            )
             pp.create_poly_costs(net, e, "load", cp1_eur_per_mw=-bl.price[buy])
         if len(sell):
-            e = pp.create_sgens(net, buses=buses[bl.bus_pos[sell]], p_mw=0.0, controllable=True,
-                                min_p_mw=0.0, max_p_mw=bl.quantity[sell], min_q_mvar=0.0,
-                                max_q_mvar=0.0)
+            e = pp.create_sgens(
+                net,
+                buses=buses[bl.bus_pos[sell]],
+                p_mw=0.0,
+                controllable=True,
+                min_p_mw=0.0,
+                max_p_mw=bl.quantity[sell],
+                min_q_mvar=0.0,
+                max_q_mvar=0.0,
+            )
             pp.create_poly_costs(net, e, "sgen", cp1_eur_per_mw=bl.price[sell])
         if not dc and data.inverters:
             avail = np.array([inv.available_mw[t] for inv in data.inverters])
-            q = np.array([min(inv.tan_phi * a, max(inv.s_mva**2 - a**2, 0.0) ** 0.5)
-                          for inv, a in zip(data.inverters, avail, strict=True)])
+            q = np.array(
+                [
+                    min(inv.tan_phi * a, max(inv.s_mva**2 - a**2, 0.0) ** 0.5)
+                    for inv, a in zip(data.inverters, avail, strict=True)
+                ]
+            )
             rows = np.array([inv.bus_pos for inv in data.inverters])[q > 0]
             if len(rows):
-                e = pp.create_sgens(net, buses=buses[rows], p_mw=0.0, controllable=True,
-                                    min_p_mw=0.0, max_p_mw=0.0, min_q_mvar=-q[q > 0],
-                                    max_q_mvar=q[q > 0])
+                e = pp.create_sgens(
+                    net,
+                    buses=buses[rows],
+                    p_mw=0.0,
+                    controllable=True,
+                    min_p_mw=0.0,
+                    max_p_mw=0.0,
+                    min_q_mvar=-q[q > 0],
+                    max_q_mvar=q[q > 0],
+                )
                 pp.create_poly_costs(net, e, "sgen", cp1_eur_per_mw=0.0)
         for i in net.ext_grid.index:
-            pp.create_poly_cost(net, i, "ext_grid",
-                                cp1_eur_per_mw=float(prices.import_eur_per_mwh[t]))
+            pp.create_poly_cost(
+                net, i, "ext_grid", cp1_eur_per_mw=float(prices.import_eur_per_mwh[t])
+            )
         build += time.perf_counter() - t0
         t0 = time.perf_counter()
         try:
@@ -184,8 +216,13 @@ def _pandapower_opf(run: dict[str, object], dc: bool) -> dict[str, object]:
         except Exception:  # an OPF that does not converge is counted, not fatal
             pass
         solve += time.perf_counter() - t0
-    return {"build_s": build, "solve_s": solve, "total_s": build + solve,
-            "converged": converged, "objective_eur": objective}
+    return {
+        "build_s": build,
+        "solve_s": solve,
+        "total_s": build + solve,
+        "converged": converged,
+        "objective_eur": objective,
+    }
 
 
 def one(code: str, periods: int, repeat: int, start: datetime, peers: bool) -> dict[str, object]:
@@ -199,22 +236,31 @@ def one(code: str, periods: int, repeat: int, start: datetime, peers: bool) -> d
 
 
 def table(rows: list[dict]) -> str:  # type: ignore[type-arg]
-    head = ("| network | buses | periods | build s | solve s | AC check s | total s | re-clear s "
-            "| iterations | AC ok | runopp s (conv.) | ratio | objective Δ vs runopp | "
-            "rundcopp s | storage-enabled s | peak MiB |")
+    head = (
+        "| network | buses | periods | build s | solve s | AC check s | total s | re-clear s "
+        "| iterations | AC ok | runopp s (conv.) | ratio | objective Δ vs runopp | "
+        "rundcopp s | storage-enabled s | peak MiB |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         ro = r.get("runopp") or {}
         dc = r.get("rundcopp") or {}
         ratio = ro["total_s"] / r["total_s"] if ro else float("nan")
-        delta = ((r["objective_eur"] - ro["objective_eur"]) / abs(ro["objective_eur"]) * 100
-                 if ro and ro["converged"] == r["periods"] and ro["objective_eur"] else float("nan"))
+        delta = (
+            (r["objective_eur"] - ro["objective_eur"]) / abs(ro["objective_eur"]) * 100
+            if ro and ro["converged"] == r["periods"] and ro["objective_eur"]
+            else float("nan")
+        )
         lines.append(
             f"| {r['network']} | {r['buses']} | {r['periods']} | {r['build_s']:.2f} | "
             f"{r['solve_s']:.2f} | {r['ac_s']:.3f} | {r['total_s']:.2f} | {r['reclear_s']:.2f} | "
             f"{r['iterations']} | {'yes' if r['ac_feasible'] else 'no'} | "
-            + (f"{ro['total_s']:.1f} ({ro['converged']}/{r['periods']}) | {ratio:.1f}× | "
-               f"{delta:+.2f} % | {dc['total_s']:.1f} | " if ro else "– | – | – | – | ")
+            + (
+                f"{ro['total_s']:.1f} ({ro['converged']}/{r['periods']}) | {ratio:.1f}× | "
+                f"{delta:+.2f} % | {dc['total_s']:.1f} | "
+                if ro
+                else "– | – | – | – | "
+            )
             + f"{r['storage_total_s']:.2f} | {r['peak_mib']:.0f} |"
         )
     return "\n".join(lines)
@@ -237,8 +283,16 @@ def main() -> None:
         jobs.append((LARGE, 1, True))
     rows = []
     for code, periods, no_peers in jobs:
-        cmd = [sys.executable, __file__, "--network", code, "--periods", str(periods),
-               "--repeat", str(args.repeat if periods > 1 else 1)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--network",
+            code,
+            "--periods",
+            str(periods),
+            "--repeat",
+            str(args.repeat if periods > 1 else 1),
+        ]
         if no_peers:
             cmd.append("--no-peers")
         print(f"running {code} ({periods} periods) …", file=sys.stderr, flush=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from feederdao.domain.profiles import FloatArray
 
@@ -60,3 +61,36 @@ class AcChecker(Protocol):
     """Runs an AC power flow at net bus consumption ``[period, view bus]`` (MW, Mvar)."""
 
     def __call__(self, p_mw: FloatArray, q_mvar: FloatArray) -> PowerFlowResult: ...
+
+
+@dataclass(frozen=True)
+class Linearisation:
+    """First-order expansion of the AC power flow equations at an operating point.
+
+    Rows and columns are the power-flow model's internal buses (``n_internal``; fused buses are
+    one, auxiliary buses of open line ends are extra). ``bus_rows[i]`` is the internal row of
+    view bus ``i``; ``slack_rows`` those of the substations. Per period ``t``:
+
+    * ``p0_mw``/``q0_mvar`` [T, n_internal]: net injections at the point;
+    * ``vm0_pu`` [T, n_internal]: voltage magnitudes at the point;
+    * ``jacobian[t]`` = (∂P/∂θ, ∂P/∂|V|, ∂Q/∂θ, ∂Q/∂|V|), sparse, MW or Mvar per rad or pu;
+    * ``flow0`` = (P, Q) entering each view branch at its from bus [T, K], ``flow_jacobian[t]``
+      their derivatives (∂P/∂θ, ∂P/∂|V|, ∂Q/∂θ, ∂Q/∂|V|) [K × n_internal].
+    """
+
+    n_internal: int
+    bus_rows: npt.NDArray[np.int64]
+    slack_rows: npt.NDArray[np.int64]
+    p0_mw: FloatArray
+    q0_mvar: FloatArray
+    vm0_pu: FloatArray
+    jacobian: tuple[tuple[Any, Any, Any, Any], ...]
+    flow_p0_mw: FloatArray
+    flow_q0_mvar: FloatArray
+    flow_jacobian: tuple[tuple[Any, Any, Any, Any], ...]
+
+
+class Lineariser(Protocol):
+    """Expands the AC power flow at net bus consumption ``[period, view bus]``."""
+
+    def linearise(self, p_mw: FloatArray, q_mvar: FloatArray) -> Linearisation: ...

@@ -20,10 +20,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from feederdao.domain.network import DeviceKind, NetworkView
-from feederdao.domain.powerflow import PowerFlowResult
+from feederdao.domain.powerflow import Linearisation, PowerFlowResult
 from feederdao.domain.profiles import FloatArray
 from feederdao.errors import PowerFlowError
 
@@ -248,6 +249,85 @@ class AcEvaluator:
             slack_q_mvar=s_ref[slack_rows].imag.T,
             element_loading_percent=elements,
             branch_q_to_mvar=qt,
+        )
+
+    def linearise(self, p_mw: FloatArray, q_mvar: FloatArray) -> Linearisation:
+        """Solve the AC power flow at ``p_mw``/``q_mvar`` ([period, view bus], consumption) and
+        expand it to first order there (MATPOWER's dSbus_dV and dSbr_dV, in MW and Mvar)."""
+        p_mw = np.atleast_2d(np.asarray(p_mw, dtype=float))
+        q_mvar = np.atleast_2d(np.asarray(q_mvar, dtype=float))
+        n_t = p_mw.shape[0]
+        s = np.repeat(self._s_base[:, None], n_t, axis=1).astype(complex)
+        np.add.at(s, self._bus_row, -(p_mw.T + 1j * q_mvar.T) / self._base_mva)
+        v_all, converged = self._solve(s)
+        for bad in np.flatnonzero(~converged):
+            v_all[:, bad] = self._pandapower_period(p_mw[bad], q_mvar[bad], int(bad), n_t)
+        base = self._base_mva
+        n = self._ybus.shape[0]
+        rows = self._m_rows
+        n_k, n_m = len(self.view.branches), len(rows)
+        same = np.array([m[2] for m in self._members])
+        owner = np.array([m[1] for m in self._members])
+        to_from = sp.csr_matrix((same.astype(float), (owner, np.arange(n_m))), shape=(n_k, n_m))
+        to_to = sp.csr_matrix(((~same).astype(float), (owner, np.arange(n_m))), shape=(n_k, n_m))
+        yf, yt = self._yf[rows], self._yt[rows]
+        fb, tb = self._m_from_bus, self._m_to_bus
+        jac, flow_jac = [], []
+        p0 = np.empty((n_t, n))
+        q0 = np.empty((n_t, n))
+        fp0 = np.empty((n_t, n_k))
+        fq0 = np.empty((n_t, n_k))
+        for t in range(n_t):
+            v = v_all[:, t]
+            vnorm = v / np.abs(v)
+            dv, dvn = sp.diags(v), sp.diags(vnorm)
+            ibus = self._ybus @ v
+            ds_dvm = dv @ np.conj(self._ybus @ dvn) + sp.diags(np.conj(ibus)) @ dvn
+            ds_dva = 1j * dv @ np.conj(sp.diags(ibus) - self._ybus @ dv)
+            s_t = v * np.conj(ibus) * base
+            p0[t], q0[t] = s_t.real, s_t.imag
+            jac.append(
+                tuple(
+                    sp.csr_matrix(x) * base
+                    for x in (ds_dva.real, ds_dvm.real, ds_dva.imag, ds_dvm.imag)
+                )
+            )
+            parts = []
+            flows = []
+            for y, ends in ((yf, fb), (yt, tb)):
+                i_br = y @ v
+                c = sp.csr_matrix((np.ones(n_m), (np.arange(n_m), ends)), shape=(n_m, n))
+                d_va = 1j * (sp.diags(np.conj(i_br)) @ c @ dv - sp.diags(v[ends]) @ np.conj(y @ dv))
+                d_vm = sp.diags(v[ends]) @ np.conj(y @ dvn) + sp.diags(np.conj(i_br)) @ c @ dvn
+                parts.append((sp.csr_matrix(d_va), sp.csr_matrix(d_vm)))
+                flows.append(v[ends] * np.conj(i_br) * base)
+            (f_va, f_vm), (t_va, t_vm) = parts
+            agg_va = (to_from @ f_va + to_to @ t_va) * base
+            agg_vm = (to_from @ f_vm + to_to @ t_vm) * base
+            flow_jac.append(
+                (
+                    sp.csr_matrix(agg_va.real),
+                    sp.csr_matrix(agg_vm.real),
+                    sp.csr_matrix(agg_va.imag),
+                    sp.csr_matrix(agg_vm.imag),
+                )
+            )
+            s_in = to_from @ flows[0] + to_to @ flows[1]
+            fp0[t], fq0[t] = s_in.real, s_in.imag
+        return Linearisation(
+            n_internal=n,
+            bus_rows=self._bus_row.copy(),
+            slack_rows=np.array(
+                [self._bus_row[self.view.bus_position(sl.bus)] for sl in self.view.slacks],
+                dtype=np.int64,
+            ),
+            p0_mw=p0,
+            q0_mvar=q0,
+            vm0_pu=np.abs(v_all).T.copy(),
+            jacobian=tuple(jac),
+            flow_p0_mw=fp0,
+            flow_q0_mvar=fq0,
+            flow_jacobian=tuple(flow_jac),
         )
 
 

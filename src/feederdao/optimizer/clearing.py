@@ -27,14 +27,14 @@ from feederdao.domain.clearing import (
 from feederdao.domain.market import Bid, Participant
 from feederdao.domain.network import NetworkView
 from feederdao.domain.params import GridParameters
-from feederdao.domain.powerflow import AcChecker, PowerFlowResult
+from feederdao.domain.powerflow import AcChecker, Linearisation, PowerFlowResult
 from feederdao.domain.profiles import Profiles
 from feederdao.errors import InfeasibleClearingError, NetworkDataError
 from feederdao.optimizer.data import MarketData, prepare
 from feederdao.optimizer.limits import branch_limit_mva
 from feederdao.optimizer.market import block_cost
 from feederdao.optimizer.model import ClearingModel, Solution
-from feederdao.optimizer.prices import decompose
+from feederdao.optimizer.prices import decompose, decompose_meshed
 from feederdao.optimizer.settlement import settle
 from feederdao.optimizer.topology import Topology
 
@@ -69,11 +69,6 @@ class ClearingEngine:
         wholesale: WholesalePrices | None = None,
         options: ClearingOptions | None = None,
     ) -> None:
-        if not view.is_radial:
-            raise NetworkDataError(
-                f"network {view.name!r} is meshed; the radial LinDistFlow clearing cannot be "
-                "used and the meshed (sensitivity-based) formulation is not available yet"
-            )
         self.view = view
         self.participants = tuple(participants)
         self.params = params or GridParameters()
@@ -84,7 +79,9 @@ class ClearingEngine:
         self.data = prepare(
             view, profiles, self.bids, self.participants, self.params, wholesale, self.options
         )
-        self.model = ClearingModel(view, self.data)
+        # a meshed view's model is built around an AC operating point, in run()
+        self.model = ClearingModel(view, self.data) if view.is_radial else None
+        self._scale: np.ndarray | None = None  # meshed: rating tightening kept across rebuilds
         self._hash = _provenance_hash(view, self.bids, self.params, wholesale, self.options)
 
     def rebid(self, bids: Sequence[Bid], ac: AcChecker | None) -> ClearingResult:
@@ -117,8 +114,8 @@ class ClearingEngine:
         self._hash = _provenance_hash(
             self.view, self.bids, self.params, new.wholesale, self.options
         )
-        if not same:
-            self.model = ClearingModel(self.view, new)
+        if not same or self.model is None or self.model.lin is not None:
+            self.model = ClearingModel(self.view, new) if self.view.is_radial else None
             return self.run(ac)
         m = self.model.m
         self.model.data = new
@@ -137,12 +134,24 @@ class ClearingEngine:
         limit = branch_limit_mva(view, data)
         solve_s = ac_s = 0.0
         status = "elastic" if opts.elastic else "optimal"
-        if ac is not None and opts.ac_check:
+        meshed = not view.is_radial
+        if meshed:
+            if ac is None or not hasattr(ac, "linearise"):
+                raise NetworkDataError(
+                    f"network {view.name!r} is meshed: its clearing is linearised around an AC "
+                    "operating point and needs an AC evaluator (it is never treated as radial)"
+                )
+            t0 = time.perf_counter()
+            p0, q0 = profile_consumption(data)
+            self._rebuild_meshed(ac.linearise(p0, q0))
+            ac_s += time.perf_counter() - t0
+        elif ac is not None and opts.ac_check:
             # start the linearisation at the profile operating point (every bid accepted)
             t0 = time.perf_counter()
             p0, q0 = profile_consumption(data)
             self._relinearise(None, ac(p0, q0), limit)
             ac_s += time.perf_counter() - t0
+        build_s = self._model.build_s
         sol, shortfalls = self._solve_or_diagnose()
         solve_s += sol.solve_s
         if sol.extra.get("elastic"):
@@ -150,7 +159,7 @@ class ClearingEngine:
         flow: PowerFlowResult | None = None
         check = AcCheck(False, 0, float("nan"), float("nan"), float("nan"), ())
         iterations = 0
-        if ac is not None and opts.ac_check:
+        if ac is not None and (opts.ac_check or meshed):
             for it in range(1, opts.max_iterations + 1):
                 iterations = it
                 p, q = bus_consumption(data, sol)
@@ -162,7 +171,15 @@ class ClearingEngine:
                     break
                 if it == opts.max_iterations:
                     break
-                self._relinearise(sol, flow, limit)
+                if meshed:
+                    t0 = time.perf_counter()
+                    self._tighten(flow, limit)
+                    lin = ac.linearise(p, q)  # type: ignore[attr-defined]
+                    ac_s += time.perf_counter() - t0
+                    self._rebuild_meshed(lin)
+                    build_s += self._model.build_s
+                else:
+                    self._relinearise(sol, flow, limit)
                 sol, more = self._solve_or_diagnose()
                 shortfalls = more
                 if sol.extra.get("elastic"):
@@ -175,6 +192,7 @@ class ClearingEngine:
             shortfalls,
             status,
             iterations,
+            build_s,
             solve_s,
             ac_s,
             time.perf_counter() - t_start,
@@ -182,8 +200,35 @@ class ClearingEngine:
 
     # -- steps ---------------------------------------------------------------------------
 
+    @property
+    def _model(self) -> ClearingModel:
+        if self.model is None:
+            raise RuntimeError("the meshed model is built in run()")
+        return self.model
+
+    def _rebuild_meshed(self, lin: Linearisation) -> None:
+        elastic = self.model.elastic if self.model is not None else self.options.elastic
+        self.model = ClearingModel(self.view, self.data, lin)
+        if elastic != self.model.elastic:
+            self.model.set_elastic(elastic)
+        if self._scale is not None:
+            for (k, t), par in self.model.m.s_eff.items():
+                par.set_value(float(par.value) * self._scale[t, k])
+
+    def _tighten(self, flow: PowerFlowResult, limit: np.ndarray) -> None:
+        """Meshed: remember a tighter rating where the AC check found an overload."""
+        rating = np.array([br.rating_mva or np.inf for br in self.view.branches])
+        allowed = np.where(np.isfinite(limit), limit / rating * 100.0, np.inf)
+        if self._scale is None:
+            self._scale = np.ones_like(flow.branch_loading_percent)
+        over = flow.branch_loading_percent > allowed[None, :]
+        ratio = np.where(
+            over, allowed[None, :] / np.maximum(flow.branch_loading_percent, 1e-9), 1.0
+        )
+        self._scale *= np.where(over, ratio * 0.999, 1.0)
+
     def _solve_or_diagnose(self) -> tuple[Solution, tuple[str, ...]]:
-        cm = self.model
+        cm = self._model
         sol = cm.solve()
         if sol is not None:
             return sol, _shortfalls(self.view, sol) if cm.elastic else ()
@@ -209,7 +254,7 @@ class ClearingEngine:
         self, sol: Solution, flow: PowerFlowResult, limit: np.ndarray, iteration: int
     ) -> AcCheck:
         view, p, opts = self.view, self.params, self.options
-        slack = set(self.model.topo.slack_pos.tolist())
+        slack = set(self._model.topo.slack_pos.tolist())
         nonslack = np.array([b not in slack for b in range(len(view.buses))])
         vm = flow.vm_pu
         violations: list[str] = []
@@ -233,7 +278,7 @@ class ClearingEngine:
                 f"{flow.branch_loading_percent[ts, k].max():.1f} % > {allowed[k]:.1f} % in "
                 f"{len(ts)} period(s)"
             )
-        lp_losses = _lp_losses(self.model, sol)
+        lp_losses = _lp_losses(self._model, sol)
         return AcCheck(
             performed=True,
             iterations=iteration,
@@ -246,7 +291,7 @@ class ClearingEngine:
     def _losses_agree(self, sol: Solution, flow: PowerFlowResult) -> bool:
         """The linear losses match the AC ones: per period within ``loss_tolerance_mw`` or,
         over the window, within ``loss_tolerance_fraction`` of the AC losses."""
-        lp, ac = _lp_losses(self.model, sol), flow.losses_mw
+        lp, ac = _lp_losses(self._model, sol), flow.losses_mw
         opts = self.options
         if np.abs(lp - ac).max() <= opts.loss_tolerance_mw:
             return True
@@ -258,7 +303,7 @@ class ClearingEngine:
         Without a solution (before the first solve) the voltage offsets are those of the
         linear model's own voltages at the AC flows.
         """
-        m, view, topo = self.model.m, self.view, self.model.topo
+        m, view, topo = self._model.m, self.view, self._model.topo
         base = view.base_mva
         vm2 = flow.vm_pu**2
         v_lp = sol.v if sol is not None else _lindistflow_voltages(view, topo, flow)
@@ -288,7 +333,7 @@ class ClearingEngine:
                             + float(cq[t, k]) * m.q[k, t]
                         )
                     )
-        self.model.add_rows(rows)
+        self._model.add_rows(rows)
         q_loss = flow.losses_per_branch_q
         for (k, t), par in m.loss_q.items():
             par.set_value(float(q_loss[t, k]))
@@ -309,12 +354,17 @@ class ClearingEngine:
         shortfalls: tuple[str, ...],
         status: str,
         iterations: int,
+        build_s: float,
         solve_s: float,
         ac_s: float,
         total_s: float,
     ) -> ClearingResult:
-        view, data, m = self.view, self.data, self.model.m
-        prices = decompose(view, self.model.topo, sol, data.period_hours)
+        view, data, model = self.view, self.data, self._model
+        m = model.m
+        if model.lin is None:
+            prices = decompose(view, model.topo, sol, data.period_hours)
+        else:
+            prices = decompose_meshed(view, model.lin, sol, data.period_hours)
         s_eff = np.full((data.n_periods, len(view.branches)), np.inf)
         for (k, t), par in m.s_eff.items():
             s_eff[t, k] = par.value
@@ -324,7 +374,7 @@ class ClearingEngine:
             accepted.setdefault(bid_id, []).append(round(float(sol.x[n]), 9))
         rating = np.array([br.rating_mva or np.inf for br in view.branches])
         lp_loading = np.hypot(sol.p, sol.q) / rating[None, :] * 100.0
-        n_var, n_con = self.model.size
+        n_var, n_con = model.size
         return ClearingResult(
             network=view.name,
             status="elastic" if status == "elastic" else "optimal",
@@ -349,10 +399,10 @@ class ClearingEngine:
             slack_import_mw=sol.imp - sol.exp,
             settlement=settlement,
             ac_check=check,
-            binding=_binding(view, self.model, sol),
+            binding=_binding(view, model, sol),
             shortfalls=shortfalls,
             stats=SolverStats(
-                build_s=self.model.build_s,
+                build_s=build_s,
                 solve_s=solve_s,
                 ac_check_s=ac_s,
                 total_s=total_s,
@@ -410,8 +460,19 @@ def _lindistflow_voltages(view: NetworkView, topo: Topology, flow: PowerFlowResu
 
 
 def _lp_losses(model: ClearingModel, sol: Solution) -> np.ndarray:
-    del model
-    return np.asarray(sol.loss_p.sum(axis=1))
+    """Losses of the linear model per period: the loss variables on a tree, the sum of all
+    linearised injections on a mesh."""
+    if model.lin is None:
+        return np.asarray(sol.loss_p.sum(axis=1))
+    lin = model.lin
+    out = np.empty(sol.p.shape[0])
+    for t, (jpa, jpv, _, _) in enumerate(lin.jacobian):
+        out[t] = (
+            lin.p0_mw[t].sum()
+            + (jpa @ sol.extra["dva"][t]).sum()
+            + (jpv @ sol.extra["dvm"][t]).sum()
+        )
+    return out
 
 
 def _shortfalls(view: NetworkView, sol: Solution) -> tuple[str, ...]:

@@ -78,16 +78,18 @@ def flow_bounds(view: NetworkView, data: MarketData, topo: Topology) -> np.ndarr
 
 
 def add_thermal_limits(
-    m: pyo.ConcreteModel, view: NetworkView, data: MarketData, topo: Topology
+    m: pyo.ConcreteModel, view: NetworkView, data: MarketData, bound: np.ndarray | None
 ) -> None:
     """cos θ_s · p[k, t] + sin θ_s · q[k, t] ≤ S_k for the polygon's sides.
 
-    Rows are written only where the branch could reach its limit at all. The duals are the
+    Rows are written only where the branch could reach its limit at all (``bound``: an upper
+    bound on |S| per period and branch, None where unknown). The duals are the
     congestion part of the DLMP. ``s_eff`` starts at the limit and is tightened where the AC
     check finds an overload.
     """
     limit = branch_limit_mva(view, data)
-    bound = flow_bounds(view, data, topo)
+    if bound is None:  # no tree to bound flows with: every rated branch gets its rows
+        bound = np.full((data.n_periods, len(view.branches)), np.inf)
     dirs = polygon_directions(data.options.polygon_sides)
     index = [
         (k, t)

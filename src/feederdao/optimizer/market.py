@@ -72,7 +72,7 @@ def add_objective(m: pyo.ConcreteModel, data: MarketData) -> None:
     reactive = eps * dt * sum(m.q_abs[c] for c in m.q_abs) if hasattr(m, "q_abs") else 0.0
     # a token cost on losses: the loss variables are only bounded below (tangent cuts), so
     # without it a solver may "burn" energy that nobody values
-    burn = eps * dt * sum(m.loss_p[c] for c in m.loss_p)
+    burn = eps * dt * sum(m.loss_p[c] for c in m.loss_p) if hasattr(m, "loss_p") else 0.0
     m.welfare_expr = pyo.Expression(expr=-(market + wholesale))
     m.obj = pyo.Objective(
         expr=market + wholesale + reactive + burn + m.elastic_penalty, sense=pyo.minimize

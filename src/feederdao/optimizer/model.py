@@ -18,6 +18,7 @@ from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from feederdao.domain.network import NetworkView
+from feederdao.domain.powerflow import Linearisation
 from feederdao.errors import SolverError
 from feederdao.optimizer.data import MarketData
 from feederdao.optimizer.devices import (
@@ -31,8 +32,14 @@ from feederdao.optimizer.limits import (
     add_slack_limits,
     add_thermal_limits,
     add_voltage_limits,
+    flow_bounds,
 )
 from feederdao.optimizer.market import add_bid_blocks, add_objective, add_pv_offer_caps
+from feederdao.optimizer.meshed import (
+    add_linearised_balance,
+    add_linearised_flows,
+    add_voltage_limits_meshed,
+)
 from feederdao.optimizer.network import (
     Injections,
     add_flows_and_voltages,
@@ -45,25 +52,36 @@ from feederdao.optimizer.topology import Topology, topology
 FloatArray = np.ndarray
 
 
-def build_model(view: NetworkView, data: MarketData, topo: Topology) -> pyo.ConcreteModel:
-    """Add every family of variables and constraints, in a fixed order."""
+def build_model(
+    view: NetworkView, data: MarketData, topo: Topology, lin: Linearisation | None = None
+) -> pyo.ConcreteModel:
+    """Add every family of variables and constraints, in a fixed order: LinDistFlow for a
+    radial view, the AC expansion ``lin`` for a meshed one."""
     m = pyo.ConcreteModel(name=f"clearing:{view.name}")
     m.T = pyo.Set(initialize=range(data.n_periods))
     m.B = pyo.Set(initialize=range(len(view.buses)))
     m.K = pyo.Set(initialize=range(len(view.branches)))
     injections = Injections()
-    add_flows_and_voltages(m, view, data)
-    add_voltage_drop(m, view, data, topo)
-    add_slack_voltage(m, view, topo)
-    add_voltage_limits(m, view, data, topo)
-    add_thermal_limits(m, view, data, topo)
+    if lin is None:
+        add_flows_and_voltages(m, view, data)
+        add_voltage_drop(m, view, data, topo)
+        add_slack_voltage(m, view, topo)
+        add_voltage_limits(m, view, data, topo)
+        add_thermal_limits(m, view, data, flow_bounds(view, data, topo))
+    else:
+        add_linearised_flows(m, view, data, lin)
+        add_voltage_limits_meshed(m, view, data, lin)
+        add_thermal_limits(m, view, data, None)
     add_bid_blocks(m, data, injections)
     add_pv_offer_caps(m, data)
     add_pv_inverters(m, data, injections)
     add_storage(m, data, injections)
     add_flex_loads(m, data, injections)
     add_elastic(m, data, injections)
-    add_nodal_balance(m, view, data, topo, injections)
+    if lin is None:
+        add_nodal_balance(m, view, data, topo, injections)
+    else:
+        add_linearised_balance(m, view, lin, injections)
     add_slack_limits(m, view)
     add_objective(m, data)
     set_elastic(m, data.options.elastic)
@@ -100,10 +118,11 @@ class Solution:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _values(var: Any, shape: tuple[int, ...]) -> FloatArray:
+def _values(comp: Any, shape: tuple[int, ...]) -> FloatArray:
+    """Values of an indexed variable or expression ``[a, t]`` as an array ``[t, a]``."""
     out = np.zeros(shape)
-    for idx, v in var.items():
-        val = v.value
+    for idx, c in comp.items():
+        val = pyo.value(c, exception=False)
         if val is not None:
             out[idx[::-1] if isinstance(idx, tuple) else idx] = val
     return out
@@ -112,12 +131,15 @@ def _values(var: Any, shape: tuple[int, ...]) -> FloatArray:
 class ClearingModel:
     """A built model with its persistent HiGHS instance."""
 
-    def __init__(self, view: NetworkView, data: MarketData) -> None:
+    def __init__(
+        self, view: NetworkView, data: MarketData, lin: Linearisation | None = None
+    ) -> None:
         t0 = time.perf_counter()
         self.view = view
         self.data = data
+        self.lin = lin
         self.topo = topology(view)
-        self.m = build_model(view, data, self.topo)
+        self.m = build_model(view, data, self.topo, lin)
         self.build_s = time.perf_counter() - t0
         self._new_solver()
         self.elastic = data.options.elastic
@@ -199,6 +221,20 @@ class ClearingModel:
                 thermal[t, k, 1] += y * dirs[s][1]
                 thermal[t, k, 2] += y
         x = np.array([m.x[n].value or 0.0 for n in range(len(d.blocks))])
+        extra: dict[str, Any] = {}
+        if self.lin is not None:
+            n_aux = len(m.AUX)
+            aux = list(m.AUX)
+            extra["dual_aux_p"] = np.zeros((n_t, n_aux))
+            extra["dual_aux_q"] = np.zeros((n_t, n_aux))
+            for j, i in enumerate(aux):
+                for t in range(n_t):
+                    extra["dual_aux_p"][t, j] = duals.get(m.balance_aux_p[i, t], 0.0)
+                    extra["dual_aux_q"][t, j] = duals.get(m.balance_aux_q[i, t], 0.0)
+            extra["aux_rows"] = aux
+            n_int = self.lin.n_internal
+            extra["dva"] = _values(m.dva, (n_t, n_int))
+            extra["dvm"] = _values(m.dvm, (n_t, n_int))
         vs = _values(m.vs_hi, (n_t, n_b)) + _values(m.vs_lo, (n_t, n_b))
         return Solution(
             objective=float(pyo.value(m.obj)),
@@ -214,7 +250,7 @@ class ClearingModel:
             dis=_values(m.dis, (n_t, len(d.storage))),
             q_st=_values(m.q_st, (n_t, len(d.storage))),
             p_flex=_values(m.p_flex, (n_t, len(d.flex))),
-            loss_p=_values(m.loss_p, (n_t, n_k)),
+            loss_p=_values(m.loss_p, (n_t, n_k)) if hasattr(m, "loss_p") else np.zeros((n_t, n_k)),
             shed=_values(m.shed, (n_t, n_b)),
             spill=_values(m.spill, (n_t, n_b)),
             vs=vs,
@@ -224,4 +260,5 @@ class ClearingModel:
             dual_v_lower=dual_array(m.v_lower, (n_t, n_b)),
             dual_thermal=thermal,
             solve_s=solve_s,
+            extra=extra,
         )

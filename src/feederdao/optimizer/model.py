@@ -52,6 +52,32 @@ from feederdao.optimizer.topology import Topology, topology
 FloatArray = np.ndarray
 
 
+class BatchedHighs(Highs):
+    """Pyomo's persistent HiGHS interface, loading all variables in one batch.
+
+    The stock interface adds the variables of each constraint as it meets them, one HiGHS call
+    per constraint; adding every variable of the model first makes loading several times
+    faster. Behaviour is otherwise unchanged.
+    """
+
+    def add_block(self, block: Any) -> None:
+        known = self._referenced_variables
+        self.add_variables(
+            [
+                v
+                for v in block.component_data_objects(pyo.Var, descend_into=True)
+                if id(v) not in known
+            ]
+        )
+        super().add_block(block)
+
+    def _check_for_new_vars(self, variables: list[Any]) -> None:
+        known = self._referenced_variables
+        new = {id(v): v for v in variables if id(v) not in known}
+        if new:
+            self.add_variables(list(new.values()))
+
+
 def build_model(
     view: NetworkView, data: MarketData, topo: Topology, lin: Linearisation | None = None
 ) -> pyo.ConcreteModel:
@@ -145,7 +171,7 @@ class ClearingModel:
         self.elastic = data.options.elastic
 
     def _new_solver(self) -> None:
-        self.solver = Highs()
+        self.solver = BatchedHighs()
         self.solver.config.raise_exception_on_nonoptimal_result = False
         self.solver.config.load_solutions = False
         self.solver.config.solver_options = {"presolve": "on"}

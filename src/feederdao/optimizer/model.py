@@ -52,7 +52,7 @@ from feederdao.optimizer.topology import Topology, topology
 FloatArray = np.ndarray
 
 
-class BatchedHighs(Highs):
+class BatchedHighs(Highs):  # type: ignore[misc]
     """Pyomo's persistent HiGHS interface, loading all variables in one batch.
 
     The stock interface adds the variables of each constraint as it meets them, one HiGHS call

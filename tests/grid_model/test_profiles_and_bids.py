@@ -155,3 +155,18 @@ def test_participant_claiming_a_device_elsewhere() -> None:
     dev = registry["bus2"].devices[0]
     with pytest.raises(ParticipantError, match="claims device 'load:1', which is at bus 2"):
         ParticipantRegistry(view, [Participant("p", 1, (dev,))])  # type: ignore[arg-type]
+
+
+def test_simbench_window_equals_simbench_absolute_values(lv_rural) -> None:  # type: ignore[no-untyped-def]
+    import simbench
+
+    profiles = build_profiles(lv_rural.loaded, lv_rural.view, datetime(2016, 3, 1, 6), 12)
+    full = simbench.get_absolute_values(lv_rural.loaded.net, profiles_instead_of_study_cases=True)
+    first = (datetime(2016, 3, 1, 6) - datetime(2016, 1, 1)).days * 96 + 24
+    for k, dev in enumerate(lv_rural.view.devices):
+        table = {"load": "load", "storage": "storage"}.get(str(dev.kind), "sgen")
+        expected = full[(table, "p_mw")][dev.element].to_numpy()[first : first + 12]
+        np.testing.assert_allclose(profiles.p_mw[:, k], expected, rtol=1e-12)
+        if table == "load":
+            expected_q = full[("load", "q_mvar")][dev.element].to_numpy()[first : first + 12]
+            np.testing.assert_allclose(profiles.q_mvar[:, k], expected_q, rtol=1e-12)

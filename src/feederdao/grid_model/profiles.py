@@ -61,21 +61,16 @@ def build_profiles(
     q = np.zeros((n_periods, len(ids)))
     if loaded.has_simbench_profiles:
         source = "simbench"
-        abs_values = _simbench_values(loaded.net)
         for k, dev in enumerate(view.devices):
             table = {DeviceKind.LOAD: "load", DeviceKind.STORAGE: "storage"}.get(dev.kind, "sgen")
-            if dev.kind == DeviceKind.GENERATOR and dev.device_id.startswith("gen:"):
+            if dev.device_id.startswith("gen:"):
                 table = "gen"
-            p_df = abs_values.get((table, "p_mw"))
-            if p_df is not None and dev.element in p_df.columns:
-                p[:, k] = p_df[dev.element].to_numpy()[steps]
-            else:
-                p[:, k] = dev.p_mw
-            q_df = abs_values.get((table, "q_mvar"))
-            if q_df is not None and dev.element in q_df.columns:
-                q[:, k] = q_df[dev.element].to_numpy()[steps]
-            else:
-                q[:, k] = dev.q_mvar
+            p[:, k] = _simbench_window(loaded.net, table, dev.element, "p_mw", steps)
+            q[:, k] = (
+                _simbench_window(loaded.net, table, dev.element, "q_mvar", steps)
+                if table == "load"
+                else dev.q_mvar
+            )
     else:
         source = "standard-shapes"
         hours = (steps % _STEPS_PER_DAY) * RESOLUTION_MIN / 60.0
@@ -102,13 +97,25 @@ def build_profiles(
     )
 
 
-def _simbench_values(net: Any) -> dict[tuple[str, str], Any]:
-    import simbench
+def _relative_table(net: Any, table: str) -> Any:
+    if table in ("load", "storage"):
+        return net.profiles.get(table)
+    frames = [net.profiles.get(name) for name in ("renewables", "powerplants")]
+    return [f for f in frames if f is not None]
 
-    try:
-        values: dict[tuple[str, str], Any] = simbench.get_absolute_values(
-            net, profiles_instead_of_study_cases=True
-        )
-    except Exception as exc:
-        raise ProfileError(f"SimBench profiles could not be read: {exc}") from exc
-    return values
+
+def _simbench_window(net: Any, table: str, element: int, column: str, steps: np.ndarray) -> Any:
+    """Absolute SimBench profile of one element at ``steps``: its relative profile times its
+    nominal ``column``, as simbench.get_absolute_values computes it, but only for the window
+    (the whole year of a 10,000-bus grid would take gigabytes)."""
+    row = getattr(net, table).loc[element]
+    nominal = float(row[column])
+    name = row.get("profile")
+    if not isinstance(name, str) or not name:
+        return np.full(len(steps), nominal)
+    suffix = {"p_mw": "_pload", "q_mvar": "_qload"}[column] if table == "load" else ""
+    frames = _relative_table(net, table)
+    for frame in frames if isinstance(frames, list) else [frames]:
+        if frame is not None and name + suffix in frame.columns:
+            return frame[name + suffix].to_numpy(dtype=float)[steps] * nominal
+    raise ProfileError(f"{table} {element} refers to SimBench profile {name!r}, which is missing")

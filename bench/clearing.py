@@ -129,6 +129,13 @@ def _pandapower_opf(run: dict[str, object], dc: bool) -> dict[str, object]:
     base = copy.deepcopy(market.network.loaded.net)  # type: ignore[attr-defined]
     for table in ("load", "sgen", "storage", "gen"):
         getattr(base, table)["in_service"] = False
+    # SimBench leaves "controllable" NaN, which pandapower's OPF cannot negate
+    if "controllable" in base.ext_grid:
+        base.ext_grid = base.ext_grid.drop(columns="controllable")
+    for table in ("load", "sgen", "storage", "gen"):
+        df = getattr(base, table)
+        if "controllable" in df:
+            df["controllable"] = df["controllable"].fillna(False).astype(bool)
     base.poly_cost = base.poly_cost.iloc[0:0]
     base.pwl_cost = base.pwl_cost.iloc[0:0]
     base.bus["min_vm_pu"] = params.v_min_pu  # type: ignore[attr-defined]

@@ -60,7 +60,7 @@ class ClearingOptions:
     voltage_tolerance_pu: float = 0.001
     loading_tolerance_percent: float = 0.5
     loss_tolerance_mw: float = 1e-4
-    loss_tolerance_fraction: float = 0.05
+    loss_tolerance_fraction: float = 0.10
     max_iterations: int = 6
     storage: Literal["optimise", "profile"] = "optimise"
     elastic: bool = False

@@ -56,6 +56,11 @@ def bus_consumption(data: MarketData, sol: Solution) -> tuple[np.ndarray, np.nda
     return p, q
 
 
+#: branches losing less than this (MW) at the AC point get no loss cut; their losses are left
+#: to the loss-error check (10 W per branch is far below any tolerance that matters)
+LOSS_CUT_MIN_MW = 1e-5
+
+
 class ClearingEngine:
     """A clearing model kept for one feeder and window; ``run`` clears (and re-clears)."""
 
@@ -80,7 +85,9 @@ class ClearingEngine:
             view, profiles, self.bids, self.participants, self.params, wholesale, self.options
         )
         # a meshed view's model is built around an AC operating point, in run()
-        self.model = ClearingModel(view, self.data) if view.is_radial else None
+        self._lazy = self.options.ac_check
+        self._thermal_keys: set[tuple[int, int]] = set()
+        self.model = ClearingModel(view, self.data, None, self._lazy) if view.is_radial else None
         self._scale: np.ndarray | None = None  # meshed: rating tightening kept across rebuilds
         self._hash = _provenance_hash(view, self.bids, self.params, wholesale, self.options)
 
@@ -115,7 +122,10 @@ class ClearingEngine:
             self.view, self.bids, self.params, new.wholesale, self.options
         )
         if not same or self.model is None or self.model.lin is not None:
-            self.model = ClearingModel(self.view, new) if self.view.is_radial else None
+            self._thermal_keys = set()
+            self.model = (
+                ClearingModel(self.view, new, None, self._lazy) if self.view.is_radial else None
+            )
             return self.run(ac)
         m = self.model.m
         self.model.data = new
@@ -149,8 +159,15 @@ class ClearingEngine:
             # start the linearisation at the profile operating point (every bid accepted)
             t0 = time.perf_counter()
             p0, q0 = profile_consumption(data)
-            self._relinearise(None, ac(p0, q0), limit)
+            warm = ac(p0, q0)
+            self._relinearise(None, warm, limit)
+            self._watch_thermal(warm, limit, 0.5)
             ac_s += time.perf_counter() - t0
+        if ac is None or not opts.ac_check:
+            # nothing will find the branches near their limits: write every eligible row
+            self._model.add_thermal(
+                (k, t) for t, k in zip(*np.nonzero(self._model.m.thermal_eligible), strict=True)
+            )
         build_s = self._model.build_s
         sol, shortfalls = self._solve_or_diagnose()
         solve_s += sol.solve_s
@@ -168,18 +185,23 @@ class ClearingEngine:
                 ac_s += time.perf_counter() - t0
                 check = self._evaluate(sol, flow, limit, it)
                 if not check.violations and self._losses_agree(sol, flow):
-                    break
+                    if not self._watch_thermal(flow, limit, 0.9, dry=True):
+                        break
                 if it == opts.max_iterations:
                     break
+                # tighten the rows that were there when the overload happened, then add rows
+                # where branches came near their limits
                 if meshed:
                     t0 = time.perf_counter()
                     self._tighten(flow, limit)
+                    self._watch_thermal(flow, limit, 0.9)
                     lin = ac.linearise(p, q)  # type: ignore[attr-defined]
                     ac_s += time.perf_counter() - t0
                     self._rebuild_meshed(lin)
                     build_s += self._model.build_s
                 else:
                     self._relinearise(sol, flow, limit)
+                    self._watch_thermal(flow, limit, 0.9)
                 sol, more = self._solve_or_diagnose()
                 shortfalls = more
                 if sol.extra.get("elastic"):
@@ -206,9 +228,26 @@ class ClearingEngine:
             raise RuntimeError("the meshed model is built in run()")
         return self.model
 
+    def _watch_thermal(
+        self, flow: PowerFlowResult, limit: np.ndarray, share: float, dry: bool = False
+    ) -> int:
+        """Branch-periods whose AC loading reaches ``share`` of their limit get thermal rows
+        (lazily written rows); return how many are new (``dry``: only count them)."""
+        rating = np.array([br.rating_mva or np.inf for br in self.view.branches])
+        allowed = np.where(np.isfinite(limit), limit / rating * 100.0, np.inf)
+        near = flow.branch_loading_percent >= share * allowed[None, :]
+        keys = {(int(k), int(t)) for t, k in zip(*np.nonzero(near), strict=True)}
+        eligible = self._model.m.thermal_eligible
+        keys = {(k, t) for k, t in keys if eligible[t, k]} - self._thermal_keys
+        if dry or not keys:
+            return len(keys)
+        self._thermal_keys |= keys
+        return self._model.add_thermal(sorted(keys))
+
     def _rebuild_meshed(self, lin: Linearisation) -> None:
         elastic = self.model.elastic if self.model is not None else self.options.elastic
-        self.model = ClearingModel(self.view, self.data, lin)
+        self.model = ClearingModel(self.view, self.data, lin, self._lazy)
+        self.model.add_thermal(sorted(self._thermal_keys))
         if elastic != self.model.elastic:
             self.model.set_elastic(elastic)
         if self._scale is not None:
@@ -221,7 +260,10 @@ class ClearingEngine:
         allowed = np.where(np.isfinite(limit), limit / rating * 100.0, np.inf)
         if self._scale is None:
             self._scale = np.ones_like(flow.branch_loading_percent)
-        over = flow.branch_loading_percent > allowed[None, :]
+        modelled = np.zeros(flow.branch_loading_percent.shape, dtype=bool)
+        for k, t in self._thermal_keys:
+            modelled[t, k] = True
+        over = (flow.branch_loading_percent > allowed[None, :]) & modelled
         ratio = np.where(
             over, allowed[None, :] / np.maximum(flow.branch_loading_percent, 1e-9), 1.0
         )
@@ -324,7 +366,7 @@ class ClearingEngine:
         rows = []
         for t in range(n_t):
             for k in range(n_k):
-                if ac_loss[t, k] > 1e-9:
+                if ac_loss[t, k] > LOSS_CUT_MIN_MW:
                     rows.append(
                         m.loss_cuts.add(
                             m.loss_p[k, t]

@@ -92,24 +92,39 @@ def add_storage(m: pyo.ConcreteModel, data: MarketData, injections: Injections) 
     m.soc_balance = pyo.Constraint(m.ST, m.T, rule=soc_rule)
     last = data.n_periods - 1
     m.soc_final = pyo.Constraint(m.ST, rule=lambda m, s: m.soc[s, last] >= units[s].soc_init_mwh)
-    dirs = polygon_directions(data.options.polygon_sides)
-    m.ST_SIDES = pyo.Set(initialize=range(len(dirs)))
+    # P–Q capability: an octagon inside the circle P² + Q² ≤ S² with corners on the P and Q
+    # axes (full active and reactive rating; at most 7.6 % short of the circle in between);
+    # in profile mode P is fixed and Q is simply bounded
+    octagon = [
+        (math.cos(math.pi / 8 + k * math.pi / 4), math.sin(math.pi / 8 + k * math.pi / 4))
+        for k in range(8)
+    ]
+    m.ST_SIDES = pyo.Set(initialize=range(len(octagon)))
+    optimise = data.options.storage == "optimise"
     m.st_circle = pyo.Constraint(
         m.ST,
         m.T,
         m.ST_SIDES,
         rule=lambda m, s, t, k: (
-            dirs[k][0] * (m.ch[s, t] - m.dis[s, t]) + dirs[k][1] * m.q_st[s, t] <= units[s].s_mva
+            (
+                octagon[k][0] * (m.ch[s, t] - m.dis[s, t]) + octagon[k][1] * m.q_st[s, t]
+                <= units[s].s_mva * math.cos(math.pi / 8)
+            )
+            if optimise
+            else pyo.Constraint.Skip
         ),
     )
     for s, u in enumerate(units):
         for t in range(data.n_periods):
             injections.add_p(u.bus_pos, t, m.dis[s, t] - m.ch[s, t])
             injections.add_q(u.bus_pos, t, m.q_st[s, t])
-            if data.options.storage == "profile":
-                prof = float(u.profile_mw[t])
-                m.ch[s, t].fix(max(min(prof, u.p_max_mw), 0.0))
-                m.dis[s, t].fix(max(min(-prof, u.p_max_mw), 0.0))
+            if not optimise:
+                prof = max(min(float(u.profile_mw[t]), u.p_max_mw), -u.p_max_mw)
+                m.ch[s, t].fix(max(prof, 0.0))
+                m.dis[s, t].fix(max(-prof, 0.0))
+                q_max = math.sqrt(max(u.s_mva**2 - prof**2, 0.0))
+                m.q_st[s, t].setlb(-q_max)
+                m.q_st[s, t].setub(q_max)
     if data.options.storage == "profile":
         m.soc_final.deactivate()
         for s in m.ST:

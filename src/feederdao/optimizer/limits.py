@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import pyomo.environ as pyo
@@ -78,37 +79,51 @@ def flow_bounds(view: NetworkView, data: MarketData, topo: Topology) -> np.ndarr
 
 
 def add_thermal_limits(
-    m: pyo.ConcreteModel, view: NetworkView, data: MarketData, bound: np.ndarray | None
+    m: pyo.ConcreteModel,
+    view: NetworkView,
+    data: MarketData,
+    bound: np.ndarray | None,
+    lazy: bool,
 ) -> None:
-    """cos θ_s · p[k, t] + sin θ_s · q[k, t] ≤ S_k for the polygon's sides.
+    """cos θ_s · p[k, t] + sin θ_s · q[k, t] ≤ S_k,t for the sides of the polygon.
 
-    Rows are written only where the branch could reach its limit at all (``bound``: an upper
-    bound on |S| per period and branch, None where unknown). The duals are the
-    congestion part of the DLMP. ``s_eff`` starts at the limit and is tightened where the AC
-    check finds an overload.
+    Only branches that could reach their limit at all are eligible (``bound``: an upper bound
+    on |S| per period and branch, None where unknown). With ``lazy`` rows are added by
+    :func:`add_thermal_rows` where an AC check finds a branch near its limit; otherwise every
+    eligible row is written now. The duals are the congestion part of the DLMP. ``s_eff`` starts
+    at the limit and is tightened where the AC check finds an overload.
     """
     limit = branch_limit_mva(view, data)
-    if bound is None:  # no tree to bound flows with: every rated branch gets its rows
+    if bound is None:  # no tree to bound flows with: every rated branch is eligible
         bound = np.full((data.n_periods, len(view.branches)), np.inf)
-    dirs = polygon_directions(data.options.polygon_sides)
-    index = [
-        (k, t)
-        for k in range(len(view.branches))
-        if np.isfinite(limit[k])
-        for t in range(data.n_periods)
-        if bound[t, k] > limit[k] * 0.9
-    ]
-    m.KT_lim = pyo.Set(initialize=index, dimen=2)
-    m.SIDES = pyo.Set(initialize=range(len(dirs)))
-    m.s_eff = pyo.Param(
-        m.KT_lim, mutable=True, initialize={(k, t): float(limit[k]) for k, t in index}
-    )
-    m.thermal = pyo.Constraint(
-        m.KT_lim,
-        m.SIDES,
-        rule=lambda m, k, t, s: dirs[s][0] * m.p[k, t] + dirs[s][1] * m.q[k, t] <= m.s_eff[k, t],
-    )
-    m.thermal_directions = dirs
+    m.thermal_limit = limit
+    m.thermal_eligible = np.isfinite(limit)[None, :] & (bound > limit[None, :] * 0.9)
+    m.thermal_directions = polygon_directions(data.options.polygon_sides)
+    m.thermal = pyo.Constraint(pyo.Any)
+    m.s_eff = pyo.Param(pyo.Any, mutable=True, initialize={})
+    m.thermal_rows = set()
+    if not lazy:
+        ts, ks = np.nonzero(m.thermal_eligible)
+        add_thermal_rows(m, list(zip(ks.tolist(), ts.tolist(), strict=True)))
+
+
+def add_thermal_rows(
+    m: pyo.ConcreteModel, keys: Iterable[tuple[int, int]]
+) -> tuple[list[object], list[object]]:
+    """Write the polygon rows of branch-periods ``keys`` (eligible and not yet written);
+    return the new constraints and parameters so a loaded solver can be told."""
+    rows: list[object] = []
+    params: list[object] = []
+    for k, t in keys:
+        if (k, t) in m.thermal_rows or not m.thermal_eligible[t, k]:
+            continue
+        m.thermal_rows.add((k, t))
+        m.s_eff[k, t] = float(m.thermal_limit[k])
+        params.append(m.s_eff[k, t])
+        for s, (c, sn) in enumerate(m.thermal_directions):
+            m.thermal[k, t, s] = c * m.p[k, t] + sn * m.q[k, t] <= m.s_eff[k, t]
+            rows.append(m.thermal[k, t, s])
+    return rows, params
 
 
 def add_slack_limits(m: pyo.ConcreteModel, view: NetworkView) -> None:

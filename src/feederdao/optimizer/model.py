@@ -31,6 +31,7 @@ from feederdao.optimizer.devices import (
 from feederdao.optimizer.limits import (
     add_slack_limits,
     add_thermal_limits,
+    add_thermal_rows,
     add_voltage_limits,
     flow_bounds,
 )
@@ -79,10 +80,15 @@ class BatchedHighs(Highs):  # type: ignore[misc]
 
 
 def build_model(
-    view: NetworkView, data: MarketData, topo: Topology, lin: Linearisation | None = None
+    view: NetworkView,
+    data: MarketData,
+    topo: Topology,
+    lin: Linearisation | None = None,
+    lazy: bool = False,
 ) -> pyo.ConcreteModel:
     """Add every family of variables and constraints, in a fixed order: LinDistFlow for a
-    radial view, the AC expansion ``lin`` for a meshed one."""
+    radial view, the AC expansion ``lin`` for a meshed one. ``lazy`` leaves the thermal rows
+    to be added where AC checks find branches near their limits."""
     m = pyo.ConcreteModel(name=f"clearing:{view.name}")
     m.T = pyo.Set(initialize=range(data.n_periods))
     m.B = pyo.Set(initialize=range(len(view.buses)))
@@ -93,11 +99,11 @@ def build_model(
         add_voltage_drop(m, view, data, topo)
         add_slack_voltage(m, view, topo)
         add_voltage_limits(m, view, data, topo)
-        add_thermal_limits(m, view, data, flow_bounds(view, data, topo))
+        add_thermal_limits(m, view, data, flow_bounds(view, data, topo), lazy)
     else:
         add_linearised_flows(m, view, data, lin)
         add_voltage_limits_meshed(m, view, data, lin)
-        add_thermal_limits(m, view, data, None)
+        add_thermal_limits(m, view, data, None, lazy)
     add_bid_blocks(m, data, injections)
     add_pv_offer_caps(m, data)
     add_pv_inverters(m, data, injections)
@@ -158,14 +164,18 @@ class ClearingModel:
     """A built model with its persistent HiGHS instance."""
 
     def __init__(
-        self, view: NetworkView, data: MarketData, lin: Linearisation | None = None
+        self,
+        view: NetworkView,
+        data: MarketData,
+        lin: Linearisation | None = None,
+        lazy: bool = False,
     ) -> None:
         t0 = time.perf_counter()
         self.view = view
         self.data = data
         self.lin = lin
         self.topo = topology(view)
-        self.m = build_model(view, data, self.topo, lin)
+        self.m = build_model(view, data, self.topo, lin, lazy)
         self.build_s = time.perf_counter() - t0
         self._new_solver()
         self.elastic = data.options.elastic
@@ -201,10 +211,21 @@ class ClearingModel:
         if self._loaded:
             self._new_solver()  # fixing/unfixing is not picked up incrementally: reload
 
-    def add_rows(self, rows: list[Any]) -> None:
-        """Tell the loaded solver about constraints added to the model since it was loaded."""
+    def add_rows(self, rows: list[Any], params: list[Any] | None = None) -> None:
+        """Tell the loaded solver about constraints (and the mutable parameters in them) added
+        to the model since it was loaded."""
+        if self._loaded and params:
+            self.solver.add_parameters(params)
         if self._loaded and rows:
             self.solver.add_constraints(rows)
+
+    def add_thermal(self, keys: Any) -> int:
+        """Write the thermal rows of ``keys`` (branch, period) and load them; return how many
+        branch-periods were new."""
+        before = len(self.m.thermal_rows)
+        rows, params = add_thermal_rows(self.m, keys)
+        self.add_rows(rows, params)
+        return len(self.m.thermal_rows) - before
 
     def solve(self) -> Solution | None:
         """Solve; ``None`` when infeasible. Raises :class:`SolverError` for anything else."""

@@ -184,9 +184,9 @@ class ClearingEngine:
                 flow = ac(p, q)
                 ac_s += time.perf_counter() - t0
                 check = self._evaluate(sol, flow, limit, it)
-                if not check.violations and self._losses_agree(sol, flow):
-                    if not self._watch_thermal(flow, limit, 0.9, dry=True):
-                        break
+                settled = not check.violations and self._losses_agree(sol, flow)
+                if settled and not self._watch_thermal(flow, limit, 0.9, dry=True):
+                    break
                 if it == opts.max_iterations:
                     break
                 # tighten the rows that were there when the overload happened, then add rows

@@ -98,3 +98,28 @@ def test_reclearing_reuses_the_model() -> None:
     assert first.accepted_mw["b"] == pytest.approx((0.01,))
     assert second.accepted_mw["b2"] == pytest.approx((0.0,))  # 40 < 50 import price
     assert second.stats.build_s == 0.0
+
+
+def test_objective_close_to_runopp_on_case33bw() -> None:
+    from feederdao.domain.clearing import WholesalePrices as WP
+    from feederdao.workflows.validate import ac_objective, pandapower_opf
+
+    market = open_market("case33bw", periods=4, start=datetime(2016, 6, 21, 18), seed=2)
+    day = WP.day_shape(4, start_period=72)
+    prices = WP(day.import_eur_per_mwh, day.import_eur_per_mwh)  # one ext_grid cost
+    view = market.network.view
+    engine = ClearingEngine(
+        view,
+        market.profiles,
+        market.bids,
+        tuple(market.registry.values()),
+        GridParameters(),
+        prices,
+        ClearingOptions(storage="profile"),
+    )
+    result = engine.run(AcEvaluator(market.network.loaded.net, view))
+    assert result.ac_check.feasible
+    peer = pandapower_opf(engine, market.network.loaded.net)
+    assert peer.converged == 4
+    ours = ac_objective(engine, result)
+    assert ours == pytest.approx(peer.objective_eur, rel=0.005)

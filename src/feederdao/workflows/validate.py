@@ -1,0 +1,157 @@
+"""Validate a clearing against pandapower's own OPF on the same bids, costs and limits.
+
+pandapower's ``runopp`` (AC) and ``rundcopp`` are run period by period on a copy of the net in
+which every block is a controllable load or static generator with a linear cost, PV inverters'
+reactive range is a controllable Q source, inflexible consumption is fixed per bus and the
+ext_grid costs the wholesale price. pandapower's ext_grid has one cost for import and export, so
+compare with wholesale prices whose export price equals the import price.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from feederdao.domain.clearing import ClearingResult
+from feederdao.optimizer.clearing import ClearingEngine
+from feederdao.optimizer.market import block_cost
+
+
+@dataclass(frozen=True)
+class PeerRun:
+    """pandapower's OPF looped over the periods: times, convergence and objective (EUR)."""
+
+    build_s: float
+    solve_s: float
+    converged: int
+    periods: int
+    objective_eur: float
+
+    @property
+    def total_s(self) -> float:
+        return self.build_s + self.solve_s
+
+
+def ac_objective(engine: ClearingEngine, result: ClearingResult) -> float:
+    """A clearing's cost (EUR, −welfare) evaluated with AC losses: block costs plus the AC
+    substation import at the wholesale import price."""
+    data = engine.data
+    dt = data.period_hours
+    x = np.concatenate(
+        [np.asarray(result.accepted_mw[b]) for b in dict.fromkeys(data.blocks.bid_ids)]
+    )
+    cost = sum(block_cost(data, n) * x[n] * dt for n in range(len(data.blocks)))
+    imp = result.ac_slack_p_mw if result.ac_slack_p_mw is not None else result.slack_import_mw
+    price = data.wholesale.import_eur_per_mwh
+    return float(cost + (price * imp.sum(axis=1)).sum() * dt)
+
+
+def pandapower_opf(engine: ClearingEngine, net: Any, dc: bool = False) -> PeerRun:
+    """Loop pandapower's ``runopp`` (or ``rundcopp``) over the engine's periods."""
+    import pandapower as pp
+
+    data, view, params = engine.data, engine.view, engine.params
+    base = copy.deepcopy(net)
+    for table in ("load", "sgen", "storage", "gen"):
+        getattr(base, table)["in_service"] = False
+    # SimBench leaves "controllable" NaN, which pandapower's OPF cannot negate
+    if "controllable" in base.ext_grid:
+        base.ext_grid = base.ext_grid.drop(columns="controllable")
+    for table in ("load", "sgen", "storage", "gen"):
+        df = getattr(base, table)
+        if "controllable" in df:
+            df["controllable"] = df["controllable"].fillna(False).astype(bool)
+    base.poly_cost = base.poly_cost.iloc[0:0]
+    base.pwl_cost = base.pwl_cost.iloc[0:0]
+    base.bus["min_vm_pu"] = params.v_min_pu
+    base.bus["max_vm_pu"] = params.v_max_pu
+    base.line["max_loading_percent"] = params.max_line_loading_percent
+    base.trafo["max_loading_percent"] = params.max_trafo_loading_percent
+    for col, value in (
+        ("max_p_mw", 1e3),
+        ("min_p_mw", -1e3),
+        ("max_q_mvar", 1e3),
+        ("min_q_mvar", -1e3),
+    ):
+        base.ext_grid[col] = value
+    buses = np.array([b.index for b in view.buses])
+    bl = data.blocks
+    fixed_p = data.fixed_p_mw.copy()
+    for unit in data.storage:  # held at its profile: the peers have no state of charge
+        fixed_p[:, unit.bus_pos] += unit.profile_mw
+    build = solve = objective = 0.0
+    converged = 0
+    for t in range(data.n_periods):
+        t0 = time.perf_counter()
+        net_t = copy.deepcopy(base)
+        pp.create_loads(
+            net_t, buses=buses, p_mw=fixed_p[t], q_mvar=data.fixed_q_mvar[t], controllable=False
+        )
+        sel = np.flatnonzero(bl.period == t)
+        buy, sell = sel[bl.is_buy[sel]], sel[~bl.is_buy[sel]]
+        if len(buy):
+            e = pp.create_loads(
+                net_t,
+                buses=buses[bl.bus_pos[buy]],
+                p_mw=0.0,
+                controllable=True,
+                min_p_mw=0.0,
+                max_p_mw=bl.quantity[buy],
+                min_q_mvar=0.0,
+                max_q_mvar=0.0,
+            )
+            pp.create_poly_costs(net_t, e, "load", cp1_eur_per_mw=-bl.price[buy])
+        if len(sell):
+            e = pp.create_sgens(
+                net_t,
+                buses=buses[bl.bus_pos[sell]],
+                p_mw=0.0,
+                controllable=True,
+                min_p_mw=0.0,
+                max_p_mw=bl.quantity[sell],
+                min_q_mvar=0.0,
+                max_q_mvar=0.0,
+            )
+            pp.create_poly_costs(net_t, e, "sgen", cp1_eur_per_mw=bl.price[sell])
+        if not dc and data.inverters:
+            avail = np.array([inv.available_mw[t] for inv in data.inverters])
+            q = np.array(
+                [
+                    min(inv.tan_phi * a, max(inv.s_mva**2 - a**2, 0.0) ** 0.5)
+                    for inv, a in zip(data.inverters, avail, strict=True)
+                ]
+            )
+            rows = np.array([inv.bus_pos for inv in data.inverters])[q > 0]
+            if len(rows):
+                e = pp.create_sgens(
+                    net_t,
+                    buses=buses[rows],
+                    p_mw=0.0,
+                    controllable=True,
+                    min_p_mw=0.0,
+                    max_p_mw=0.0,
+                    min_q_mvar=-q[q > 0],
+                    max_q_mvar=q[q > 0],
+                )
+                pp.create_poly_costs(net_t, e, "sgen", cp1_eur_per_mw=0.0)
+        for i in net_t.ext_grid.index:
+            pp.create_poly_cost(
+                net_t, i, "ext_grid", cp1_eur_per_mw=float(data.wholesale.import_eur_per_mwh[t])
+            )
+        build += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                (pp.rundcopp if dc else pp.runopp)(net_t)
+            objective += float(net_t.res_cost) * data.period_hours
+            converged += 1
+        except Exception:  # an OPF that does not converge is counted, not fatal
+            pass
+        solve += time.perf_counter() - t0
+    return PeerRun(build, solve, converged, data.n_periods, objective)

@@ -1,10 +1,13 @@
-# Two commands on a fresh machine: `make demo` and `make test`. Each bootstraps what it needs.
+# Two commands on a fresh machine: `make demo` and `make test`. Each bootstraps what it needs:
+# the Python virtual environment, the npm packages of the contracts, the compiled contracts.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NPM_STAMP := contracts/node_modules/.installed
+CONTRACTS := contracts/build/.fingerprint
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint contracts bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +15,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+$(NPM_STAMP): contracts/package.json contracts/package-lock.json
+	cd contracts && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+$(CONTRACTS): $(NPM_STAMP) contracts/build.mjs $(wildcard contracts/src/*.sol)
+	cd contracts && node build.mjs
+
+contracts: $(CONTRACTS)
+
+demo: $(STAMP) $(CONTRACTS)
 	$(BIN)/feederdao demo
 
 lint: $(STAMP)
@@ -21,12 +33,13 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+test: lint $(CONTRACTS)
 	$(BIN)/pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) $(CONTRACTS)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/clearing.py
+	$(BIN)/python bench/governance.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache contracts/node_modules contracts/build

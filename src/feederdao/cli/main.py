@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from feederdao.cli import render
+from feederdao.cli import gov, render
+from feederdao.cli.errors import user_errors
 from feederdao.domain.params import GridParameters, ParameterError
-from feederdao.errors import FeederDaoError
 
 app = typer.Typer(
     help="feederdao: DAO-governed local energy market and grid control for distribution feeders.",
@@ -23,11 +20,9 @@ app = typer.Typer(
 )
 network_app = typer.Typer(help="Inspect networks.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
+app.add_typer(gov.app, name="gov")
 
 console = Console()
-err_console = Console(stderr=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 NetOption = Annotated[
     str,
@@ -37,20 +32,6 @@ NetOption = Annotated[
         "mv_oberrhein, ...), pandapower JSON file or MATPOWER case (.m).",
     ),
 ]
-
-
-def user_errors(func: F) -> F:
-    """Turn feederdao errors into one red line on stderr and exit code 2, never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except FeederDaoError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}")
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @network_app.command("show")

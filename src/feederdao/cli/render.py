@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from feederdao.domain.clearing import ClearingResult
+from feederdao.governance.reader import Reading
 from feederdao.grid_model.summary import NetworkSummary
 
 
@@ -106,3 +107,29 @@ def clearing_summary(console: Console, r: ClearingResult, top_buses: int = 12) -
             f"{vg.min():.2f} … {vg.max():.2f}",
         )
     console.print(buses)
+
+
+def reading(console: Console, r: Reading) -> None:
+    """Applied grid parameters with their provenance and the reader's alarms."""
+    p = r.parameters
+    prov = p.provenance
+    colour = {"fresh": "green", "last-known-good": "yellow", "safe-defaults": "red"}[r.status]
+    t = Table(title=f"grid parameters ([{colour}]{r.status}[/])", title_justify="left")
+    t.add_column("parameter")
+    t.add_column("value", justify="right")
+    t.add_column("last change")
+    last: dict[str, str] = {}
+    for c in prov.changes:
+        pid = f", proposal {c.proposal_id[:10]}…" if c.proposal_id else ""
+        last[c.name] = f"{c.old_value:g} → {c.new_value:g} at block {c.block_number}{pid}"
+    for name, value in p.values().items():
+        t.add_row(name, f"{value:g}", last.get(name, "-"))
+    console.print(t)
+    where = (
+        f"block {prov.block_number} ({(prov.block_hash or '')[:14]}…)" if prov.block_hash else ""
+    )
+    console.print(f"source: {prov.source} {where}")
+    if prov.transaction:
+        console.print(f"last change: transaction {prov.transaction}")
+    for a in r.alarms:
+        console.print(f"[bold red]alarm:[/] {a}")

@@ -2,7 +2,7 @@
 
 from feederdao.domain.market import Bid, Participant, ParticipantDevice, PriceBlock, Side
 from feederdao.domain.network import Branch, Bus, Device, DeviceKind, NetworkView, Slack
-from feederdao.domain.params import GridParameters, ParameterError, Provenance
+from feederdao.domain.params import GridParameters, ParameterChange, ParameterError, Provenance
 from feederdao.domain.profiles import Profiles
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "DeviceKind",
     "GridParameters",
     "NetworkView",
+    "ParameterChange",
     "ParameterError",
     "Participant",
     "ParticipantDevice",

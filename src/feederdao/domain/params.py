@@ -13,14 +13,36 @@ class ParameterError(FeederDaoError, ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class ParameterChange:
+    """One on-chain change of a parameter: where it happened and which proposal made it."""
+
+    name: str
+    old_value: float
+    new_value: float
+    block_number: int
+    block_hash: str
+    transaction: str
+    proposal_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Provenance:
-    """Where an applied parameter set came from (chain block and transaction, or a default)."""
+    """Where an applied parameter set came from.
+
+    ``source`` is ``default`` (no chain), ``chain`` (read at ``block_number``/``block_hash``),
+    ``last-known-good`` (a fresh read was doubtful; the previous values stand) or
+    ``safe-defaults`` (no trustworthy read for longer than the envelope allows). ``changes``
+    lists the on-chain changes behind the values; ``transaction``/``proposal_id`` are the most
+    recent one's. ``rejected`` names values the operator's envelope refused, with the reason.
+    """
 
     source: str = "default"
     block_number: int | None = None
     block_hash: str | None = None
     transaction: str | None = None
     proposal_id: str | None = None
+    changes: tuple[ParameterChange, ...] = ()
+    rejected: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

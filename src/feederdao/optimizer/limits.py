@@ -15,8 +15,12 @@ from feederdao.optimizer.topology import Topology
 
 def polygon_directions(n_sides: int) -> list[tuple[float, float]]:
     """Unit normals (cos θ, sin θ) of a regular polygon circumscribing the unit circle."""
+
+    def clean(x: float) -> float:
+        return 0.0 if abs(x) < 1e-12 else x  # exact zeros, not 6e-17, on the axes
+
     return [
-        (math.cos(2 * math.pi * s / n_sides), math.sin(2 * math.pi * s / n_sides))
+        (clean(math.cos(2 * math.pi * s / n_sides)), clean(math.sin(2 * math.pi * s / n_sides)))
         for s in range(n_sides)
     ]
 

@@ -1,0 +1,29 @@
+"""User-facing error handling of the command line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from rich.console import Console
+
+from feederdao.errors import FeederDaoError
+
+F = TypeVar("F", bound=Callable[..., Any])
+err_console = Console(stderr=True)
+
+
+def user_errors(func: F) -> F:
+    """Turn feederdao errors into one red line on stderr and exit code 2, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FeederDaoError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}")
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]

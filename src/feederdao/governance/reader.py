@@ -1,0 +1,266 @@
+"""ParameterReader: the grid parameters the clearing may use, read safely from the chain.
+
+Each ``read()``:
+
+1. finds the final block — the node's ``finalized`` block where it has finality, else
+   ``latest − confirmations``;
+2. checks that the block which applied the last-known-good values is still on the chain; after
+   a reorg it rolls back to the values before it and raises an alarm;
+3. reads every value at the final block in one call and follows ``ParameterChanged`` events from
+   the persisted cursor, recording block, transaction and the executing proposal;
+4. re-checks every value against the operator's safety envelope: a value outside it, or
+   stepping too far from the last-known-good one, is not applied (the last-known-good value
+   stays) and an alarm says why;
+5. persists the result (cursor, applied values with provenance, the values before them).
+
+When the chain is unreachable the last-known-good values stand, with an alarm, until they are
+older than the envelope's staleness; then the envelope's safe defaults apply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from web3 import Web3
+
+from feederdao.domain.params import GridParameters, ParameterChange, Provenance
+from feederdao.governance.deploy import contract
+from feederdao.governance.envelope import SafetyEnvelope
+from feederdao.governance.keys import from_chain, name_of
+
+log = logging.getLogger(__name__)
+
+Finality = Literal["auto", "finalized", "confirmations"]
+
+
+@dataclass
+class AppliedSet:
+    values: dict[str, float]
+    block_number: int
+    block_hash: str
+    read_at: float
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ReaderState:
+    """What the reader persists between reads."""
+
+    cursor: int = -1
+    applied: AppliedSet | None = None
+    previous: AppliedSet | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ReaderState:
+        raw = json.loads(text)
+        return cls(
+            cursor=int(raw.get("cursor", -1)),
+            applied=AppliedSet(**raw["applied"]) if raw.get("applied") else None,
+            previous=AppliedSet(**raw["previous"]) if raw.get("previous") else None,
+        )
+
+
+class JsonStateFile:
+    """Reader state in a JSON file, replaced atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def load(self) -> ReaderState:
+        if not self.path.is_file():
+            return ReaderState()
+        return ReaderState.from_json(self.path.read_text())
+
+    def save(self, state: ReaderState) -> None:
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        tmp.write_text(state.to_json())
+        os.replace(tmp, self.path)
+
+
+class MemoryState:
+    def __init__(self) -> None:
+        self.state = ReaderState()
+
+    def load(self) -> ReaderState:
+        return self.state
+
+    def save(self, state: ReaderState) -> None:
+        self.state = state
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The parameters to use, where they come from, and every alarm raised on the way."""
+
+    parameters: GridParameters
+    status: Literal["fresh", "last-known-good", "safe-defaults"]
+    alarms: tuple[str, ...]
+
+
+class ParameterReader:
+    def __init__(
+        self,
+        w3: Web3,
+        parameters_address: str,
+        envelope: SafetyEnvelope | None = None,
+        state: JsonStateFile | MemoryState | None = None,
+        finality: Finality = "auto",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.w3 = w3
+        self.registry = contract(w3, "GridParameters", parameters_address)
+        self.governor_abi_event = None
+        self.envelope = envelope or SafetyEnvelope()
+        self.store = state or MemoryState()
+        self.finality = finality
+        self.clock = clock
+
+    # -- chain ----------------------------------------------------------------------------
+
+    def _final_block(self) -> Any:
+        if self.finality in ("auto", "finalized"):
+            try:
+                block = self.w3.eth.get_block("finalized")
+                if self.finality == "finalized" or block["number"] > 0:
+                    return block
+            except Exception:
+                if self.finality == "finalized":
+                    raise
+        latest = self.w3.eth.block_number
+        return self.w3.eth.get_block(max(latest - self.envelope.confirmations, 0))
+
+    def _changes(self, start: int, end: int) -> list[ParameterChange]:
+        if end < start:
+            return []
+        logs = self.registry.events.ParameterChanged().get_logs(from_block=start, to_block=end)
+        out = []
+        for ev in logs:
+            tx = ev["transactionHash"]
+            out.append(
+                ParameterChange(
+                    name=name_of(ev["args"]["key"]),
+                    old_value=from_chain(ev["args"]["oldValue"]),
+                    new_value=from_chain(ev["args"]["newValue"]),
+                    block_number=int(ev["blockNumber"]),
+                    block_hash="0x" + bytes(ev["blockHash"]).hex(),
+                    transaction="0x" + bytes(tx).hex(),
+                    proposal_id=self._proposal_of(tx),
+                )
+            )
+        return out
+
+    def _proposal_of(self, tx: Any) -> str | None:
+        """The Governor proposal executed in transaction ``tx`` (ProposalExecuted(uint256))."""
+        topic = Web3.keccak(text="ProposalExecuted(uint256)")
+        receipt = self.w3.eth.get_transaction_receipt(tx)
+        for entry in receipt["logs"]:
+            if entry["topics"] and bytes(entry["topics"][0]) == bytes(topic):
+                return str(int.from_bytes(bytes(entry["data"])[:32], "big"))
+        return None
+
+    # -- read -----------------------------------------------------------------------------
+
+    def read(self) -> Reading:
+        state = self.store.load()
+        alarms: list[str] = []
+        now = self.clock()
+        try:
+            final = self._final_block()
+            if state.applied is not None:
+                on_chain = self.w3.eth.get_block(state.applied.block_number)
+                if "0x" + bytes(on_chain["hash"]).hex() != state.applied.block_hash:
+                    alarms.append(
+                        f"reorg: block {state.applied.block_number} "
+                        f"({state.applied.block_hash[:12]}…) that applied the current values "
+                        "is no longer on the chain; rolled back to the values before it"
+                    )
+                    state = ReaderState(
+                        cursor=state.previous.block_number if state.previous else -1,
+                        applied=state.previous,
+                        previous=None,
+                    )
+            keys, raw = self.registry.functions.values().call(block_identifier=final["number"])
+            candidate = {name_of(k): from_chain(v) for k, v in zip(keys, raw, strict=True)}
+            changes = self._changes(state.cursor + 1, int(final["number"]))
+        except Exception as exc:  # unreachable node, timeouts, a node without the state
+            alarms.append(f"chain unreachable or unreadable: {exc}")
+            return self._fallback(state, now, alarms)
+
+        good = state.applied.values if state.applied else None
+        accepted: dict[str, float] = {}
+        rejected: list[str] = []
+        for name, value in candidate.items():
+            reason = self.envelope.check(name, value, good.get(name) if good else None)
+            if reason is None:
+                accepted[name] = value
+            else:
+                rejected.append(reason)
+                fallback = good.get(name) if good else None
+                if fallback is None:
+                    fallback = getattr(self.envelope.safe_defaults(), name)
+                accepted[name] = fallback
+                alarms.append(f"not applied: {reason}; keeping {name} = {fallback:g}")
+        try:
+            GridParameters(**accepted)  # type: ignore[arg-type]
+        except ValueError as exc:
+            alarms.append(f"chain values are inconsistent ({exc}); keeping the last-known-good")
+            return self._fallback(state, now, alarms)
+
+        block_hash = "0x" + bytes(final["hash"]).hex()
+        history = [asdict(c) for c in changes]
+        if state.applied is not None and state.applied.values == accepted and not history:
+            applied = replace(state.applied, read_at=now)  # nothing new: keep the origin block
+            previous = state.previous
+        else:
+            earlier = state.applied.changes if state.applied else []
+            applied = AppliedSet(accepted, int(final["number"]), block_hash, now, earlier + history)
+            previous = state.applied
+        self.store.save(ReaderState(int(final["number"]), applied, previous))
+        for a in alarms:
+            log.warning("parameter reader: %s", a)
+        return Reading(self._typed(applied, "chain", tuple(rejected)), "fresh", tuple(alarms))
+
+    def _fallback(self, state: ReaderState, now: float, alarms: list[str]) -> Reading:
+        for a in alarms:
+            log.warning("parameter reader: %s", a)
+        applied = state.applied
+        if applied is not None and now - applied.read_at <= self.envelope.staleness_s:
+            self.store.save(state)
+            return Reading(
+                self._typed(applied, "last-known-good"), "last-known-good", tuple(alarms)
+            )
+        alarms.append(
+            "no trustworthy read for longer than the envelope's staleness "
+            f"({self.envelope.staleness_s:g} s): using the operator's safe defaults"
+        )
+        defaults = replace(self.envelope.safe_defaults(), provenance=Provenance("safe-defaults"))
+        return Reading(defaults, "safe-defaults", tuple(alarms))
+
+    @staticmethod
+    def _typed(applied: AppliedSet, source: str, rejected: tuple[str, ...] = ()) -> GridParameters:
+        changes = tuple(ParameterChange(**c) for c in applied.changes)
+        last = changes[-1] if changes else None
+        values = dict(applied.values)
+        values["clearing_interval_s"] = int(values["clearing_interval_s"])
+        return GridParameters(
+            **values,  # type: ignore[arg-type]
+            provenance=Provenance(
+                source=source,
+                block_number=applied.block_number,
+                block_hash=applied.block_hash,
+                transaction=last.transaction if last else None,
+                proposal_id=last.proposal_id if last else None,
+                changes=changes,
+                rejected=rejected,
+            ),
+        )

@@ -110,3 +110,14 @@ def test_tokens_bought_after_the_snapshot_do_not_vote(dev: Dev) -> None:
     assert dao.status(p.proposal_id).votes_against == 0  # dave had no votes at the snapshot
     dao.vote(dev.bob, p.proposal_id, "against")
     assert dao.status(p.proposal_id).votes_against == 300_000 * TOKEN  # bob's, at the snapshot
+
+
+def test_settlement_is_anchored_once_by_the_operator_only(dev: Dev) -> None:
+    reg = dev.dao.settlement
+    digest = bytes.fromhex("ab" * 32)
+    with pytest.raises(GovernanceError, match="NotOperator"):
+        dev.dao._send(reg.functions.anchor(7, digest), dev.alice, "a holder anchoring")
+    dev.dao._send(reg.functions.anchor(7, digest), dev.operator, "anchoring interval 7")
+    assert bytes(reg.functions.resultHash(7).call()) == digest
+    with pytest.raises(GovernanceError, match="AlreadyAnchored"):
+        dev.dao._send(reg.functions.anchor(7, bytes.fromhex("cd" * 32)), dev.operator, "again")

@@ -155,3 +155,100 @@ def pandapower_opf(engine: ClearingEngine, net: Any, dc: bool = False) -> PeerRu
             pass
         solve += time.perf_counter() - t0
     return PeerRun(build, solve, converged, data.n_periods, objective)
+
+
+def pypsa_linear_opf(engine: ClearingEngine) -> PeerRun:
+    """The same window, bids and costs as a PyPSA linear OPF (linopy + HiGHS): DC flows with
+    thermal limits only — no voltage, no reactive power, no losses.
+
+    Each participant's k-th buy or sell block is one generator whose availability and marginal
+    cost vary by period (consumption as negative generation valued at the bid price), the
+    substation a generator at the wholesale price, inflexible consumption (storage at its
+    profile included) fixed loads.
+    """
+    import logging
+
+    import pandas as pd
+    import pypsa
+
+    for name in ("pypsa", "linopy"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    data, view = engine.data, engine.view
+    n_t = data.n_periods
+    t0 = time.perf_counter()
+    net = pypsa.Network()
+    net.set_snapshots(pd.RangeIndex(n_t))
+    names = [str(b.index) for b in view.buses]
+    net.add("Bus", names, v_nom=1.0)  # per unit: x in Ω on 1 kV is x in pu on 1 MVA
+    limit = np.array([b.rating_mva or 0.0 for b in view.branches])
+    from feederdao.optimizer.limits import branch_limit_mva
+
+    limit = branch_limit_mva(view, data)
+    net.add(
+        "Line",
+        [b.branch_id for b in view.branches],
+        bus0=[str(b.from_bus) for b in view.branches],
+        bus1=[str(b.to_bus) for b in view.branches],
+        x=[max(b.x_pu, 1e-6) * view.base_mva for b in view.branches],
+        r=[b.r_pu * view.base_mva for b in view.branches],
+        s_nom=np.where(np.isfinite(limit), limit, 1e6),
+    )
+    for s in view.slacks:
+        net.add(
+            "Generator",
+            f"grid{s.bus}",
+            bus=str(s.bus),
+            p_nom=1e4,
+            p_min_pu=-1.0,
+            marginal_cost=pd.Series(data.wholesale.import_eur_per_mwh, index=net.snapshots),
+        )
+    fixed = data.fixed_p_mw.copy()
+    for unit in data.storage:
+        fixed[:, unit.bus_pos] += unit.profile_mw
+    net.add(
+        "Load",
+        [f"fixed{b}" for b in names],
+        bus=names,
+        p_set=pd.DataFrame(fixed, index=net.snapshots, columns=[f"fixed{b}" for b in names]),
+    )
+    bl = data.blocks
+    groups: dict[tuple[str, bool, int], list[int]] = {}
+    for i in range(len(bl)):
+        groups.setdefault((bl.participant[i], bool(bl.is_buy[i]), int(bl.block_no[i])), []).append(
+            i
+        )
+    gen_names, buses, p_nom = [], [], []
+    pmin = np.zeros((n_t, len(groups)))
+    pmax = np.zeros((n_t, len(groups)))
+    cost = np.zeros((n_t, len(groups)))
+    for g, ((pid, buy, k), rows) in enumerate(groups.items()):
+        q = np.zeros(n_t)
+        c = np.zeros(n_t)
+        for i in rows:
+            q[bl.period[i]] = bl.quantity[i]
+            c[bl.period[i]] = bl.price[i] - (data.params.network_fee_eur_per_mwh if buy else 0)
+        cap = max(float(q.max()), 1e-9)
+        gen_names.append(f"{pid}:{'buy' if buy else 'sell'}:{k}")
+        buses.append(str(view.buses[int(bl.bus_pos[rows[0]])].index))
+        p_nom.append(cap)
+        if buy:
+            pmin[:, g] = -q / cap
+        else:
+            pmax[:, g] = q / cap
+        cost[:, g] = c
+    net.add(
+        "Generator",
+        gen_names,
+        bus=buses,
+        p_nom=p_nom,
+        p_min_pu=pd.DataFrame(pmin, index=net.snapshots, columns=gen_names),
+        p_max_pu=pd.DataFrame(pmax, index=net.snapshots, columns=gen_names),
+        marginal_cost=pd.DataFrame(cost, index=net.snapshots, columns=gen_names),
+    )
+    net.optimize.create_model(include_objective_constant=False)
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    status, _ = net.optimize.solve_model(solver_name="highs", solver_options={"output_flag": False})
+    solve = time.perf_counter() - t0
+    objective = float(net.objective) * data.period_hours if status == "ok" else float("nan")
+    return PeerRun(build, solve, n_t if status == "ok" else 0, n_t, objective)

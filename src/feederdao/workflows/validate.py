@@ -19,6 +19,7 @@ import numpy as np
 
 from feederdao.domain.clearing import ClearingResult
 from feederdao.optimizer.clearing import ClearingEngine
+from feederdao.optimizer.limits import branch_limit_mva
 from feederdao.optimizer.market import block_cost
 
 
@@ -177,12 +178,9 @@ def pypsa_linear_opf(engine: ClearingEngine) -> PeerRun:
     n_t = data.n_periods
     t0 = time.perf_counter()
     net = pypsa.Network()
-    net.set_snapshots(pd.RangeIndex(n_t))
+    net.set_snapshots(list(range(n_t)))
     names = [str(b.index) for b in view.buses]
     net.add("Bus", names, v_nom=1.0)  # per unit: x in Ω on 1 kV is x in pu on 1 MVA
-    limit = np.array([b.rating_mva or 0.0 for b in view.branches])
-    from feederdao.optimizer.limits import branch_limit_mva
-
     limit = branch_limit_mva(view, data)
     net.add(
         "Line",
@@ -250,5 +248,5 @@ def pypsa_linear_opf(engine: ClearingEngine) -> PeerRun:
     t0 = time.perf_counter()
     status, _ = net.optimize.solve_model(solver_name="highs", solver_options={"output_flag": False})
     solve = time.perf_counter() - t0
-    objective = float(net.objective) * data.period_hours if status == "ok" else float("nan")
+    objective = float(net.objective or 0.0) * data.period_hours if status == "ok" else float("nan")
     return PeerRun(build, solve, n_t if status == "ok" else 0, n_t, objective)

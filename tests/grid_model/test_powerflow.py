@@ -4,8 +4,9 @@ import numpy as np
 import pandapower as pp
 import pytest
 
+from feederdao.domain.network import device_bus_consumption
 from feederdao.errors import PowerFlowError
-from feederdao.grid_model import AcEvaluator, build_view, device_bus_consumption, run_power_flow
+from feederdao.grid_model import AcEvaluator, build_view, run_power_flow
 from tests.grid_model.feeders import three_bus
 
 

@@ -6,9 +6,13 @@ object crosses this boundary.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
 
 BranchKind = Literal["line", "trafo"]
 
@@ -165,3 +169,21 @@ class NetworkView:
 
     def count(self, kind: DeviceKind) -> int:
         return sum(1 for d in self.devices if d.kind == kind)
+
+
+def device_bus_consumption(
+    view: NetworkView, p_mw: Mapping[str, float], q_mvar: Mapping[str, float] | None = None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Net consumption per view bus from device powers in each device's own sign convention.
+
+    Devices missing from ``p_mw``/``q_mvar`` stay at their base operating point.
+    """
+    q_mvar = q_mvar or {}
+    p = np.zeros(len(view.buses))
+    q = np.zeros(len(view.buses))
+    for dev in view.devices:
+        sign = -1.0 if dev.kind in (DeviceKind.PV, DeviceKind.GENERATOR) else 1.0
+        row = view.bus_position(dev.bus)
+        p[row] += sign * p_mw.get(dev.device_id, dev.p_mw)
+        q[row] += sign * q_mvar.get(dev.device_id, dev.q_mvar)
+    return p, q

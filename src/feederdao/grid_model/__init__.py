@@ -3,7 +3,7 @@
 from feederdao.grid_model.bids import generate_bids, read_bids, validate_bids, write_bids
 from feederdao.grid_model.loader import LoadedNetwork, load_network
 from feederdao.grid_model.participants import ParticipantRegistry
-from feederdao.grid_model.powerflow import AcEvaluator, device_bus_consumption, run_power_flow
+from feederdao.grid_model.powerflow import AcEvaluator, run_power_flow
 from feederdao.grid_model.profiles import build_profiles
 from feederdao.grid_model.view import build_view
 
@@ -13,7 +13,6 @@ __all__ = [
     "ParticipantRegistry",
     "build_profiles",
     "build_view",
-    "device_bus_consumption",
     "generate_bids",
     "load_network",
     "read_bids",

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from feederdao.domain.network import DeviceKind, NetworkView
+from feederdao.domain.network import NetworkView, device_bus_consumption
 from feederdao.domain.powerflow import Linearisation, PowerFlowResult
 from feederdao.domain.profiles import FloatArray
 from feederdao.errors import PowerFlowError
@@ -31,24 +31,6 @@ from feederdao.errors import PowerFlowError
 _DEVICE_TABLES = ("load", "sgen", "storage", "gen")
 _BASE_KV = 9  # ppc bus column
 _F_BUS, _T_BUS = 0, 1  # ppc branch columns
-
-
-def device_bus_consumption(
-    view: NetworkView, p_mw: Mapping[str, float], q_mvar: Mapping[str, float] | None = None
-) -> tuple[FloatArray, FloatArray]:
-    """Net consumption per view bus from device powers in each device's own sign convention.
-
-    Devices missing from ``p_mw``/``q_mvar`` stay at their base operating point.
-    """
-    q_mvar = q_mvar or {}
-    p = np.zeros(len(view.buses))
-    q = np.zeros(len(view.buses))
-    for dev in view.devices:
-        sign = -1.0 if dev.kind in (DeviceKind.PV, DeviceKind.GENERATOR) else 1.0
-        row = view.bus_position(dev.bus)
-        p[row] += sign * p_mw.get(dev.device_id, dev.p_mw)
-        q[row] += sign * q_mvar.get(dev.device_id, dev.q_mvar)
-    return p, q
 
 
 class AcEvaluator:

@@ -1,0 +1,30 @@
+"""The command audit log: one JSON line per command, status code and read-back, fsynced."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+
+class AuditLog:
+    """Append-only JSON lines; ``records()`` reads them back."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(self, event: str, **fields: Any) -> None:
+        line = json.dumps({"time": time.time(), "event": event, **fields}, default=str)
+        with self.path.open("a") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def records(self, event: str | None = None) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        out = [json.loads(line) for line in self.path.read_text().splitlines() if line]
+        return [r for r in out if event is None or r["event"] == event]

@@ -1,0 +1,351 @@
+"""The bridge: push a clearing's setpoints to feeder equipment over OPC UA and prove they
+arrived.
+
+One push per dispatch cycle: every device's setpoints (P, Q, enable, reversion timeout) and, last,
+its idempotent command id go out in one batched write (split to the server's
+``MaxNodesPerWrite``); each written value is read back until it matches within a tolerance or a
+deadline passes. A lost connection is retried with backoff and the cycle re-pushed exactly once;
+equipment ignores a command id it has seen, so nothing acts twice. A heartbeat counter is written
+at a fixed period. Every command, status code and read-back goes to the audit log, and failures
+are reported per device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from asyncua import Client, ua
+
+from feederdao.domain.clearing import Setpoint
+from feederdao.scada_bridge.audit import AuditLog
+from feederdao.scada_bridge.errors import BridgeError
+from feederdao.scada_bridge.nodemap import DeviceNodes, NodeMap
+from feederdao.scada_bridge.security import ClientSecurity, secure_client
+
+_CONNECTION_ERRORS = (ConnectionError, OSError, asyncio.TimeoutError)
+_LOST = {
+    ua.StatusCodes.BadConnectionClosed,
+    ua.StatusCodes.BadSessionClosed,
+    ua.StatusCodes.BadSessionIdInvalid,
+    ua.StatusCodes.BadSecureChannelClosed,
+    ua.StatusCodes.BadCommunicationError,
+    ua.StatusCodes.BadTimeout,
+    ua.StatusCodes.BadServerNotConnected,
+    ua.StatusCodes.BadSecureChannelIdInvalid,
+}
+
+
+@dataclass(frozen=True)
+class DeviceResult:
+    device_id: str
+    command_id: str
+    ok: bool
+    status: str
+    read_back_mw: float | None = None
+
+
+@dataclass(frozen=True)
+class PushReport:
+    cycle_id: str
+    devices: tuple[DeviceResult, ...]
+    repushed: bool
+    write_s: float
+    read_back_s: float
+
+    @property
+    def ok(self) -> bool:
+        return all(d.ok for d in self.devices)
+
+    @property
+    def failed(self) -> tuple[DeviceResult, ...]:
+        return tuple(d for d in self.devices if not d.ok)
+
+
+@dataclass
+class _Write:
+    device: str
+    node: Any
+    value: Any
+    field: str
+
+
+@dataclass
+class Bridge:
+    """OPC UA client pushing setpoints to the equipment described by ``nodemap``."""
+
+    nodemap: NodeMap
+    security: ClientSecurity
+    audit: AuditLog
+    tolerance_mw: float = 1e-6
+    read_back_deadline_s: float = 2.0
+    reversion_timeout_s: float = 60.0
+    heartbeat_period_s: float = 1.0
+    reconnect_attempts: int = 6
+    backoff_s: float = 0.2
+    timeout_s: float = 4.0
+    _client: Client | None = None
+    _ns: dict[str, int] = field(default_factory=dict)
+    _max_per_write: int = 0
+    _heartbeat_task: asyncio.Task[None] | None = None
+    heartbeat_count: int = 0
+
+    # -- connection -----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        client = Client(self.nodemap.endpoint, timeout=self.timeout_s)
+        await secure_client(client, self.security)
+        try:
+            await client.connect()
+        except Exception as exc:
+            raise BridgeError(f"cannot connect to {self.nodemap.endpoint}: {_reason(exc)}") from exc
+        self._client = client
+        self._ns = {}
+        for uri in {
+            self.nodemap.namespace,
+            *(d.namespace for d in self.nodemap.devices.values() if d.namespace),
+        }:
+            try:
+                self._ns[uri] = await client.get_namespace_index(uri)
+            except Exception as exc:
+                raise BridgeError(f"{self.nodemap.endpoint} has no namespace {uri!r}") from exc
+        try:
+            limit = client.get_node(
+                ua.ObjectIds.Server_ServerCapabilities_OperationLimits_MaxNodesPerWrite
+            )
+            self._max_per_write = int(await limit.read_value() or 0)
+        except Exception:
+            self._max_per_write = 0
+        self.audit.record("connected", endpoint=self.nodemap.endpoint, policy=self.security.policy)
+
+    async def close(self) -> None:
+        await self.stop_heartbeat()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.disconnect()
+            self._client = None
+
+    async def __aenter__(self) -> Bridge:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _reconnect(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.disconnect()
+            self._client = None
+        delay = self.backoff_s
+        for attempt in range(1, self.reconnect_attempts + 1):
+            try:
+                await self.connect()
+                self.audit.record("reconnected", attempt=attempt)
+                return
+            except BridgeError as exc:
+                self.audit.record("reconnect-failed", attempt=attempt, reason=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        raise BridgeError(
+            f"{self.nodemap.endpoint} unreachable after {self.reconnect_attempts} attempts"
+        )
+
+    def _node(self, dev: DeviceNodes | None, ident: str) -> Any:
+        assert self._client is not None
+        uri = (dev.namespace if dev and dev.namespace else None) or self.nodemap.namespace
+        return self._client.get_node(ua.NodeId(ident, self._ns[uri]))
+
+    # -- push -----------------------------------------------------------------------------
+
+    def command_id(self, cycle_id: str, device_id: str) -> str:
+        return f"{cycle_id}/{device_id}"
+
+    def _refusal(self, sp: Setpoint, dev: DeviceNodes | None) -> str | None:
+        if dev is None:
+            return "device not in the node map"
+        if not (math.isfinite(sp.p_mw) and math.isfinite(sp.q_mvar)):
+            return "setpoint is not a finite number"
+        if not dev.p_min_mw - 1e-9 <= sp.p_mw <= dev.p_max_mw + 1e-9:
+            return (
+                f"P {sp.p_mw:.6f} MW outside nameplate [{dev.p_min_mw:g}, {dev.p_max_mw:g}] "
+                "MW: refused, not clipped"
+            )
+        if math.hypot(sp.p_mw, sp.q_mvar) > dev.s_mva * (1 + 1e-6):
+            return (
+                f"S {math.hypot(sp.p_mw, sp.q_mvar):.6f} MVA above the {dev.s_mva:g} MVA "
+                "rating: refused, not clipped"
+            )
+        return None
+
+    async def push(self, cycle_id: str, setpoints: Sequence[Setpoint]) -> PushReport:
+        """Write one cycle's setpoints in one batch, read them back, report per device."""
+        if self._client is None:
+            raise BridgeError("the bridge is not connected")
+        results: dict[str, DeviceResult] = {}
+        plan: list[tuple[Setpoint, DeviceNodes]] = []
+        for sp in setpoints:
+            dev = self.nodemap.devices.get(sp.device_id)
+            cid = self.command_id(cycle_id, sp.device_id)
+            reason = self._refusal(sp, dev)
+            if reason or dev is None:
+                results[sp.device_id] = DeviceResult(sp.device_id, cid, False, f"refused: {reason}")
+                self.audit.record(
+                    "refused",
+                    cycle=cycle_id,
+                    device=sp.device_id,
+                    command=cid,
+                    p_mw=sp.p_mw,
+                    q_mvar=sp.q_mvar,
+                    reason=reason,
+                )
+                continue
+            plan.append((sp, dev))
+        repushed = False
+        t0 = time.perf_counter()
+        try:
+            statuses = await self._write_cycle(cycle_id, plan)
+        except _CONNECTION_ERRORS as exc:
+            self.audit.record("push-interrupted", cycle=cycle_id, reason=_reason(exc))
+            await self._reconnect()
+            repushed = True
+            self.audit.record("re-push", cycle=cycle_id)
+            statuses = await self._write_cycle(cycle_id, plan)
+        write_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        good = [(sp, dev) for sp, dev in plan if all(s.is_good() for s in statuses[sp.device_id])]
+        read_back = await self._read_back(good) if good else {}
+        read_s = time.perf_counter() - t0
+        for sp, _dev in plan:
+            cid = self.command_id(cycle_id, sp.device_id)
+            bad = [s for s in statuses[sp.device_id] if not s.is_good()]
+            if bad:
+                status = ", ".join(sorted({s.name for s in bad}))
+                results[sp.device_id] = DeviceResult(sp.device_id, cid, False, f"write: {status}")
+            else:
+                value = read_back.get(sp.device_id)
+                ok = value is not None and abs(value - sp.p_mw) <= self.tolerance_mw
+                status = (
+                    "Good"
+                    if ok
+                    else (
+                        f"read-back {value!r} ≠ {sp.p_mw!r} after {self.read_back_deadline_s:g} s"
+                    )
+                )
+                results[sp.device_id] = DeviceResult(sp.device_id, cid, ok, status, value)
+            self.audit.record(
+                "command",
+                cycle=cycle_id,
+                device=sp.device_id,
+                command=cid,
+                p_mw=sp.p_mw,
+                q_mvar=sp.q_mvar,
+                status=results[sp.device_id].status,
+                read_back_mw=results[sp.device_id].read_back_mw,
+                repushed=repushed,
+            )
+        ordered = tuple(results[sp.device_id] for sp in setpoints if sp.device_id in results)
+        return PushReport(cycle_id, ordered, repushed, write_s, read_s)
+
+    async def _write_cycle(
+        self, cycle_id: str, plan: list[tuple[Setpoint, DeviceNodes]]
+    ) -> dict[str, list[ua.StatusCode]]:
+        writes: list[_Write] = []
+        for sp, dev in plan:
+            n = dev.nodes
+            values: list[tuple[str, Any]] = [
+                ("p_setpoint", ua.Variant(float(sp.p_mw), ua.VariantType.Double)),
+                ("q_setpoint", ua.Variant(float(sp.q_mvar), ua.VariantType.Double)),
+                ("enable", ua.Variant(True, ua.VariantType.Boolean)),
+                (
+                    "reversion_timeout",
+                    ua.Variant(float(self.reversion_timeout_s), ua.VariantType.Double),
+                ),
+                # the command id goes last: equipment acts when it changes
+                (
+                    "command_id",
+                    ua.Variant(self.command_id(cycle_id, sp.device_id), ua.VariantType.String),
+                ),
+            ]
+            for key, value in values:
+                if key in n:
+                    writes.append(_Write(sp.device_id, self._node(dev, n[key]), value, key))
+        assert self._client is not None
+        statuses: dict[str, list[ua.StatusCode]] = {sp.device_id: [] for sp, _ in plan}
+        size = self._max_per_write or len(writes) or 1
+        for start in range(0, len(writes), size):
+            chunk = writes[start : start + size]
+            try:
+                codes = await self._client.write_values(
+                    [w.node for w in chunk],
+                    [w.value for w in chunk],
+                    raise_on_partial_error=False,
+                )
+            except ua.UaStatusCodeError as exc:
+                if exc.code in _LOST:
+                    raise ConnectionError(str(exc)) from exc
+                codes = [ua.StatusCode(exc.code)] * len(chunk)  # the whole request was refused
+            for w, code in zip(chunk, codes, strict=True):
+                statuses[w.device].append(code)
+        return statuses
+
+    async def _read_back(self, good: list[tuple[Setpoint, DeviceNodes]]) -> dict[str, float]:
+        assert self._client is not None
+        nodes = [self._node(dev, dev.nodes["p_setpoint"]) for _, dev in good]
+        deadline = time.monotonic() + self.read_back_deadline_s
+        values: dict[str, float] = {}
+        while True:
+            read = await self._client.read_values(nodes)
+            values = {
+                sp.device_id: float(v)
+                for (sp, _), v in zip(good, read, strict=True)
+                if v is not None
+            }
+            if (
+                all(
+                    abs(values.get(sp.device_id, math.inf) - sp.p_mw) <= self.tolerance_mw
+                    for sp, _ in good
+                )
+                or time.monotonic() > deadline
+            ):
+                return values
+            await asyncio.sleep(0.05)
+
+    # -- heartbeat ------------------------------------------------------------------------
+
+    async def beat(self) -> None:
+        """Write the next heartbeat count."""
+        if self.nodemap.heartbeat is None or self._client is None:
+            return
+        self.heartbeat_count = (self.heartbeat_count + 1) % 2**32
+        await self._node(None, self.nodemap.heartbeat).write_value(
+            ua.Variant(self.heartbeat_count, ua.VariantType.UInt32)
+        )
+
+    def start_heartbeat(self) -> None:
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.beat()
+                except _CONNECTION_ERRORS as exc:
+                    self.audit.record("heartbeat-failed", reason=_reason(exc))
+                await asyncio.sleep(self.heartbeat_period_s)
+
+        self._heartbeat_task = asyncio.create_task(loop())
+
+    async def stop_heartbeat(self) -> None:
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+            self._heartbeat_task = None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:300]

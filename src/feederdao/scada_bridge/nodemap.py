@@ -158,3 +158,28 @@ def nodemap_for(
             {k: f"Devices.{dev_id}.{v}" for k, v in fields.items()},
         )
     return NodeMap(endpoint, namespace, heartbeat, out)
+
+
+async def nodemap_from_server(client: Any, endpoint: str, namespace: str) -> NodeMap:
+    """Build a node map by browsing a server laid out as the simulator is
+    (``Feeder/Devices/<device>`` with nameplate variables)."""
+    from asyncua import ua
+
+    idx = await client.get_namespace_index(namespace)
+    devices_folder = client.get_node(ua.NodeId("Devices", idx))
+    rows = []
+    for child in await devices_folder.get_children():
+        name = (await child.read_browse_name()).Name
+        base = f"Devices.{name}"
+
+        async def value(field: str, base: str = base) -> float:
+            return float(await client.get_node(ua.NodeId(f"{base}.{field}", idx)).read_value())
+
+        p_min, p_max, s = (
+            await value("P_min_MW"),
+            await value("P_max_MW"),
+            await value("S_rating_MVA"),
+        )
+        kind = name.split(":", 1)[0]
+        rows.append((name, {"sgen": "pv"}.get(kind, kind), p_min, p_max, s))
+    return nodemap_for(rows, endpoint, namespace)

@@ -17,9 +17,17 @@ class AuditLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def record(self, event: str, **fields: Any) -> None:
-        line = json.dumps({"time": time.time(), "event": event, **fields}, default=str)
+        self.record_many([(event, fields)])
+
+    def record_many(self, entries: list[tuple[str, dict[str, Any]]]) -> None:
+        """Append several records with one write and one fsync."""
+        now = time.time()
+        text = "".join(
+            json.dumps({"time": now, "event": event, **fields}, default=str) + "\n"
+            for event, fields in entries
+        )
         with self.path.open("a") as fh:
-            fh.write(line + "\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
 

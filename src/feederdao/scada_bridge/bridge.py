@@ -221,6 +221,7 @@ class Bridge:
         good = [(sp, dev) for sp, dev in plan if all(s.is_good() for s in statuses[sp.device_id])]
         read_back = await self._read_back(good) if good else {}
         read_s = time.perf_counter() - t0
+        entries: list[tuple[str, dict[str, Any]]] = []
         for sp, _dev in plan:
             cid = self.command_id(cycle_id, sp.device_id)
             bad = [s for s in statuses[sp.device_id] if not s.is_good()]
@@ -238,17 +239,22 @@ class Bridge:
                     )
                 )
                 results[sp.device_id] = DeviceResult(sp.device_id, cid, ok, status, value)
-            self.audit.record(
-                "command",
-                cycle=cycle_id,
-                device=sp.device_id,
-                command=cid,
-                p_mw=sp.p_mw,
-                q_mvar=sp.q_mvar,
-                status=results[sp.device_id].status,
-                read_back_mw=results[sp.device_id].read_back_mw,
-                repushed=repushed,
+            entries.append(
+                (
+                    "command",
+                    {
+                        "cycle": cycle_id,
+                        "device": sp.device_id,
+                        "command": cid,
+                        "p_mw": sp.p_mw,
+                        "q_mvar": sp.q_mvar,
+                        "status": results[sp.device_id].status,
+                        "read_back_mw": results[sp.device_id].read_back_mw,
+                        "repushed": repushed,
+                    },
+                )
             )
+        self.audit.record_many(entries)  # one write and one fsync per cycle
         ordered = tuple(results[sp.device_id] for sp in setpoints if sp.device_id in results)
         return PushReport(cycle_id, ordered, repushed, write_s, read_s)
 

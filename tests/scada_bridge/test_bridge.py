@@ -95,7 +95,7 @@ def test_server_restart_mid_push_repushes_once_without_duplicates(
     events = [r["event"] for r in audit.records()]
     assert "push-interrupted" in events and "reconnected" in events
     assert events.count("re-push") == 1
-    assert len(audit.records("command")) == 3 * 13
+    assert len(audit.records("command")) == 3 * 41  # 8 PV, 5 storage, 28 loads
 
 
 def test_a_rejected_write_is_reported_for_that_device_only(

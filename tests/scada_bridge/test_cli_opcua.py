@@ -80,7 +80,7 @@ def test_nodemap_from_server_and_browse(served, tmp_path: Path, monkeypatch) -> 
     )
     assert result.exit_code == 0, result.output
     nm = NodeMap.read(out)
-    assert len(nm.devices) == 13 and nm.namespace == "urn:feederdao:feeder-simulator"
+    assert len(nm.devices) == 41 and nm.namespace == "urn:feederdao:feeder-simulator"
     assert nm.devices["sgen:0"].nodes["p_setpoint"] == "Devices.sgen:0.P_setpoint_MW"
     result = runner.invoke(app, ["opcua", "browse", "--endpoint", endpoint, *sec])
     assert result.exit_code == 0 and "urn:feederdao:feeder-simulator" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from feederdao.governance.envelope import SafetyEnvelope
 from feederdao.grid_model.summary import summarise
 from feederdao.report import plots
 from feederdao.workflows.clearing import clear_market, open_market
+from feederdao.workflows.dispatch import dispatch_to_simulator
 from feederdao.workflows.governance import embedded_dao_vote, read_parameters
 
 DEMO_NET = "1-LV-rural1--2-sw"
@@ -62,6 +64,14 @@ def run_demo(console: Console, out_dir: Path = Path("report")) -> None:
     with console.status("clearing (LinDistFlow OPF in Pyomo/HiGHS, AC check with pandapower)"):
         result = clear_market(market, params)
     render.clearing_summary(console, result)
+
+    console.print(
+        "\n[bold]5.[/] dispatch: the feeder simulator on loopback receives the first "
+        "interval's setpoints over a secured OPC UA session"
+    )
+    with console.status("starting the simulator, pushing and reading back"):
+        check = asyncio.run(dispatch_to_simulator(market, result, 0, out_dir / "opcua"))
+    render.dispatch_check(console, check)
 
     files = result.write(out_dir)
     vm = result.ac_vm_pu if result.ac_vm_pu is not None else result.lp_vm_pu

@@ -9,6 +9,7 @@ from rich.table import Table
 from feederdao.domain.clearing import ClearingResult
 from feederdao.governance.reader import Reading
 from feederdao.grid_model.summary import NetworkSummary
+from feederdao.workflows.dispatch import DispatchCheck
 
 
 def network_summary(console: Console, s: NetworkSummary) -> None:
@@ -133,3 +134,23 @@ def reading(console: Console, r: Reading) -> None:
         console.print(f"last change: transaction {prov.transaction}")
     for a in r.alarms:
         console.print(f"[bold red]alarm:[/] {a}")
+
+
+def dispatch_check(console: Console, check: DispatchCheck) -> None:
+    """Confirmed setpoints and measured against planned voltages."""
+    rep = check.report
+    ok = sum(1 for d in rep.devices if d.ok)
+    console.print(
+        f"   {ok} of {len(rep.devices)} setpoints confirmed by read-back ({check.policy}, "
+        f"SignAndEncrypt; write {rep.write_s * 1000:.0f} ms, read-back "
+        f"{rep.read_back_s * 1000:.0f} ms)"
+    )
+    for d in rep.failed:
+        console.print(f"   [red]{d.device_id}: {d.status}[/]")
+    t = Table(title="voltages: OPF (AC-checked) vs measured by the simulator", title_justify="left")
+    for col in ("bus", "OPF pu", "measured pu", "difference pu"):
+        t.add_column(col, justify="right" if col != "bus" else "left")
+    for name, a, b in zip(check.bus_names, check.opf_vm_pu, check.measured_vm_pu, strict=True):
+        t.add_row(name, f"{a:.5f}", f"{b:.5f}", f"{b - a:+.6f}")
+    console.print(t)
+    console.print(f"   largest difference {check.max_deviation_pu:.2e} pu")

@@ -30,7 +30,7 @@ from feederdao.domain.params import GridParameters
 from feederdao.domain.powerflow import AcChecker, Linearisation, PowerFlowResult
 from feederdao.domain.profiles import Profiles
 from feederdao.errors import InfeasibleClearingError, NetworkDataError
-from feederdao.optimizer.data import MarketData, prepare
+from feederdao.optimizer.data import LoadDevice, MarketData, prepare
 from feederdao.optimizer.limits import branch_limit_mva
 from feederdao.optimizer.market import block_cost
 from feederdao.optimizer.model import ClearingModel, Solution
@@ -562,14 +562,49 @@ def _setpoints(view: NetworkView, data: MarketData, sol: Solution) -> tuple[Setp
         device = bl.device[n]
         if device is not None and not bl.is_buy[n]:
             tied.setdefault((device, int(bl.period[n])), []).append(n)
+    pv_actual: dict[tuple[str, int], float] = {}
     for i, inv in enumerate(data.inverters):
         bus = view.buses[inv.bus_pos].index
+        owner = data.owner_of_device.get(inv.device_id)
         for t in range(data.n_periods):
             p = float(inv.available_mw[t])
             blocks = tied.get((inv.device_id, t))
             if blocks and inv.represented[t]:
                 p -= float(sum(bl.quantity[n] - sol.x[n] for n in blocks))
-            out.append(Setpoint(inv.device_id, bus, t, max(p, 0.0), float(sol.q_pv[t, i])))
+            p = max(p, 0.0)
+            if owner is not None and inv.represented[t]:
+                pv_actual[(owner, t)] = pv_actual.get((owner, t), 0.0) + p
+            out.append(Setpoint(inv.device_id, bus, t, p, float(sol.q_pv[t, i])))
+    # loads of participants represented by bids consume what was bought, less what was sold,
+    # plus what their own PV produces; shared among their loads in proportion to the profile
+    net_bought: dict[tuple[str, int], float] = {}
+    for n in range(len(bl)):
+        key = (bl.participant[n], int(bl.period[n]))
+        net_bought[key] = net_bought.get(key, 0.0) + (1.0 if bl.is_buy[n] else -1.0) * sol.x[n]
+    by_owner: dict[str, list[LoadDevice]] = {}
+    for load in data.loads:
+        by_owner.setdefault(load.owner, []).append(load)
+    for owner, loads in by_owner.items():
+        for t in range(data.n_periods):
+            if not loads[0].represented[t]:
+                continue
+            total = net_bought.get((owner, t), 0.0) + pv_actual.get((owner, t), 0.0)
+            weights = np.array([max(ld.profile_mw[t], 0.0) for ld in loads])
+            share = (
+                weights / weights.sum()
+                if weights.sum() > 0
+                else np.full(len(loads), 1 / len(loads))
+            )
+            for ld, w in zip(loads, share, strict=True):
+                out.append(
+                    Setpoint(
+                        ld.device_id,
+                        view.buses[ld.bus_pos].index,
+                        t,
+                        max(float(total * w), 0.0),
+                        float(ld.profile_mvar[t]),
+                    )
+                )
     for s, u in enumerate(data.storage):
         bus = view.buses[u.bus_pos].index
         for t in range(data.n_periods):

@@ -56,6 +56,19 @@ class Inverter:
 
 
 @dataclass(frozen=True)
+class LoadDevice:
+    """A load whose owner bids: it follows the accepted quantity in the periods it is
+    represented by bids (demand response), and its profile otherwise."""
+
+    device_id: str
+    bus_pos: int
+    owner: str
+    profile_mw: FloatArray
+    profile_mvar: FloatArray
+    represented: npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
 class StorageUnit:
     device_id: str
     bus_pos: int
@@ -89,6 +102,7 @@ class MarketData:
     fixed_q_mvar: FloatArray
     blocks: BlockTable
     inverters: tuple[Inverter, ...]
+    loads: tuple[LoadDevice, ...]
     storage: tuple[StorageUnit, ...]
     flex: tuple[FlexLoad, ...]
     wholesale: WholesalePrices
@@ -137,6 +151,7 @@ def prepare(
     fixed_p = np.zeros((n_t, n_b))
     fixed_q = np.zeros((n_t, n_b))
     inverters: list[Inverter] = []
+    loads: list[LoadDevice] = []
     storage: list[StorageUnit] = []
     flex: list[FlexLoad] = []
     for dev in view.devices:
@@ -150,6 +165,17 @@ def prepare(
         if dev.kind == DeviceKind.LOAD:
             fixed_p[:, row] += np.where(rep, 0.0, p)
             fixed_q[:, row] += q  # reactive demand stays with the load
+            if pid is not None and rep.any():
+                loads.append(
+                    LoadDevice(
+                        dev.device_id,
+                        row,
+                        pid,
+                        np.asarray(p, dtype=float),
+                        np.asarray(q, dtype=float),
+                        rep,
+                    )
+                )
         elif dev.kind == DeviceKind.PV:
             fixed_p[:, row] -= np.where(rep, 0.0, p)
             s = (cap.s_mva if cap and cap.s_mva else None) or dev.sn_mva or float(p.max(initial=0))
@@ -247,6 +273,7 @@ def prepare(
         fixed_q_mvar=fixed_q,
         blocks=blocks,
         inverters=tuple(inverters),
+        loads=tuple(loads),
         storage=tuple(storage),
         flex=tuple(flex),
         wholesale=wholesale,

@@ -1,6 +1,7 @@
 """A feeder simulator: the stand-in for feeder equipment, served over OPC UA.
 
-One object per controllable device (PV inverters, storage, flexible loads) under ``Devices``
+One object per controllable device (PV inverters, storage, loads with demand response,
+flexible loads) under ``Devices``
 with writable setpoints (P, Q, enable, reversion timeout, ramp, command id) and measurements;
 ``Buses`` and ``Branches`` publish voltages and loadings; ``Heartbeat`` is written by the
 bridge. Every cycle the simulator
@@ -33,7 +34,7 @@ from feederdao.domain.powerflow import AcChecker
 from feederdao.scada_bridge.security import ServerSecurity, secure_server
 
 NAMESPACE = "urn:feederdao:feeder-simulator"
-CONTROLLABLE = (DeviceKind.PV, DeviceKind.STORAGE, DeviceKind.FLEX_LOAD)
+CONTROLLABLE = (DeviceKind.PV, DeviceKind.STORAGE, DeviceKind.FLEX_LOAD, DeviceKind.LOAD)
 SETPOINT_FIELDS = (
     "P_setpoint_MW",
     "Q_setpoint_Mvar",
@@ -104,7 +105,9 @@ class FeederSimulator:
         self.devices: dict[str, SimDevice] = {}
         for d in view.devices:
             if d.kind in CONTROLLABLE:
-                s = d.sn_mva or max(abs(d.p_mw), abs(d.p_min_mw or 0), abs(d.p_max_mw or 0), 1e-3)
+                s = d.sn_mva or max(
+                    2 * abs(d.p_mw), abs(d.p_min_mw or 0), abs(d.p_max_mw or 0), 1e-3
+                )
                 lo = -s if d.kind == DeviceKind.STORAGE else 0.0
                 self.devices[d.device_id] = SimDevice(
                     d, lo, s, s, d.p_mw, d.q_mvar, d.p_mw, d.q_mvar, d.p_mw, d.q_mvar
@@ -208,6 +211,19 @@ class FeederSimulator:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    def set_operating_point(self, p_mw: dict[str, float], q_mvar: dict[str, float]) -> None:
+        """Play a profile: devices listed here run at (and revert to) these powers until a
+        command says otherwise."""
+        for dev_id, p in p_mw.items():
+            dev = self.devices.get(dev_id)
+            if dev is None:
+                continue
+            q = q_mvar.get(dev_id, dev.default_q)
+            dev.default_p, dev.default_q = p, q
+            if not dev.applied or dev.reverted:
+                dev.actual_p = dev.target_p = p
+                dev.actual_q = dev.target_q = q
 
     # -- simulation -----------------------------------------------------------------------
 

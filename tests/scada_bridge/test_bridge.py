@@ -224,3 +224,25 @@ def test_a_viewer_may_read_but_not_write(lv_rural, pki: Pki, tmp_path: Path) -> 
             assert not report.ok and "BadUserAccessDenied" in report.failed[0].status
 
     asyncio.run(scenario())
+
+
+def test_a_command_past_its_validity_window_is_ignored(
+    lv_rural,
+    pki: Pki,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    async def scenario() -> None:
+        sim = simulator(lv_rural, pki)
+        async with (
+            sim,
+            Bridge(
+                nodemap(sim), client_security(pki), AuditLog(tmp_path / "a.jsonl"), validity_s=-1.0
+            ) as bridge,
+        ):
+            report = await bridge.push("late", [Setpoint("sgen:1", 0, 0, 0.001, 0.0)])
+            assert report.ok  # written and read back …
+            await asyncio.sleep(0.3)
+            dev = sim.devices["sgen:1"]
+            assert dev.expired == ["late/sgen:1"] and dev.applied == []  # … but never acted on
+
+    asyncio.run(scenario())

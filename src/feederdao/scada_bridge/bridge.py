@@ -1,10 +1,10 @@
 """The bridge: push a clearing's setpoints to feeder equipment over OPC UA and prove they
 arrived.
 
-One push per dispatch cycle: every device's setpoints (P, Q, enable, reversion timeout) and, last,
-its idempotent command id go out in one batched write (split to the server's
-``MaxNodesPerWrite``); each written value is read back until it matches within a tolerance or a
-deadline passes. A lost connection is retried with backoff and the cycle re-pushed exactly once;
+One push per dispatch cycle: every device's setpoints (P, Q, enable, reversion timeout, the end
+of the command's validity window) and, last, its idempotent command id go out in one batched
+write (split to the server's ``MaxNodesPerWrite``); each written value is read back until it
+matches within a tolerance or a deadline passes. A lost connection is retried with backoff and the cycle re-pushed exactly once;
 equipment ignores a command id it has seen, so nothing acts twice. A heartbeat counter is written
 at a fixed period. Every command, status code and read-back goes to the audit log, and failures
 are reported per device.
@@ -85,6 +85,7 @@ class Bridge:
     tolerance_mw: float = 1e-6
     read_back_deadline_s: float = 2.0
     reversion_timeout_s: float = 60.0
+    validity_s: float = 900.0
     heartbeat_period_s: float = 1.0
     reconnect_attempts: int = 6
     backoff_s: float = 0.2
@@ -262,6 +263,7 @@ class Bridge:
         self, cycle_id: str, plan: list[tuple[Setpoint, DeviceNodes]]
     ) -> dict[str, list[ua.StatusCode]]:
         writes: list[_Write] = []
+        valid_until = time.time() + self.validity_s
         for sp, dev in plan:
             n = dev.nodes
             values: list[tuple[str, Any]] = [
@@ -272,6 +274,7 @@ class Bridge:
                     "reversion_timeout",
                     ua.Variant(float(self.reversion_timeout_s), ua.VariantType.Double),
                 ),
+                ("valid_until", ua.Variant(valid_until, ua.VariantType.Double)),
                 # the command id goes last: equipment acts when it changes
                 (
                     "command_id",

@@ -7,7 +7,7 @@ with writable setpoints (P, Q, enable, reversion timeout, ramp, command id) and 
 bridge. Every cycle the simulator
 
 * applies a new command (its ``CommandId`` changed) — a command id seen before is ignored, so a
-  re-pushed cycle never acts twice;
+  re-pushed cycle never acts twice, and so is a command past its ``ValidUntil_s`` (epoch s);
 * ramps each device toward its setpoint;
 * reverts a device to its default when its reversion timeout passes without a fresh command or
   heartbeat;
@@ -41,6 +41,7 @@ SETPOINT_FIELDS = (
     "Enable",
     "ReversionTimeout_s",
     "Ramp_MW_per_s",
+    "ValidUntil_s",
     "CommandId",
 )
 MEASUREMENT_FIELDS = ("P_MW", "Q_Mvar", "Reverted")
@@ -66,6 +67,7 @@ class SimDevice:
     last_contact: float = 0.0
     reverted: bool = False
     applied: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
     duplicates: int = 0
     nodes: dict[str, Any] = field(default_factory=dict)
 
@@ -148,6 +150,7 @@ class FeederSimulator:
                 "Enable": True,
                 "ReversionTimeout_s": 0.0 if math.isinf(dev.timeout_s) else dev.timeout_s,
                 "Ramp_MW_per_s": 0.0 if math.isinf(dev.ramp) else dev.ramp,
+                "ValidUntil_s": 0.0,
                 "CommandId": dev.last_command,
                 "P_MW": dev.actual_p,
                 "Q_Mvar": dev.actual_q,
@@ -246,8 +249,11 @@ class FeederSimulator:
         for dev in self.devices.values():
             command = str(await dev.nodes["CommandId"].read_value())
             if command and command != dev.last_command:
+                valid_until = float(await dev.nodes["ValidUntil_s"].read_value())
                 if command in dev.applied:
                     dev.duplicates += 1  # an old command written again: never act twice
+                elif valid_until and time.time() > valid_until:
+                    dev.expired.append(command)  # arrived after its validity window: ignored
                 else:
                     enabled = bool(await dev.nodes["Enable"].read_value())
                     p = float(await dev.nodes["P_setpoint_MW"].read_value())

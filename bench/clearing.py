@@ -28,6 +28,7 @@ import sys
 import time
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 
 from feederdao.workflows.validate import pandapower_opf, pypsa_linear_opf
 
@@ -154,8 +155,12 @@ def table(rows: list[dict]) -> str:  # type: ignore[type-arg]
             "yes" if r["ac_feasible"] else "no",
         ]
         if ro:
-            full = ro["converged"] == r["periods"]
-            delta = (r["objective_eur"] - ro["objective_eur"]) / abs(ro["objective_eur"]) * 100
+            full = ro["converged"] == r["periods"] and ro["objective_eur"] != 0
+            delta = (
+                (r["objective_eur"] - ro["objective_eur"]) / abs(ro["objective_eur"]) * 100
+                if full
+                else float("nan")
+            )
             cells += [
                 f"{_total(ro):.1f} ({ro['converged']}/{r['periods']})",
                 f"{_total(ro) / r['total_s']:.1f}×" if full else "–",
@@ -210,6 +215,7 @@ def main() -> None:
             print(done.stderr[-2000:], file=sys.stderr)
             continue
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    Path("bench/last_clearing.json").write_text(json.dumps(rows, indent=1))
     print(table(rows))
 
 

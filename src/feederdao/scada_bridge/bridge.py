@@ -4,10 +4,10 @@ arrived.
 One push per dispatch cycle: every device's setpoints (P, Q, enable, reversion timeout, the end
 of the command's validity window) and, last, its idempotent command id go out in one batched
 write (split to the server's ``MaxNodesPerWrite``); each written value is read back until it
-matches within a tolerance or a deadline passes. A lost connection is retried with backoff and the cycle re-pushed exactly once;
-equipment ignores a command id it has seen, so nothing acts twice. A heartbeat counter is written
-at a fixed period. Every command, status code and read-back goes to the audit log, and failures
-are reported per device.
+matches within a tolerance or a deadline passes. A lost connection is retried with backoff and
+the cycle re-pushed exactly once; equipment ignores a command id it has seen, so nothing acts
+twice. A heartbeat counter is written at a fixed period. Every command, status code and
+read-back goes to the audit log, and failures are reported per device.
 """
 
 from __future__ import annotations

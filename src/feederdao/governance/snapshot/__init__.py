@@ -1,0 +1,1 @@
+"""Snapshot: verified off-chain votes (EIP-712), voting power from chain, Snapshot's tallies."""

@@ -31,7 +31,7 @@ from feederdao.domain.powerflow import AcChecker, Linearisation, PowerFlowResult
 from feederdao.domain.profiles import Profiles
 from feederdao.errors import InfeasibleClearingError, NetworkDataError
 from feederdao.optimizer.data import LoadDevice, MarketData, prepare
-from feederdao.optimizer.limits import branch_limit_mva
+from feederdao.optimizer.limits import allowed_loading_percent, branch_limit_mva
 from feederdao.optimizer.market import block_cost
 from feederdao.optimizer.model import ClearingModel, Solution
 from feederdao.optimizer.prices import decompose, decompose_meshed
@@ -141,7 +141,7 @@ class ClearingEngine:
     def run(self, ac: AcChecker | None) -> ClearingResult:
         t_start = time.perf_counter()
         opts, view, data = self.options, self.view, self.data
-        limit = branch_limit_mva(view, data)
+        allowed = allowed_loading_percent(view, data)
         solve_s = ac_s = 0.0
         status = "elastic" if opts.elastic else "optimal"
         meshed = not view.is_radial
@@ -160,8 +160,8 @@ class ClearingEngine:
             t0 = time.perf_counter()
             p0, q0 = profile_consumption(data)
             warm = ac(p0, q0)
-            self._relinearise(None, warm, limit)
-            self._watch_thermal(warm, limit, 0.5)
+            self._relinearise(None, warm, allowed)
+            self._watch_thermal(warm, allowed, 0.5)
             ac_s += time.perf_counter() - t0
         if ac is None or not opts.ac_check:
             # nothing will find the branches near their limits: write every eligible row
@@ -183,9 +183,9 @@ class ClearingEngine:
                 t0 = time.perf_counter()
                 flow = ac(p, q)
                 ac_s += time.perf_counter() - t0
-                check = self._evaluate(sol, flow, limit, it)
+                check = self._evaluate(sol, flow, allowed, it)
                 settled = not check.violations and self._losses_agree(sol, flow)
-                if settled and not self._watch_thermal(flow, limit, 0.9, dry=True):
+                if settled and not self._watch_thermal(flow, allowed, 0.9, dry=True):
                     break
                 if it == opts.max_iterations:
                     break
@@ -193,15 +193,15 @@ class ClearingEngine:
                 # where branches came near their limits
                 if meshed:
                     t0 = time.perf_counter()
-                    self._tighten(flow, limit)
-                    self._watch_thermal(flow, limit, 0.9)
+                    self._tighten(flow, allowed)
+                    self._watch_thermal(flow, allowed, 0.9)
                     lin = ac.linearise(p, q)  # type: ignore[attr-defined]
                     ac_s += time.perf_counter() - t0
                     self._rebuild_meshed(lin)
                     build_s += self._model.build_s
                 else:
-                    self._relinearise(sol, flow, limit)
-                    self._watch_thermal(flow, limit, 0.9)
+                    self._relinearise(sol, flow, allowed)
+                    self._watch_thermal(flow, allowed, 0.9)
                 sol, more = self._solve_or_diagnose()
                 shortfalls = more
                 if sol.extra.get("elastic"):
@@ -229,12 +229,10 @@ class ClearingEngine:
         return self.model
 
     def _watch_thermal(
-        self, flow: PowerFlowResult, limit: np.ndarray, share: float, dry: bool = False
+        self, flow: PowerFlowResult, allowed: np.ndarray, share: float, dry: bool = False
     ) -> int:
         """Branch-periods whose AC loading reaches ``share`` of their limit get thermal rows
         (lazily written rows); return how many are new (``dry``: only count them)."""
-        rating = np.array([br.rating_mva or np.inf for br in self.view.branches])
-        allowed = np.where(np.isfinite(limit), limit / rating * 100.0, np.inf)
         near = flow.branch_loading_percent >= share * allowed[None, :]
         keys = {(int(k), int(t)) for t, k in zip(*np.nonzero(near), strict=True)}
         eligible = self._model.m.thermal_eligible
@@ -254,10 +252,8 @@ class ClearingEngine:
             for (k, t), par in self.model.m.s_eff.items():
                 par.set_value(float(par.value) * self._scale[t, k])
 
-    def _tighten(self, flow: PowerFlowResult, limit: np.ndarray) -> None:
+    def _tighten(self, flow: PowerFlowResult, allowed: np.ndarray) -> None:
         """Meshed: remember a tighter rating where the AC check found an overload."""
-        rating = np.array([br.rating_mva or np.inf for br in self.view.branches])
-        allowed = np.where(np.isfinite(limit), limit / rating * 100.0, np.inf)
         if self._scale is None:
             self._scale = np.ones_like(flow.branch_loading_percent)
         modelled = np.zeros(flow.branch_loading_percent.shape, dtype=bool)
@@ -293,7 +289,7 @@ class ClearingEngine:
         return sol, where
 
     def _evaluate(
-        self, sol: Solution, flow: PowerFlowResult, limit: np.ndarray, iteration: int
+        self, sol: Solution, flow: PowerFlowResult, allowed: np.ndarray, iteration: int
     ) -> AcCheck:
         view, p, opts = self.view, self.params, self.options
         slack = set(self._model.topo.slack_pos.tolist())
@@ -310,8 +306,6 @@ class ClearingEngine:
                     f"voltage {word} {bound:.3f} pu at {view.buses[b].name} in {len(ts)} "
                     f"period(s) (worst {worst:.4f} pu)"
                 )
-        rating = np.array([br.rating_mva or np.inf for br in view.branches])
-        allowed = np.where(np.isfinite(limit), limit / rating * 100.0, np.inf)
         over = flow.branch_loading_percent > allowed[None, :] + opts.loading_tolerance_percent
         for k in np.flatnonzero(over.any(axis=0)):
             ts = np.flatnonzero(over[:, k])
@@ -339,7 +333,9 @@ class ClearingEngine:
             return True
         return bool(abs(lp.sum() - ac.sum()) <= opts.loss_tolerance_fraction * abs(ac.sum()))
 
-    def _relinearise(self, sol: Solution | None, flow: PowerFlowResult, limit: np.ndarray) -> None:
+    def _relinearise(
+        self, sol: Solution | None, flow: PowerFlowResult, allowed: np.ndarray
+    ) -> None:
         """Correct the linear model around the AC operating point (see module docstring).
 
         Without a solution (before the first solve) the voltage offsets are those of the
@@ -381,12 +377,10 @@ class ClearingEngine:
             par.set_value(float(q_loss[t, k]))
         if sol is None:
             return  # ratings are only tightened where a cleared dispatch overloads
-        rating = np.array([br.rating_mva or np.inf for br in view.branches])
-        allowed_pct = np.where(np.isfinite(limit), limit / rating * 100.0, np.inf)
         for (k, t), par in m.s_eff.items():
             loading = flow.branch_loading_percent[t, k]
-            if loading > allowed_pct[k]:
-                par.set_value(float(par.value) * allowed_pct[k] / loading * 0.999)
+            if loading > allowed[k]:
+                par.set_value(float(par.value) * allowed[k] / loading * 0.999)
 
     def _result(
         self,

@@ -40,6 +40,14 @@ def branch_limit_mva(view: NetworkView, data: MarketData) -> np.ndarray:
     return out
 
 
+def allowed_loading_percent(view: NetworkView, data: MarketData) -> np.ndarray:
+    """The loading (percent of rating, as pandapower reports it) each branch may reach: the
+    limit of :func:`branch_limit_mva` over the rating; inf where the branch has no rating."""
+    limit = branch_limit_mva(view, data)
+    rating = np.array([br.rating_mva or np.inf for br in view.branches])
+    return np.asarray(np.where(np.isfinite(limit), limit / rating * 100.0, np.inf))
+
+
 def add_voltage_limits(
     m: pyo.ConcreteModel, view: NetworkView, data: MarketData, topo: Topology
 ) -> None:

@@ -77,13 +77,15 @@ class ClearingOptions:
 @dataclass(frozen=True, slots=True)
 class Setpoint:
     """Dispatch of one device for one period, in the device's own sign convention
-    (consumption positive for loads and storage, injection positive for PV)."""
+    (consumption positive for loads and storage, injection positive for PV). Discrete devices
+    (transformer tap changers, capacitor banks) take a ``position`` instead of P and Q."""
 
     device_id: str
     bus: int
     period: int
     p_mw: float
     q_mvar: float
+    position: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

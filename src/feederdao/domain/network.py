@@ -101,6 +101,21 @@ class Device:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscreteDevice:
+    """A device set by position: a transformer's tap changer (``trafo:<i>``, position =
+    tap_pos) or a switched capacitor/reactor bank (``shunt:<i>``, position = step)."""
+
+    device_id: str
+    kind: Literal["tap", "capacitor"]
+    element: int
+    name: str
+    bus: int
+    position: int
+    minimum: int
+    maximum: int
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkView:
     """A frozen, solver-ready description of one feeder.
 
@@ -127,6 +142,7 @@ class NetworkView:
     unsupplied_bus_indices: tuple[int, ...] = ()
     islands: tuple[tuple[str, ...], ...] = ()
     unsupplied_devices: tuple[str, ...] = ()
+    discrete: tuple[DiscreteDevice, ...] = ()
     bus_alias: dict[int, int] = field(default_factory=dict, compare=False)
     _bus_pos: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
 

@@ -44,6 +44,7 @@ class AcEvaluator:
 
         self._pp = pp
         self.view = view
+        self._source = net
         work = copy.deepcopy(net)
         for table in _DEVICE_TABLES:
             df = getattr(work, table)
@@ -137,6 +138,16 @@ class AcEvaluator:
 
     def __call__(self, p_mw: FloatArray, q_mvar: FloatArray) -> PowerFlowResult:
         return self.run(p_mw, q_mvar)
+
+    def with_positions(self, positions: Mapping[str, int]) -> AcEvaluator:
+        """An evaluator of the same network with tap changers (``trafo:<i>``) and shunt steps
+        (``shunt:<i>``) at ``positions``; the caller's net stays as it is."""
+        net = copy.deepcopy(self._source)
+        for device_id, position in positions.items():
+            table, element = device_id.split(":")
+            column = {"trafo": "tap_pos", "shunt": "step"}[table]
+            getattr(net, table).at[int(element), column] = position
+        return AcEvaluator(net, self.view)
 
     def _solve(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Z-bus fixed point for all columns of ``s`` ([bus, T] complex, pu injections)."""

@@ -11,7 +11,15 @@ from collections import deque
 from dataclasses import replace
 from typing import Any, Literal
 
-from feederdao.domain.network import Branch, Bus, Device, DeviceKind, NetworkView, Slack
+from feederdao.domain.network import (
+    Branch,
+    Bus,
+    Device,
+    DeviceKind,
+    DiscreteDevice,
+    NetworkView,
+    Slack,
+)
 from feederdao.errors import NetworkDataError
 
 _PV_TYPES = ("pv", "solar", "photovoltaic")
@@ -315,6 +323,53 @@ def _devices(net: Any, supplied: set[int], rep: dict[int, int]) -> tuple[list[De
     return devices, unsupplied
 
 
+def _discrete(net: Any, supplied: set[int], rep: dict[int, int]) -> list[DiscreteDevice]:
+    """Tap changers of transformers that have one, and switched shunts (step ≥ 1)."""
+    out: list[DiscreteDevice] = []
+    for idx, row in net.trafo.iterrows():
+        changer = row.get("tap_changer_type")
+        pos, lo, hi = _f(row.get("tap_pos")), _f(row.get("tap_min")), _f(row.get("tap_max"))
+        if (
+            bool(row.in_service)
+            and isinstance(changer, str)
+            and changer
+            and pos is not None
+            and lo is not None
+            and hi is not None
+            and rep.get(int(row.lv_bus)) in supplied
+        ):
+            name = str(row["name"]) if isinstance(row["name"], str) else f"trafo {idx}"
+            out.append(
+                DiscreteDevice(
+                    f"trafo:{idx}",
+                    "tap",
+                    int(idx),
+                    name,
+                    rep[int(row.lv_bus)],
+                    int(pos),
+                    int(lo),
+                    int(hi),
+                )
+            )
+    for idx, row in net.shunt.iterrows():
+        max_step = _f(row.get("max_step"), 1.0) or 1.0
+        if bool(row.in_service) and max_step > 1 and rep.get(int(row.bus)) in supplied:
+            name = str(row["name"]) if isinstance(row["name"], str) else f"shunt {idx}"
+            out.append(
+                DiscreteDevice(
+                    f"shunt:{idx}",
+                    "capacitor",
+                    int(idx),
+                    name,
+                    rep[int(row.bus)],
+                    int(_f(row.get("step"), 1.0) or 0),
+                    0,
+                    int(max_step),
+                )
+            )
+    return out
+
+
 def build_view(net: Any, name: str = "network") -> NetworkView:
     """Read ``net`` into a :class:`NetworkView`; raise :class:`NetworkDataError` if unusable."""
     _unsupported(net)
@@ -440,4 +495,5 @@ def build_view(net: Any, name: str = "network") -> NetworkView:
         islands=tuple(islands),
         unsupplied_devices=tuple(unsupplied_devices),
         bus_alias={b: r for b, r in rep.items() if b != r and r in supplied},
+        discrete=tuple(_discrete(net, supplied, rep)),
     )

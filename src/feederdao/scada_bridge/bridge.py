@@ -170,6 +170,13 @@ class Bridge:
     def _refusal(self, sp: Setpoint, dev: DeviceNodes | None) -> str | None:
         if dev is None:
             return "device not in the node map"
+        if dev.discrete:
+            if sp.position is None:
+                return f"a {dev.kind} setpoint needs a position"
+            lo, hi = dev.position_min, dev.position_max
+            if lo is not None and hi is not None and not lo <= sp.position <= hi:
+                return f"position {sp.position} outside [{lo}, {hi}]: refused, not clipped"
+            return None
         if not (math.isfinite(sp.p_mw) and math.isfinite(sp.q_mvar)):
             return "setpoint is not a finite number"
         if not dev.p_min_mw - 1e-9 <= sp.p_mw <= dev.p_max_mw + 1e-9:
@@ -231,13 +238,12 @@ class Bridge:
                 results[sp.device_id] = DeviceResult(sp.device_id, cid, False, f"write: {status}")
             else:
                 value = read_back.get(sp.device_id)
-                ok = value is not None and abs(value - sp.p_mw) <= self.tolerance_mw
+                ok = value is not None and abs(value - _target(sp)) <= self.tolerance_mw
                 status = (
                     "Good"
                     if ok
-                    else (
-                        f"read-back {value!r} ≠ {sp.p_mw!r} after {self.read_back_deadline_s:g} s"
-                    )
+                    else f"read-back {value!r} ≠ {_target(sp)!r} after "
+                    f"{self.read_back_deadline_s:g} s"
                 )
                 results[sp.device_id] = DeviceResult(sp.device_id, cid, ok, status, value)
             entries.append(
@@ -266,6 +272,18 @@ class Bridge:
         valid_until = time.time() + self.validity_s
         for sp, dev in plan:
             n = dev.nodes
+            if dev.discrete:
+                for key, value in (
+                    ("position_setpoint", ua.Variant(int(sp.position or 0), ua.VariantType.Int32)),
+                    ("valid_until", ua.Variant(valid_until, ua.VariantType.Double)),
+                    (
+                        "command_id",
+                        ua.Variant(self.command_id(cycle_id, sp.device_id), ua.VariantType.String),
+                    ),
+                ):
+                    if key in n:
+                        writes.append(_Write(sp.device_id, self._node(dev, n[key]), value, key))
+                continue
             values: list[tuple[str, Any]] = [
                 ("p_setpoint", ua.Variant(float(sp.p_mw), ua.VariantType.Double)),
                 ("q_setpoint", ua.Variant(float(sp.q_mvar), ua.VariantType.Double)),
@@ -305,7 +323,10 @@ class Bridge:
 
     async def _read_back(self, good: list[tuple[Setpoint, DeviceNodes]]) -> dict[str, float]:
         assert self._client is not None
-        nodes = [self._node(dev, dev.nodes["p_setpoint"]) for _, dev in good]
+        nodes = [
+            self._node(dev, dev.nodes["position_setpoint" if dev.discrete else "p_setpoint"])
+            for _, dev in good
+        ]
         deadline = time.monotonic() + self.read_back_deadline_s
         values: dict[str, float] = {}
         while True:
@@ -317,7 +338,7 @@ class Bridge:
             }
             if (
                 all(
-                    abs(values.get(sp.device_id, math.inf) - sp.p_mw) <= self.tolerance_mw
+                    abs(values.get(sp.device_id, math.inf) - _target(sp)) <= self.tolerance_mw
                     for sp, _ in good
                 )
                 or time.monotonic() > deadline
@@ -353,6 +374,11 @@ class Bridge:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat_task
             self._heartbeat_task = None
+
+
+def _target(sp: Setpoint) -> float:
+    """What the read-back must show: a discrete device's position, else P."""
+    return float(sp.position) if sp.position is not None else sp.p_mw
 
 
 def _reason(exc: BaseException) -> str:

@@ -39,11 +39,13 @@ NODE_FIELDS = (
     "reversion_timeout",
     "ramp",
     "valid_until",
+    "position_setpoint",
+    "position_measured",
     "command_id",
     "p_measured",
     "q_measured",
 )
-REQUIRED = ("p_setpoint", "command_id")
+DISCRETE_KINDS = ("tap", "capacitor")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,13 @@ class DeviceNodes:
     s_mva: float
     nodes: dict[str, str]
     namespace: str | None = None
+    position_min: int | None = None
+    position_max: int | None = None
+
+    @property
+    def discrete(self) -> bool:
+        """A tap changer or capacitor bank: set by position, not by P and Q."""
+        return self.kind in DISCRETE_KINDS
 
 
 @dataclass(frozen=True)
@@ -81,10 +90,22 @@ class NodeMap:
         for dev_id, spec in (raw.get("devices") or {}).items():
             if not isinstance(spec, dict):
                 raise NodeMapError(f"{where}: [devices.{dev_id!r}] must be a table")
-            missing = [f for f in REQUIRED if f not in spec]
+            kind = str(spec.get("kind", "device"))
+            discrete = kind in DISCRETE_KINDS
+            required = ("position_setpoint" if discrete else "p_setpoint", "command_id")
+            missing = [f for f in required if f not in spec]
             if missing:
                 raise NodeMapError(f"{where}: device {dev_id!r} lacks {', '.join(missing)}")
+            nodes = {f: str(spec[f]) for f in NODE_FIELDS if f in spec}
             try:
+                if discrete:
+                    lo, hi = int(spec["position_min"]), int(spec["position_max"])
+                    if lo > hi:
+                        raise NodeMapError(f"{where}: device {dev_id!r}: position_min > max")
+                    devices[dev_id] = DeviceNodes(
+                        dev_id, kind, 0.0, 0.0, 1.0, nodes, spec.get("namespace"), lo, hi
+                    )
+                    continue
                 p_min, p_max = float(spec["p_min_mw"]), float(spec["p_max_mw"])
                 s = float(spec.get("s_mva", max(abs(p_min), abs(p_max))))
             except KeyError as exc:
@@ -93,15 +114,8 @@ class NodeMap:
                 raise NodeMapError(f"{where}: device {dev_id!r}: {exc}") from None
             if p_min > p_max or s <= 0:
                 raise NodeMapError(f"{where}: device {dev_id!r}: p_min_mw > p_max_mw or s_mva ≤ 0")
-            nodes = {f: str(spec[f]) for f in NODE_FIELDS if f in spec}
             devices[dev_id] = DeviceNodes(
-                dev_id,
-                str(spec.get("kind", "device")),
-                p_min,
-                p_max,
-                s,
-                nodes,
-                spec.get("namespace"),
+                dev_id, kind, p_min, p_max, s, nodes, spec.get("namespace")
             )
         return cls(
             str(server["endpoint"]), str(server["namespace"]), server.get("heartbeat"), devices
@@ -119,11 +133,17 @@ class NodeMap:
             if dev.namespace:
                 lines.append(f"namespace = {q(dev.namespace)}")
             lines += [f"{k} = {q(v)}" for k, v in dev.nodes.items()]
-            lines += [
-                f"p_min_mw = {dev.p_min_mw!r}",
-                f"p_max_mw = {dev.p_max_mw!r}",
-                f"s_mva = {dev.s_mva!r}",
-            ]
+            if dev.discrete:
+                lines += [
+                    f"position_min = {dev.position_min}",
+                    f"position_max = {dev.position_max}",
+                ]
+            else:
+                lines += [
+                    f"p_min_mw = {dev.p_min_mw!r}",
+                    f"p_max_mw = {dev.p_max_mw!r}",
+                    f"s_mva = {dev.s_mva!r}",
+                ]
         return "\n".join(lines) + "\n"
 
     def write(self, path: Path) -> None:
@@ -134,7 +154,11 @@ class NodeMap:
 
 
 def nodemap_for(
-    devices: Any, endpoint: str, namespace: str, heartbeat: str | None = "Heartbeat"
+    devices: Any,
+    endpoint: str,
+    namespace: str,
+    heartbeat: str | None = "Heartbeat",
+    discrete: Any = (),
 ) -> NodeMap:
     """A node map for devices laid out as the simulator and feederdao's server do
     (``Devices.<id>.<field>``); ``devices`` yields (device_id, kind, p_min, p_max, s)."""
@@ -159,6 +183,23 @@ def nodemap_for(
             float(s),
             {k: f"Devices.{dev_id}.{v}" for k, v in fields.items()},
         )
+    for dev_id, kind, lo, hi in discrete:  # (device_id, tap|capacitor, min, max)
+        out[dev_id] = DeviceNodes(
+            dev_id,
+            kind,
+            0.0,
+            0.0,
+            1.0,
+            {
+                "position_setpoint": f"Devices.{dev_id}.Position_setpoint",
+                "position_measured": f"Devices.{dev_id}.Position",
+                "valid_until": f"Devices.{dev_id}.ValidUntil_s",
+                "command_id": f"Devices.{dev_id}.CommandId",
+            },
+            None,
+            int(lo),
+            int(hi),
+        )
     return NodeMap(endpoint, namespace, heartbeat, out)
 
 
@@ -170,9 +211,15 @@ async def nodemap_from_server(client: Any, endpoint: str, namespace: str) -> Nod
     idx = await client.get_namespace_index(namespace)
     devices_folder = client.get_node(ua.NodeId("Devices", idx))
     rows = []
+    discrete = []
     for child in await devices_folder.get_children():
         name = (await child.read_browse_name()).Name
         base = f"Devices.{name}"
+        if name.split(":", 1)[0] in ("trafo", "shunt"):
+            lo = int(await client.get_node(ua.NodeId(f"{base}.Position_min", idx)).read_value())
+            hi = int(await client.get_node(ua.NodeId(f"{base}.Position_max", idx)).read_value())
+            discrete.append((name, "tap" if name.startswith("trafo") else "capacitor", lo, hi))
+            continue
 
         async def value(field: str, base: str = base) -> float:
             return float(await client.get_node(ua.NodeId(f"{base}.{field}", idx)).read_value())
@@ -184,4 +231,4 @@ async def nodemap_from_server(client: Any, endpoint: str, namespace: str) -> Nod
         )
         kind = name.split(":", 1)[0]
         rows.append((name, {"sgen": "pv"}.get(kind, kind), p_min, p_max, s))
-    return nodemap_for(rows, endpoint, namespace)
+    return nodemap_for(rows, endpoint, namespace, discrete=discrete)

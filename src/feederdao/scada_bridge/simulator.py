@@ -1,7 +1,7 @@
 """A feeder simulator: the stand-in for feeder equipment, served over OPC UA.
 
 One object per controllable device (PV inverters, storage, loads with demand response,
-flexible loads) under ``Devices``
+flexible loads; transformer tap changers and capacitor banks, set by position) under ``Devices``
 with writable setpoints (P, Q, enable, reversion timeout, ramp, command id) and measurements;
 ``Buses`` and ``Branches`` publish voltages and loadings; ``Heartbeat`` is written by the
 bridge. Every cycle the simulator
@@ -29,7 +29,13 @@ from typing import Any
 import numpy as np
 from asyncua import Server, ua
 
-from feederdao.domain.network import Device, DeviceKind, NetworkView, device_bus_consumption
+from feederdao.domain.network import (
+    Device,
+    DeviceKind,
+    DiscreteDevice,
+    NetworkView,
+    device_bus_consumption,
+)
 from feederdao.domain.powerflow import AcChecker
 from feederdao.scada_bridge.security import ServerSecurity, secure_server
 
@@ -72,6 +78,19 @@ class SimDevice:
     nodes: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class SimDiscrete:
+    """A tap changer or capacitor bank: it moves to a commanded position (no ramp, no
+    reversion: it stays where it was put)."""
+
+    device: DiscreteDevice
+    position: int
+    last_command: str = ""
+    applied: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    nodes: dict[str, Any] = field(default_factory=dict)
+
+
 def _variant(value: Any) -> ua.Variant:
     if isinstance(value, bool):
         return ua.Variant(value, ua.VariantType.Boolean)
@@ -104,6 +123,7 @@ class FeederSimulator:
         self.period_s = period_s
         self.read_only = set(read_only)
         self._ac = ac
+        self._base_ac = ac
         self.devices: dict[str, SimDevice] = {}
         for d in view.devices:
             if d.kind in CONTROLLABLE:
@@ -114,6 +134,7 @@ class FeederSimulator:
                 self.devices[d.device_id] = SimDevice(
                     d, lo, s, s, d.p_mw, d.q_mvar, d.p_mw, d.q_mvar, d.p_mw, d.q_mvar
                 )
+        self.discrete = {d.device_id: SimDiscrete(d, d.position) for d in view.discrete}
         self.heartbeat = 0
         self.last_heartbeat_at = 0.0
         self.vm_pu = np.ones(len(view.buses))
@@ -170,6 +191,27 @@ class FeederSimulator:
                     await node.set_writable()
                 dev.nodes[name] = node
             dev.last_contact = now
+        for dev_id, disc in self.discrete.items():
+            obj = await devices.add_object(
+                ua.NodeId(f"Devices.{dev_id}", idx), ua.QualifiedName(dev_id, idx)
+            )
+            d = disc.device
+            values = {
+                "Position_setpoint": ua.Variant(disc.position, ua.VariantType.Int32),
+                "CommandId": _variant(disc.last_command),
+                "ValidUntil_s": _variant(0.0),
+                "Position": ua.Variant(disc.position, ua.VariantType.Int32),
+                "Position_min": ua.Variant(d.minimum, ua.VariantType.Int32),
+                "Position_max": ua.Variant(d.maximum, ua.VariantType.Int32),
+                "Bus": _variant(float(d.bus)),
+            }
+            for name, value in values.items():
+                node = await obj.add_variable(
+                    ua.NodeId(f"Devices.{dev_id}.{name}", idx), ua.QualifiedName(name, idx), value
+                )
+                if name in ("Position_setpoint", "CommandId", "ValidUntil_s"):
+                    await node.set_writable()
+                disc.nodes[name] = node
         buses = await root.add_folder(ua.NodeId("Buses", idx), ua.QualifiedName("Buses", idx))
         for i, bus in enumerate(self.view.buses):
             self._nodes[f"bus{i}"] = await buses.add_variable(
@@ -276,6 +318,29 @@ class FeederSimulator:
             step = dev.ramp * dt
             dev.actual_p += float(np.clip(dev.target_p - dev.actual_p, -step, step))
             dev.actual_q = dev.target_q
+        moved = False
+        for disc in self.discrete.values():
+            command = str(await disc.nodes["CommandId"].read_value())
+            if not command or command == disc.last_command:
+                continue
+            disc.last_command = command
+            valid_until = float(await disc.nodes["ValidUntil_s"].read_value())
+            position = int(await disc.nodes["Position_setpoint"].read_value())
+            d = disc.device
+            if command in disc.applied or (valid_until and time.time() > valid_until):
+                continue
+            if not d.minimum <= position <= d.maximum:
+                disc.refused.append(command)  # out of range: equipment does not move
+                continue
+            disc.position = position
+            disc.applied.append(command)
+            moved = True
+        if moved:
+            positions = {k: v.position for k, v in self.discrete.items()}
+            with_positions = getattr(self._base_ac, "with_positions", None)
+            if with_positions is None:
+                raise RuntimeError("this AC checker cannot move taps or capacitor steps")
+            self._ac = with_positions(positions)
         await self._power_flow()
         self.cycles += 1
 
@@ -290,6 +355,10 @@ class FeederSimulator:
             await self._nodes[f"bus{i}"].write_value(_variant(float(self.vm_pu[i])))
         for k in range(len(self.view.branches)):
             await self._nodes[f"br{k}"].write_value(_variant(float(self.loading_percent[k])))
+        for disc in self.discrete.values():
+            await disc.nodes["Position"].write_value(
+                ua.Variant(disc.position, ua.VariantType.Int32)
+            )
         for dev in self.devices.values():
             await dev.nodes["P_MW"].write_value(_variant(dev.actual_p))
             await dev.nodes["Q_Mvar"].write_value(_variant(dev.actual_q))

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from feederdao.cli import gov, opcua, render
+from feederdao.cli import gov, opcua, render, snapshot
 from feederdao.cli.errors import user_errors
 from feederdao.domain.params import GridParameters, ParameterError
 
@@ -22,6 +22,7 @@ network_app = typer.Typer(help="Inspect networks.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
 app.add_typer(gov.app, name="gov")
 app.add_typer(opcua.app, name="opcua")
+app.add_typer(snapshot.app, name="snapshot")
 app.command("sim")(user_errors(opcua.sim))
 
 console = Console()

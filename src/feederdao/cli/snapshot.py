@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -93,3 +94,139 @@ def tally(
         console.print(
             f"[red]power mismatch[/] {m.voter}: hub {m.hub_power:g}, chain {m.chain_power:g}"
         )
+
+
+Box = Annotated[Path, typer.Option("--box", help="Vote box file of a feederdao proposal.")]
+
+
+@app.command()
+@user_errors
+def create(
+    box: Box,
+    space: Annotated[str, typer.Option("--space")],
+    proposal_id: Annotated[str, typer.Option("--id", help="Proposal id (0x + 64 hex, or text).")],
+    set_: Annotated[
+        list[str], typer.Option("--set", help="NAME=VALUE parameter change; repeatable.")
+    ],
+    token: Annotated[str, typer.Option("--token", help="GridToken address (erc20-votes).")],
+    snapshot_block: Annotated[int, typer.Option("--snapshot-block")],
+    start: Annotated[int, typer.Option("--start", help="Voting opens (unix time).")],
+    end: Annotated[int, typer.Option("--end", help="Voting closes (unix time).")],
+    quorum: Annotated[float, typer.Option("--quorum", help="Voting power needed.")] = 0.0,
+) -> None:
+    """Open a basic (for/against/abstain) Snapshot-format vote on a parameter change."""
+    from feederdao.governance.errors import GovernanceError
+    from feederdao.governance.keys import PARAMETER_NAMES
+    from feederdao.governance.snapshot.collect import VoteBox
+    from feederdao.governance.snapshot.votes import SnapshotProposal
+
+    changes: dict[str, float] = {}
+    for item in set_:
+        name, _, value = item.partition("=")
+        if name not in PARAMETER_NAMES:
+            raise GovernanceError(f"--set {item!r}: unknown grid parameter {name!r}")
+        try:
+            changes[name] = float(value)
+        except ValueError:
+            raise GovernanceError(f"--set {item!r}: expected NAME=NUMBER") from None
+    proposal = SnapshotProposal(
+        proposal_id,
+        space,
+        "basic",
+        ("For", "Against", "Abstain"),
+        start,
+        end,
+        snapshot_block,
+        quorum,
+        ({"name": "erc20-votes", "params": {"address": token}},),
+    )
+    VoteBox(proposal, changes).save(box)
+    console.print(f"vote box {box} opened for {proposal_id}")
+
+
+@app.command()
+@user_errors
+def submit(
+    box: Box,
+    vote: Annotated[
+        Path,
+        typer.Option(
+            "--vote",
+            help="Signed vote (JSON: voter, space, "
+            "timestamp, proposal, choice, signature, reason, app, "
+            "metadata).",
+        ),
+    ],
+    rpc: Annotated[
+        str | None, typer.Option("--rpc", help="Node, for contract wallets (ERC-1271).")
+    ] = None,
+) -> None:
+    """Verify a Snapshot-format signed vote and store it in the box."""
+    import json
+
+    from feederdao.governance.chain import connect
+    from feederdao.governance.errors import GovernanceError
+    from feederdao.governance.snapshot.collect import VoteBox
+    from feederdao.governance.snapshot.votes import SignedVote
+
+    vb = VoteBox.load(box)
+    try:
+        signed = SignedVote(**json.loads(vote.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise GovernanceError(f"{str(vote)!r} is not a signed vote: {exc}") from exc
+    vb.submit(signed, connect(rpc) if rpc else None)
+    vb.save(box)
+    console.print(f"vote of {signed.voter} accepted ({len(vb.votes)} in the box)")
+
+
+@app.command()
+@user_errors
+def close(
+    box: Box,
+    rpc: Annotated[str, typer.Option("--rpc", help="Node to read voting power from.")],
+    deployment: Annotated[
+        Path | None, typer.Option(help="DAO deployment, to propose a pass on chain.")
+    ] = None,
+    sender: Annotated[str | None, typer.Option("--from", help="Proposer.")] = None,
+    offchain: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--offchain",
+            help="Parameter governed "
+            "off chain (applied directly, within "
+            "the envelope); repeatable.",
+        ),
+    ] = None,
+    envelope: Annotated[Path | None, typer.Option(help="Operator's safety envelope.")] = None,
+) -> None:
+    """Tally the box with power from chain; a pass becomes a Governor proposal."""
+    from feederdao.governance.chain import connect
+    from feederdao.governance.dao import Dao
+    from feederdao.governance.deploy import DaoAddresses
+    from feederdao.governance.envelope import SafetyEnvelope
+    from feederdao.governance.snapshot.collect import VoteBox
+    from feederdao.workflows.snapshot import enact
+
+    w3 = connect(rpc)
+    dao = Dao(w3, DaoAddresses.read(deployment)) if deployment else None
+    proposer = sender or (w3.eth.accounts[0] if dao else None)
+    outcome = enact(
+        VoteBox.load(box),
+        w3,
+        dao,
+        proposer,
+        frozenset(offchain or ()),
+        SafetyEnvelope.from_toml(envelope) if envelope else None,
+    )
+    t = outcome.tally
+    console.print(
+        f"for {t.scores[0]:,.2f}, against {t.scores[1]:,.2f}, abstain "
+        f"{t.scores[2]:,.2f}; quorum {'reached' if t.quorum_reached else 'missed'}: "
+        + ("passed" if outcome.passed else "not passed")
+    )
+    if outcome.governor_proposal_id is not None:
+        console.print(f"Governor proposal {outcome.governor_proposal_id} created")
+    if outcome.applied:
+        console.print(f"applied off chain: {outcome.applied}")
+    for r in outcome.refused:
+        console.print(f"[red]not applied:[/] {r}")

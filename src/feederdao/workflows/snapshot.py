@@ -6,7 +6,11 @@ from dataclasses import dataclass
 
 from web3 import Web3
 
+from feederdao.governance.dao import Dao
+from feederdao.governance.envelope import SafetyEnvelope
+from feederdao.governance.errors import GovernanceError
 from feederdao.governance.snapshot.client import HubProposal, SnapshotClient
+from feederdao.governance.snapshot.collect import VoteBox, passed
 from feederdao.governance.snapshot.power import PowerMismatch, mismatches, voting_power
 from feederdao.governance.snapshot.tally import CountedVote, Tally, tally
 
@@ -39,3 +43,63 @@ def tally_hub_proposal(
         hub.proposal.voting_type, len(hub.proposal.choices), counted, hub.proposal.quorum
     )
     return TallyReport(hub, result, w3 is not None, found, hub.scores)
+
+
+@dataclass(frozen=True)
+class Enactment:
+    """What happened to a closed self-hosted Snapshot proposal."""
+
+    passed: bool
+    tally: Tally
+    governor_proposal_id: int | None = None
+    applied: dict[str, float] | None = None
+    refused: tuple[str, ...] = ()
+    description: str = ""
+
+
+def enact(
+    box: VoteBox,
+    w3: Web3,
+    dao: Dao | None = None,
+    proposer: str | None = None,
+    offchain: frozenset[str] = frozenset(),
+    envelope: SafetyEnvelope | None = None,
+    last_good: dict[str, float] | None = None,
+) -> Enactment:
+    """Close ``box`` and act on a pass: parameters the operator marked off-chain-governed are
+    applied directly, each through the safety envelope; the others become an on-chain Governor
+    proposal whose description names the Snapshot proposal and its verified tally."""
+    result = box.close(w3)
+    p = box.proposal
+    summary = ", ".join(
+        f"{c} {s:,.2f}"
+        for c, s in zip(
+            ("For", "Against", "Abstain") if p.voting_type == "basic" else p.choices,
+            result.scores,
+            strict=False,
+        )
+    )
+    description = (
+        f"Snapshot proposal {p.id} in {p.space} passed ({summary}; power at block "
+        f"{p.snapshot_block}, verified): set "
+        + ", ".join(f"{k} = {v:g}" for k, v in box.changes.items())
+    )
+    if not passed(result):
+        return Enactment(False, result, description=description)
+    on_chain = {k: v for k, v in box.changes.items() if k not in offchain}
+    direct = {k: v for k, v in box.changes.items() if k in offchain}
+    applied: dict[str, float] = {}
+    refused: list[str] = []
+    env = envelope or SafetyEnvelope()
+    for name, value in direct.items():
+        reason = env.check(name, value, (last_good or {}).get(name))
+        if reason:
+            refused.append(reason)
+        else:
+            applied[name] = value
+    proposal_id = None
+    if on_chain:
+        if dao is None or proposer is None:
+            raise GovernanceError("on-chain parameters need the DAO and a proposer")
+        proposal_id = dao.propose(proposer, on_chain, description).proposal_id
+    return Enactment(True, result, proposal_id, applied or None, tuple(refused), description)

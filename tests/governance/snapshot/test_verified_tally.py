@@ -56,6 +56,15 @@ def test_tokens_moved_after_the_snapshot_do_not_count(dev: Dev) -> None:
         assert m.voter == dev.dave and m.hub_power == 200_000 and m.chain_power == 0
 
 
+def test_unverified_tally_matches_the_hubs_own_scores(dev: Dev) -> None:
+    data = hub_data(dev, dev.w3.eth.block_number, "erc20-votes")
+    data["proposals"][0]["scores"] = [400_000.0, 500_000.0, 0.0]  # what the hub shows
+    with Hub(data) as hub, SnapshotClient(hub.url) as c:
+        report = tally_hub_proposal(c, PID)
+    assert report.tally.scores == report.hub_scores
+    assert not report.verified and not report.mismatches
+
+
 def test_cli_lists_and_tallies(dev: Dev) -> None:
     runner = CliRunner()
     with Hub(hub_data(dev, dev.w3.eth.block_number, "erc20-votes")) as hub:

@@ -99,3 +99,6 @@ def test_demo_smoke(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-d
     deviation = float(out.split("largest difference ")[1].split(" pu")[0])
     assert deviation < 1e-6  # the simulator measures what the OPF's AC check computed
     assert (tmp_path / "report" / "dlmp_heatmap.png").is_file()
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "Feeder map" in page and "Settlement" in page and page.count("<tr>") > 5
+    assert page.count("data:image/png;base64,") == 5

@@ -12,7 +12,7 @@ from rich.console import Console
 from feederdao.cli import render
 from feederdao.governance.envelope import SafetyEnvelope
 from feederdao.grid_model.summary import summarise
-from feederdao.report import plots
+from feederdao.report.html import write_report
 from feederdao.workflows.clearing import clear_market, open_market
 from feederdao.workflows.dispatch import dispatch_to_simulator
 from feederdao.workflows.governance import embedded_dao_vote, read_parameters
@@ -74,25 +74,7 @@ def run_demo(console: Console, out_dir: Path = Path("report")) -> None:
     render.dispatch_check(console, check)
 
     files = result.write(out_dir)
-    vm = result.ac_vm_pu if result.ac_vm_pu is not None else result.lp_vm_pu
-    loading = (
-        result.ac_loading_percent
-        if result.ac_loading_percent is not None
-        else result.lp_loading_percent
-    )
-    files += [
-        plots.voltage_band(
-            out_dir / "voltage_band.png", DEMO_DAY, vm, params.v_min_pu, params.v_max_pu
-        ),
-        plots.loading(
-            out_dir / "line_loading.png",
-            DEMO_DAY,
-            loading,
-            result.branch_names,
-            params.max_line_loading_percent,
-        ),
-        plots.dlmp_heatmap(
-            out_dir / "dlmp_heatmap.png", DEMO_DAY, result.prices.dlmp, result.bus_names
-        ),
-    ]
+    page = write_report(out_dir, opened.view, result, DEMO_DAY, f"feederdao demo: {DEMO_NET}")
+    files += sorted(out_dir.glob("*.png"))
+    console.print(f"\n[bold]6.[/] report page: [bold]{page}[/]")
     console.print(f"\nreport: {len(files)} files in [bold]{out_dir}/[/]")

@@ -6,7 +6,17 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+
+class AuditSink(Protocol):
+    """Where the bridge records commands: this JSON-lines file, or the service's database."""
+
+    def record(self, event: str, **fields: Any) -> None: ...
+
+    def record_many(self, entries: list[tuple[str, dict[str, Any]]]) -> None: ...
+
+    def records(self, event: str | None = None) -> list[dict[str, Any]]: ...
 
 
 class AuditLog:

@@ -23,7 +23,7 @@ from typing import Any
 from asyncua import Client, ua
 
 from feederdao.domain.clearing import Setpoint
-from feederdao.scada_bridge.audit import AuditLog
+from feederdao.scada_bridge.audit import AuditSink
 from feederdao.scada_bridge.errors import BridgeError
 from feederdao.scada_bridge.nodemap import DeviceNodes, NodeMap
 from feederdao.scada_bridge.security import ClientSecurity, secure_client
@@ -81,7 +81,7 @@ class Bridge:
 
     nodemap: NodeMap
     security: ClientSecurity
-    audit: AuditLog
+    audit: AuditSink
     tolerance_mw: float = 1e-6
     read_back_deadline_s: float = 2.0
     reversion_timeout_s: float = 60.0

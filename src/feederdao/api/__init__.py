@@ -1,0 +1,1 @@
+"""The market API (FastAPI): participants, bids, intervals, results, governance, metrics."""

@@ -1,0 +1,477 @@
+"""Repository functions: each takes a Session and leaves committing to the caller's unit of work
+(``Database.session()``), so one API call or operator step is one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from feederdao.domain.clearing import ClearingResult
+from feederdao.store.errors import ConflictError, GateClosedError, NotFoundError
+from feederdao.store.models import (
+    ApiKeyRow,
+    AppliedParametersRow,
+    BidRow,
+    ClearingResultRow,
+    DispatchRow,
+    IntervalRow,
+    KeyValueRow,
+    OperatorStepRow,
+    ParticipantRow,
+    PriceRow,
+    SettlementRowModel,
+    utcnow,
+)
+
+ROLES = ("operator", "participant", "auditor")
+KEY_PREFIX = "fdk_"
+
+# -- participants -----------------------------------------------------------------------------
+
+
+def register_participant(
+    s: Session, name: str, address: str, bus: int, devices: Sequence[str]
+) -> ParticipantRow:
+    """A pending participant asking for ``bus`` and ``devices``; the operator approves it."""
+    addr = address.lower()
+    if s.scalar(select(ParticipantRow.id).where(ParticipantRow.address == addr)):
+        raise ConflictError(f"address {address} is already registered")
+    row = ParticipantRow(
+        id="p-" + uuid.uuid4().hex[:12],
+        name=name,
+        address=addr,
+        requested_bus=bus,
+        requested_devices=list(devices),
+        status="pending",
+        bus=None,
+        devices=[],
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def get_participant(s: Session, participant_id: str) -> ParticipantRow:
+    row = s.get(ParticipantRow, participant_id)
+    if row is None:
+        raise NotFoundError(f"participant {participant_id!r} does not exist")
+    return row
+
+
+def participant_by_address(s: Session, address: str) -> ParticipantRow | None:
+    return s.scalar(select(ParticipantRow).where(ParticipantRow.address == address.lower()))
+
+
+def list_participants(s: Session, status: str | None = None) -> list[ParticipantRow]:
+    q = select(ParticipantRow).order_by(ParticipantRow.created_at, ParticipantRow.id)
+    if status:
+        q = q.where(ParticipantRow.status == status)
+    return list(s.scalars(q))
+
+
+def approve_participant(
+    s: Session, participant_id: str, bus: int, devices: Sequence[str]
+) -> ParticipantRow:
+    """Approve the bus/device mapping (it may differ from the request); devices are exclusive."""
+    row = get_participant(s, participant_id)
+    for other in list_participants(s, "approved"):
+        if other.id == participant_id:
+            continue
+        taken = set(other.devices) & set(devices)
+        if taken:
+            raise ConflictError(
+                f"device(s) {', '.join(sorted(taken))} already belong to participant {other.id!r}"
+            )
+    row.status, row.bus, row.devices, row.approved_at = "approved", bus, list(devices), utcnow()
+    s.flush()
+    return row
+
+
+# -- API keys ---------------------------------------------------------------------------------
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_api_key(s: Session, role: str, participant_id: str | None = None, label: str = "") -> str:
+    """A new API key for ``role``; only its hash is stored, so the secret is shown once."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r}: choose one of {', '.join(ROLES)}")
+    if (role == "participant") != (participant_id is not None):
+        raise ValueError("a participant key needs a participant; other roles take none")
+    if participant_id is not None:
+        part = get_participant(s, participant_id)
+        if part.status != "approved":
+            raise ConflictError(f"participant {participant_id!r} is {part.status}, not approved")
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    s.add(
+        ApiKeyRow(key_hash=_digest(secret), role=role, participant_id=participant_id, label=label)
+    )
+    s.flush()
+    return secret
+
+
+def identify(s: Session, secret: str) -> tuple[str, str | None] | None:
+    """``(role, participant_id)`` of a valid, unrevoked key; None otherwise."""
+    row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == _digest(secret)))
+    if row is None or row.revoked_at is not None:
+        return None
+    return row.role, row.participant_id
+
+
+def count_keys(s: Session, role: str) -> int:
+    return int(
+        s.scalar(select(func.count()).where(ApiKeyRow.role == role, ApiKeyRow.revoked_at.is_(None)))
+        or 0
+    )
+
+
+# -- market intervals -------------------------------------------------------------------------
+
+
+def open_interval(
+    s: Session, start: datetime, periods: int, period_minutes: int, gate_closure: datetime
+) -> IntervalRow:
+    """A new interval; it may not overlap another one."""
+    if periods <= 0:
+        raise ValueError("periods must be positive")
+    if gate_closure > start:
+        raise ValueError("gate closure must not be after the interval's start")
+    end = start + timedelta(minutes=periods * period_minutes)
+    for other in s.scalars(select(IntervalRow).where(IntervalRow.start < end)):
+        other_end = other.start + timedelta(minutes=other.periods * other.period_minutes)
+        if other_end > start:
+            raise ConflictError(
+                f"interval {other.id} already covers {other.start.isoformat()} to "
+                f"{other_end.isoformat()}"
+            )
+    row = IntervalRow(
+        start=start, periods=periods, period_minutes=period_minutes, gate_closure=gate_closure
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def get_interval(s: Session, interval_id: int, lock: bool = False) -> IntervalRow:
+    q = select(IntervalRow).where(IntervalRow.id == interval_id)
+    row = s.scalar(q.with_for_update() if lock else q)
+    if row is None:
+        raise NotFoundError(f"market interval {interval_id} does not exist")
+    return row
+
+
+def list_intervals(s: Session, state: str | None = None, limit: int = 100) -> list[IntervalRow]:
+    q = select(IntervalRow).order_by(IntervalRow.start.desc()).limit(limit)
+    if state:
+        q = q.where(IntervalRow.state == state)
+    return list(s.scalars(q))
+
+
+def set_interval_state(
+    s: Session, interval_id: int, allowed_from: Sequence[str], to: str
+) -> IntervalRow:
+    row = get_interval(s, interval_id, lock=True)
+    if row.state not in allowed_from:
+        raise ConflictError(
+            f"market interval {interval_id} is {row.state}; it must be "
+            f"{' or '.join(allowed_from)} to become {to}"
+        )
+    row.state = to
+    if to == "published":
+        row.published_at = utcnow()
+    s.flush()
+    return row
+
+
+def gate_is_open(row: IntervalRow, now: datetime) -> bool:
+    return row.state == "open" and now < row.gate_closure
+
+
+# -- bids -------------------------------------------------------------------------------------
+
+
+def bid_content_hash(content: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def submit_bid(
+    s: Session,
+    interval: IntervalRow,
+    participant_id: str,
+    idempotency_key: str,
+    content: dict[str, Any],
+    auth: str,
+    signature: str | None,
+    now: datetime,
+) -> tuple[BidRow, bool]:
+    """Store a validated bid; ``(row, created)``. The same idempotency key with the same content
+    returns the stored bid; with other content it is a conflict."""
+    digest = bid_content_hash(content)
+    existing = s.scalar(
+        select(BidRow).where(
+            BidRow.participant_id == participant_id, BidRow.idempotency_key == idempotency_key
+        )
+    )
+    if existing is not None:
+        if existing.content_hash != digest:
+            raise ConflictError(
+                f"idempotency key {idempotency_key!r} was used for another bid ({existing.id})"
+            )
+        return existing, False
+    if not gate_is_open(interval, now):
+        raise GateClosedError(
+            f"market interval {interval.id} closed its gate at {interval.gate_closure.isoformat()}"
+        )
+    row = BidRow(
+        id="b-" + uuid.uuid4().hex,
+        interval_id=interval.id,
+        participant_id=participant_id,
+        idempotency_key=idempotency_key,
+        content_hash=digest,
+        period=content["period"],
+        bus=content["bus"],
+        side=content["side"],
+        device_id=content["device_id"],
+        blocks=content["blocks"],
+        auth=auth,
+        signature=signature,
+        created_at=now,
+    )
+    try:
+        with s.begin_nested():
+            s.add(row)
+    except IntegrityError:  # the same key committed concurrently: answer as a replay
+        again = s.scalar(
+            select(BidRow).where(
+                BidRow.participant_id == participant_id, BidRow.idempotency_key == idempotency_key
+            )
+        )
+        if again is None or again.content_hash != digest:
+            raise ConflictError(
+                f"idempotency key {idempotency_key!r} was used for another bid"
+            ) from None
+        return again, False
+    return row, True
+
+
+def get_bid(s: Session, bid_id: str, participant_id: str | None = None) -> BidRow:
+    """A bid; with ``participant_id`` only that participant's (others look absent)."""
+    row = s.get(BidRow, bid_id)
+    if row is None or (participant_id is not None and row.participant_id != participant_id):
+        raise NotFoundError(f"bid {bid_id!r} does not exist")
+    return row
+
+
+def list_bids(
+    s: Session,
+    interval_id: int | None = None,
+    participant_id: str | None = None,
+    status: str | None = None,
+) -> list[BidRow]:
+    q = select(BidRow).order_by(BidRow.created_at, BidRow.id)
+    if interval_id is not None:
+        q = q.where(BidRow.interval_id == interval_id)
+    if participant_id is not None:
+        q = q.where(BidRow.participant_id == participant_id)
+    if status is not None:
+        q = q.where(BidRow.status == status)
+    return list(s.scalars(q))
+
+
+def cancel_bid(s: Session, bid_id: str, participant_id: str, now: datetime) -> BidRow:
+    row = get_bid(s, bid_id, participant_id)
+    interval = get_interval(s, row.interval_id)
+    if not gate_is_open(interval, now):
+        raise GateClosedError(
+            f"bid {bid_id!r}: market interval {interval.id} closed its gate at "
+            f"{interval.gate_closure.isoformat()}; it can no longer be cancelled"
+        )
+    if row.status != "cancelled":
+        row.status, row.cancelled_at = "cancelled", now
+    s.flush()
+    return row
+
+
+# -- parameters, results, anchoring -----------------------------------------------------------
+
+
+def record_parameters(
+    s: Session,
+    status: str,
+    values: dict[str, float],
+    provenance: dict[str, Any],
+    alarms: Sequence[str],
+) -> AppliedParametersRow:
+    row = AppliedParametersRow(
+        status=status, values=values, provenance=provenance, alarms=list(alarms)
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def latest_parameters(s: Session) -> AppliedParametersRow | None:
+    return s.scalar(select(AppliedParametersRow).order_by(AppliedParametersRow.id.desc()).limit(1))
+
+
+def result_hash(result_json: str) -> str:
+    """The keccak-free, canonical fingerprint anchored on chain: SHA-256 of the result JSON."""
+    return "0x" + hashlib.sha256(result_json.encode()).hexdigest()
+
+
+def save_result(
+    s: Session, interval_id: int, result: ClearingResult, parameters_id: int
+) -> ClearingResultRow:
+    """Persist a clearing in one go: the result document, prices, dispatch, settlement and
+    each bid's accepted MW; the interval becomes ``cleared``."""
+    interval = set_interval_state(s, interval_id, ("gate-closed",), "cleared")
+    interval.cleared_at = utcnow()
+    interval.parameters_id = parameters_id
+    for table in (PriceRow, DispatchRow, SettlementRowModel):
+        s.execute(delete(table).where(table.interval_id == interval_id))
+    text = result.to_json()
+    row = ClearingResultRow(
+        interval_id=interval_id,
+        result_json=text,
+        result_hash=result_hash(text),
+        welfare_eur=float(result.welfare_eur),
+        status=result.status,
+        ac_feasible=result.ac_check.feasible,
+    )
+    s.merge(row)
+    p = result.prices
+    s.add_all(
+        PriceRow(
+            interval_id=interval_id,
+            period=t,
+            bus=int(b),
+            dlmp=float(p.dlmp[t, i]),
+            energy=float(p.energy[t, i]),
+            loss=float(p.loss[t, i]),
+            congestion=float(p.congestion[t, i]),
+            voltage=float(p.voltage[t, i]),
+        )
+        for t in range(result.n_periods)
+        for i, b in enumerate(result.bus_indices)
+    )
+    s.add_all(DispatchRow(interval_id=interval_id, **asdict(sp)) for sp in result.setpoints)
+    s.add_all(
+        SettlementRowModel(interval_id=interval_id, **asdict(r)) for r in result.settlement.rows
+    )
+    for bid in list_bids(s, interval_id, status="active"):
+        accepted = result.accepted_mw.get(bid.id)
+        bid.accepted_mw = list(accepted) if accepted is not None else [0.0] * len(bid.blocks)
+    s.flush()
+    return row
+
+
+def get_result(s: Session, interval_id: int) -> ClearingResultRow:
+    row = s.get(ClearingResultRow, interval_id)
+    if row is None:
+        raise NotFoundError(f"market interval {interval_id} has no clearing result yet")
+    return row
+
+
+def record_anchor(s: Session, interval_id: int, tx: str, block: int, chain_id: int) -> None:
+    row = get_result(s, interval_id)
+    row.anchor_tx, row.anchor_block, row.anchor_chain_id = tx, block, chain_id
+    s.flush()
+
+
+def prices_of(
+    s: Session, interval_id: int, bus: int | None = None, period: int | None = None
+) -> list[PriceRow]:
+    q = select(PriceRow).where(PriceRow.interval_id == interval_id)
+    if bus is not None:
+        q = q.where(PriceRow.bus == bus)
+    if period is not None:
+        q = q.where(PriceRow.period == period)
+    return list(s.scalars(q.order_by(PriceRow.period, PriceRow.bus)))
+
+
+def dispatch_of(s: Session, interval_id: int, period: int | None = None) -> list[DispatchRow]:
+    q = select(DispatchRow).where(DispatchRow.interval_id == interval_id)
+    if period is not None:
+        q = q.where(DispatchRow.period == period)
+    return list(s.scalars(q.order_by(DispatchRow.period, DispatchRow.device_id)))
+
+
+def settlement_of(
+    s: Session, interval_id: int, participant_id: str | None = None
+) -> list[SettlementRowModel]:
+    q = select(SettlementRowModel).where(SettlementRowModel.interval_id == interval_id)
+    if participant_id is not None:
+        q = q.where(SettlementRowModel.participant_id == participant_id)
+    return list(s.scalars(q.order_by(SettlementRowModel.participant_id)))
+
+
+# -- operator steps ---------------------------------------------------------------------------
+
+
+def record_step(s: Session, interval_id: int, step: str, status: str, detail: str = "") -> int:
+    """Record an attempt of ``step``; return its attempt number (1 for the first)."""
+    attempt = attempts(s, interval_id, step) + 1
+    s.add(
+        OperatorStepRow(
+            interval_id=interval_id, step=step, attempt=attempt, status=status, detail=detail
+        )
+    )
+    s.flush()
+    return attempt
+
+
+def attempts(s: Session, interval_id: int, step: str) -> int:
+    return int(
+        s.scalar(
+            select(func.count()).where(
+                OperatorStepRow.interval_id == interval_id, OperatorStepRow.step == step
+            )
+        )
+        or 0
+    )
+
+
+def step_status(s: Session, interval_id: int, step: str) -> str | None:
+    """The last recorded status of ``step`` (None: never attempted)."""
+    return s.scalar(
+        select(OperatorStepRow.status)
+        .where(OperatorStepRow.interval_id == interval_id, OperatorStepRow.step == step)
+        .order_by(OperatorStepRow.id.desc())
+        .limit(1)
+    )
+
+
+def steps_of(s: Session, interval_id: int | None = None) -> list[OperatorStepRow]:
+    q = select(OperatorStepRow).order_by(OperatorStepRow.id)
+    if interval_id is not None:
+        q = q.where(OperatorStepRow.interval_id == interval_id)
+    return list(s.scalars(q))
+
+
+# -- small documents --------------------------------------------------------------------------
+
+
+def load_document(s: Session, name: str) -> str | None:
+    row = s.get(KeyValueRow, name)
+    return row.value if row else None
+
+
+def save_document(s: Session, name: str, value: str) -> None:
+    row = s.get(KeyValueRow, name)
+    if row is None:
+        s.add(KeyValueRow(name=name, value=value))
+    else:
+        row.value, row.updated_at = value, utcnow()
+    s.flush()

@@ -28,6 +28,14 @@ class BidValidationError(FeederDaoError, ValueError):
     """A bid or offer is invalid; the message names the bid, field and value."""
 
 
+class FieldError(FeederDaoError, ValueError):
+    """A request's field is wrong; ``field`` names it (``blocks[1].quantity_mw``, ``bus``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class ProfileError(FeederDaoError, ValueError):
     """Time series cannot be built for the requested window."""
 

@@ -322,3 +322,33 @@ class ClearingResult:
             [[t, *vm[t].tolist()] for t in range(self.n_periods)],
         )
         return written
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What the market publishes to SCADA for an interval: DLMPs per bus and the schedule of
+    every device over its periods. Built from a fresh result or from the store alike."""
+
+    interval: str
+    welfare_eur: float
+    ac_feasible: bool
+    parameters: GridParameters
+    dlmp: dict[int, list[float]]
+    schedule: dict[str, list[float]]
+
+    @classmethod
+    def of(cls, interval: str, result: ClearingResult) -> Publication:
+        schedule: dict[str, list[float]] = {}
+        for sp in result.setpoints:
+            schedule.setdefault(sp.device_id, [0.0] * result.n_periods)[sp.period] = sp.p_mw
+        return cls(
+            interval,
+            float(result.welfare_eur),
+            result.ac_check.feasible,
+            result.parameters,
+            {
+                int(b): [float(v) for v in result.prices.dlmp[:, i]]
+                for i, b in enumerate(result.bus_indices)
+            },
+            schedule,
+        )

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from web3 import Web3
 
@@ -68,6 +68,14 @@ class ReaderState:
             applied=AppliedSet(**raw["applied"]) if raw.get("applied") else None,
             previous=AppliedSet(**raw["previous"]) if raw.get("previous") else None,
         )
+
+
+class StateStore(Protocol):
+    """Where the reader keeps its state: a JSON file, memory, or the service's database."""
+
+    def load(self) -> ReaderState: ...
+
+    def save(self, state: ReaderState) -> None: ...
 
 
 class JsonStateFile:
@@ -113,7 +121,7 @@ class ParameterReader:
         w3: Web3,
         parameters_address: str,
         envelope: SafetyEnvelope | None = None,
-        state: JsonStateFile | MemoryState | None = None,
+        state: StateStore | None = None,
         finality: Finality = "auto",
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -121,7 +129,7 @@ class ParameterReader:
         self.registry = contract(w3, "GridParameters", parameters_address)
         self.governor_abi_event = None
         self.envelope = envelope or SafetyEnvelope()
-        self.store = state or MemoryState()
+        self.store: StateStore = state or MemoryState()
         self.finality = finality
         self.clock = clock
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +164,24 @@ def _participant_from_dict(raw: Any, row: int) -> Participant:
         raise ParticipantError(f"{where}: missing field {exc.args[0]!r}") from exc
     except (TypeError, ValueError) as exc:
         raise ParticipantError(f"{where}: {exc}") from exc
+
+
+def registry_from_assignments(
+    view: NetworkView,
+    profiles: Profiles | None,
+    assignments: Iterable[tuple[str, int, Sequence[str], str | None]],
+) -> ParticipantRegistry:
+    """A registry from ``(participant_id, bus, device_ids, address)`` approved by the operator;
+    each device's capability comes from the network model and its profile."""
+    parts = []
+    for pid, bus, device_ids, address in assignments:
+        devices = []
+        for dev_id in device_ids:
+            try:
+                devices.append(_capability(view.device(dev_id), profiles))
+            except KeyError:
+                raise ParticipantError(
+                    f"participant {pid!r}: device {dev_id!r} is not in network {view.name!r}"
+                ) from None
+        parts.append(Participant(pid, bus, tuple(devices), address))
+    return ParticipantRegistry(view, parts)

@@ -16,7 +16,7 @@ from typing import Any
 
 from asyncua import Server, ua, uamethod
 
-from feederdao.domain.clearing import ClearingResult
+from feederdao.domain.clearing import ClearingResult, Publication
 from feederdao.domain.params import GridParameters
 from feederdao.scada_bridge.security import ServerSecurity, secure_server
 
@@ -135,15 +135,18 @@ class MarketServer:
         )
 
     async def publish(self, interval: str, result: ClearingResult) -> None:
+        """Publish a fresh clearing result."""
+        await self.publish_clearing(Publication.of(interval, result))
+
+    async def publish_clearing(self, pub: Publication) -> None:
         """Publish a clearing: DLMPs per bus and schedules per device over its periods."""
         idx = self._idx
-        await self._nodes["Interval"].write_value(interval)
-        await self._nodes["Welfare_EUR"].write_value(float(result.welfare_eur))
-        await self._nodes["AcFeasible"].write_value(bool(result.ac_check.feasible))
-        await self.publish_parameters(result.parameters)
-        for i, bus in enumerate(result.bus_indices):
+        await self._nodes["Interval"].write_value(pub.interval)
+        await self._nodes["Welfare_EUR"].write_value(float(pub.welfare_eur))
+        await self._nodes["AcFeasible"].write_value(bool(pub.ac_feasible))
+        await self.publish_parameters(pub.parameters)
+        for bus, values in pub.dlmp.items():
             key = f"dlmp.{bus}"
-            values = [float(v) for v in result.prices.dlmp[:, i]]
             if key not in self._nodes:
                 self._nodes[key] = await self._clearing.add_variable(
                     ua.NodeId(f"Clearing.Buses.{bus}.DLMP_EUR_per_MWh", idx),
@@ -152,10 +155,7 @@ class MarketServer:
                 )
             else:
                 await self._nodes[key].write_value(values)
-        schedule: dict[str, list[float]] = {}
-        for sp in result.setpoints:
-            schedule.setdefault(sp.device_id, [0.0] * result.n_periods)[sp.period] = sp.p_mw
-        for dev, values in schedule.items():
+        for dev, values in pub.schedule.items():
             key = f"schedule.{dev}"
             if key not in self._nodes:
                 self._nodes[key] = await self._clearing.add_variable(

@@ -475,3 +475,21 @@ def save_document(s: Session, name: str, value: str) -> None:
     else:
         row.value, row.updated_at = value, utcnow()
     s.flush()
+
+
+def last_step(s: Session, interval_id: int, step: str) -> OperatorStepRow | None:
+    return s.scalar(
+        select(OperatorStepRow)
+        .where(OperatorStepRow.interval_id == interval_id, OperatorStepRow.step == step)
+        .order_by(OperatorStepRow.id.desc())
+        .limit(1)
+    )
+
+
+def escalated_steps(s: Session, limit: int = 200) -> list[OperatorStepRow]:
+    """Steps whose latest attempt is escalated (a later success clears the escalation)."""
+    latest: dict[tuple[int, str], OperatorStepRow] = {}
+    q = select(OperatorStepRow).order_by(OperatorStepRow.id.desc()).limit(limit * 10)
+    for row in s.scalars(q):
+        latest.setdefault((row.interval_id, row.step), row)
+    return [r for r in latest.values() if r.status == "escalated"][:limit]

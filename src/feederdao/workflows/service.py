@@ -533,7 +533,18 @@ class MarketService:
 
     def mark_published(self, interval_id: int) -> IntervalRow:
         with self.db.session() as s:
+            row = repo.get_interval(s, interval_id)
+            if row.state == "published":
+                return row
             return repo.set_interval_state(s, interval_id, ("cleared",), "published")
+
+    def anchored_hash(self, interval_id: int) -> str | None:
+        """The hash the SettlementRegistry holds for the interval now (None: no chain or
+        nothing anchored)."""
+        if self.chain is None:
+            return None
+        raw = bytes(self.chain.dao.settlement.functions.resultHash(interval_id).call())
+        return None if raw == bytes(32) else "0x" + raw.hex()
 
     def setpoints(self, interval_id: int, period: int) -> tuple[Setpoint, ...]:
         with self.db.session() as s:

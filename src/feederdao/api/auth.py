@@ -1,0 +1,63 @@
+"""Roles from API keys (``Authorization: Bearer fdk_…``): operator, participant, auditor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from feederdao.store import repositories as repo
+from feederdao.workflows.service import MarketService
+
+bearer = HTTPBearer(auto_error=False, description="An API key issued by the operator")
+
+
+@dataclass(frozen=True)
+class Caller:
+    role: str
+    participant_id: str | None = None
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.role in ("operator", "auditor")
+
+
+def service(request: Request) -> MarketService:
+    svc: MarketService = request.app.state.service
+    return svc
+
+
+def optional_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller | None:
+    if credentials is None:
+        return None
+    svc = service(request)
+    with svc.db.session() as s:
+        found = repo.identify(s, credentials.credentials)
+    if found is None:
+        raise HTTPException(401, "unknown or revoked API key", {"WWW-Authenticate": "Bearer"})
+    return Caller(*found)
+
+
+def require(*roles: str) -> Callable[..., Caller]:
+    def dependency(caller: Annotated[Caller | None, Depends(optional_caller)]) -> Caller:
+        if caller is None:
+            raise HTTPException(401, "an API key is required", {"WWW-Authenticate": "Bearer"})
+        if caller.role not in roles:
+            raise HTTPException(403, f"this needs the {' or '.join(roles)} role")
+        return caller
+
+    return dependency
+
+
+Operator = Annotated[Caller, Depends(require("operator"))]
+Reader = Annotated[Caller, Depends(require("operator", "auditor"))]
+Anyone = Annotated[Caller, Depends(require("operator", "auditor", "participant"))]
+Participant = Annotated[Caller, Depends(require("participant"))]
+MaybeCaller = Annotated[Caller | None, Depends(optional_caller)]
+Service = Annotated[MarketService, Depends(service)]

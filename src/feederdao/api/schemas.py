@@ -1,0 +1,257 @@
+"""Request and response bodies. Requests forbid unknown fields; numbers must be finite."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", examples=["0x" + "ab" * 20])]
+Signature = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{130}$")]
+DeviceId = Annotated[str, Field(min_length=1, max_length=64)]
+Uint32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+Uint63 = Annotated[int, Field(ge=0, le=2**63 - 1)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Error(BaseModel):
+    error: str
+    field: str | None = None
+
+
+# -- participants -----------------------------------------------------------------------------
+
+
+class RegistrationIn(In):
+    """A participant's request to join; ``signature`` is its wallet's EIP-712 signature of the
+    Register message ``{participant: address, name, bus, devices}``."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    address: Address
+    bus: Uint32
+    devices: Annotated[list[DeviceId], Field(max_length=50)] = []
+    signature: Signature
+
+
+class ApprovalIn(In):
+    """The bus and devices the operator grants (the requested ones when left out)."""
+
+    bus: Uint32 | None = None
+    devices: Annotated[list[DeviceId], Field(max_length=50)] | None = None
+
+
+class ParticipantOut(Out):
+    id: str
+    name: str
+    address: str
+    status: str
+    requested_bus: int
+    requested_devices: list[str]
+    bus: int | None
+    devices: list[str]
+    created_at: datetime
+    approved_at: datetime | None
+
+
+class ApiKeyIn(In):
+    label: Annotated[str, Field(max_length=200)] = ""
+
+
+class ApiKeyOut(BaseModel):
+    api_key: str = Field(description="shown once; only its hash is stored")
+    role: str
+    participant_id: str | None
+
+
+# -- bids -------------------------------------------------------------------------------------
+
+
+class BlockIn(In):
+    price_eur_per_mwh: Finite
+    quantity_mw: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class BidIn(In):
+    interval_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    period: Uint32
+    bus: Uint32
+    side: Literal["buy", "sell"]
+    device_id: DeviceId | None = None
+    blocks: Annotated[list[BlockIn], Field(min_length=1, max_length=10)]
+
+
+class BidMessage(In):
+    """The EIP-712 ``Bid`` message (see ``GET /market``): prices in milli-EUR/MWh, quantities
+    in W; ``nonce`` is the idempotency key."""
+
+    participant: Address
+    interval: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    period: Uint32
+    bus: Uint32
+    side: Literal["buy", "sell"]
+    device: Annotated[str, Field(max_length=64)] = ""
+    prices: Annotated[list[Int64], Field(min_length=1, max_length=10)]
+    quantities: Annotated[list[Uint63], Field(min_length=1, max_length=10)]
+    nonce: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class SignedBidIn(In):
+    message: BidMessage
+    signature: Signature
+
+
+class BidOut(Out):
+    id: str
+    interval_id: int
+    participant_id: str
+    idempotency_key: str
+    period: int
+    bus: int
+    side: str
+    device_id: str | None
+    blocks: list[list[float]] = Field(description="[[price EUR/MWh, quantity MW], ...]")
+    auth: str
+    status: str
+    accepted_mw: list[float] | None
+    created_at: datetime
+    cancelled_at: datetime | None
+
+
+# -- intervals and results --------------------------------------------------------------------
+
+
+class IntervalIn(In):
+    start: datetime = Field(description="first delivery period, on a 15-minute boundary, UTC")
+    periods: Annotated[int, Field(ge=1, le=96)] | None = None
+    gate_closure: datetime | None = None
+
+
+class AnchorOut(BaseModel):
+    result_hash: str
+    transaction: str | None
+    block: int | None
+    chain_id: int | None
+    on_chain_hash: str | None = Field(None, description="read from the SettlementRegistry now")
+    verified: bool | None = None
+
+
+class IntervalOut(Out):
+    id: int
+    start: datetime
+    end: datetime
+    periods: int
+    period_minutes: int
+    gate_closure: datetime
+    state: str
+    cleared_at: datetime | None
+    published_at: datetime | None
+    result_hash: str | None = None
+    anchor_tx: str | None = None
+
+
+class PriceOut(Out):
+    period: int
+    bus: int
+    dlmp: float
+    energy: float
+    loss: float
+    congestion: float
+    voltage: float
+
+
+class DispatchOut(Out):
+    period: int
+    device_id: str
+    bus: int
+    p_mw: float
+    q_mvar: float
+    position: int | None
+
+
+class SettlementOut(Out):
+    participant_id: str
+    bus: int
+    bought_mwh: float
+    sold_mwh: float
+    energy_payment_eur: float
+    fee_eur: float
+
+
+class PeriodSummary(BaseModel):
+    period: int
+    dlmp_min: float
+    dlmp_max: float
+    dlmp_mean: float
+    accepted_buy_mw: float
+    accepted_sell_mw: float
+
+
+class SummaryOut(BaseModel):
+    interval_id: int
+    state: str
+    welfare_eur: float
+    ac_feasible: bool
+    result_hash: str
+    anchor_tx: str | None
+    periods: list[PeriodSummary]
+
+
+class StepOut(Out):
+    step: str
+    attempt: int
+    status: str
+    detail: str
+    at: datetime
+
+
+# -- governance and system --------------------------------------------------------------------
+
+
+class ParametersOut(BaseModel):
+    status: str
+    values: dict[str, float]
+    provenance: dict[str, Any]
+    alarms: list[str]
+
+
+class ProposalOut(BaseModel):
+    id: str
+    description: str
+    state: str
+    votes_for: str
+    votes_against: str
+    votes_abstain: str
+    snapshot_block: int
+    deadline_block: int
+
+
+class MarketOut(BaseModel):
+    network: str
+    buses: list[int]
+    period_minutes: int
+    periods_per_interval: int
+    eip712_domain: dict[str, Any] | None
+    eip712_types: dict[str, Any]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: bool
+    chain: bool | None
+    escalations: list[str]
+
+
+class AuditOut(BaseModel):
+    time: float
+    event: str
+    fields: dict[str, Any]

@@ -1,0 +1,203 @@
+"""The operator loop: open intervals, close gates, clear, anchor, publish, push setpoints.
+
+Each step of each interval is recorded in the store with its attempt number. A failed step is
+retried on a later tick after an exponential back-off; after ``max_attempts`` it is escalated:
+recorded as such, counted in the metrics, logged as an error and shown by ``/health`` until an
+operator retries it successfully. Nothing is dropped silently, and a restarted process picks
+up where the store says it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from feederdao.errors import FeederDaoError
+from feederdao.scada_bridge.audit import AuditSink
+from feederdao.scada_bridge.bridge import Bridge
+from feederdao.scada_bridge.server import MarketServer
+from feederdao.store import repositories as repo
+from feederdao.store.errors import ConflictError
+from feederdao.store.models import IntervalRow
+from feederdao.workflows.metrics import Metrics
+from feederdao.workflows.service import Anchor, MarketService
+
+log = logging.getLogger("feederdao.operator")
+T = TypeVar("T")
+
+
+class StepFailed(FeederDaoError, RuntimeError):
+    """A step of the operator loop failed (it is recorded; it will be retried or escalated)."""
+
+
+class Operator:
+    def __init__(
+        self,
+        service: MarketService,
+        metrics: Metrics,
+        audit: AuditSink,
+        publisher: MarketServer | None = None,
+        bridge: Bridge | None = None,
+    ) -> None:
+        self.service = service
+        self.metrics = metrics
+        self.audit = audit
+        self.publisher = publisher
+        self.bridge = bridge
+        self.settings = service.settings
+
+    # -- steps ----------------------------------------------------------------------------
+
+    async def step(self, interval_id: int, name: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run one step and record how it went; re-raise its error after recording it."""
+        try:
+            value = await fn()
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            with self.service.db.session() as s:
+                attempt = repo.record_step(s, interval_id, name, "failed", reason)
+                if attempt >= self.settings.max_attempts:
+                    repo.record_step(s, interval_id, name, "escalated", reason)
+            self.metrics.steps.labels(name.split(":")[0], "failed").inc()
+            if attempt >= self.settings.max_attempts:
+                self.metrics.steps.labels(name.split(":")[0], "escalated").inc()
+                log.error(
+                    "interval %s: %s escalated after %d attempts: %s",
+                    interval_id,
+                    name,
+                    attempt,
+                    reason,
+                )
+            else:
+                log.warning(
+                    "interval %s: %s failed (attempt %d): %s", interval_id, name, attempt, reason
+                )
+            raise
+        with self.service.db.session() as s:
+            repo.record_step(s, interval_id, name, "ok")
+        self.metrics.steps.labels(name.split(":")[0], "ok").inc()
+        return value
+
+    async def clear(self, interval_id: int) -> None:
+        async def run() -> None:
+            t = time.perf_counter()
+            await asyncio.to_thread(self.service.clear, interval_id)
+            self.metrics.clearing_seconds.observe(time.perf_counter() - t)
+
+        await self.step(interval_id, "clear", run)
+
+    async def anchor(self, interval_id: int) -> Anchor:
+        return await self.step(
+            interval_id, "anchor", lambda: asyncio.to_thread(self.service.anchor, interval_id)
+        )
+
+    async def publish(self, interval_id: int) -> None:
+        async def run() -> None:
+            if self.publisher is not None:
+                pub = await asyncio.to_thread(self.service.publication, interval_id)
+                await self.publisher.publish_clearing(pub)
+            await asyncio.to_thread(self.service.mark_published, interval_id)
+
+        await self.step(interval_id, "publish", run)
+
+    async def push(self, interval_id: int, period: int) -> None:
+        bridge = self.bridge
+        if bridge is None:
+            return
+
+        async def run() -> None:
+            setpoints = await asyncio.to_thread(self.service.setpoints, interval_id, period)
+            report = await bridge.push(f"interval-{interval_id}-p{period}", setpoints)
+            if not report.ok:
+                failed = ", ".join(f"{d.device_id} ({d.status})" for d in report.failed[:5])
+                raise StepFailed(f"{len(report.failed)} device(s) not confirmed: {failed}")
+
+        await self.step(interval_id, f"push:{period}", run)
+
+    def escalations(self) -> list[str]:
+        with self.service.db.session() as s:
+            rows = repo.escalated_steps(s)
+        return [f"interval {r.interval_id} {r.step}: {r.detail}" for r in rows]
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _due(self, interval_id: int, name: str, now: datetime) -> bool:
+        """Never run, or failed and its back-off has passed; never once ok or escalated."""
+        with self.service.db.session() as s:
+            last = repo.last_step(s, interval_id, name)
+        if last is None:
+            return True
+        if last.status != "failed":
+            return False
+        wait = self.settings.retry_delay_s * 2 ** (last.attempt - 1)
+        return now >= last.at + timedelta(seconds=wait)
+
+    def _next_start(self, now: datetime) -> datetime:
+        length = self.settings.periods_per_interval * 15 * 60
+        lead = self.settings.gate_closure_lead_s
+        t = int(now.timestamp()) + lead + 1
+        return datetime.fromtimestamp(-(-t // length) * length, now.tzinfo)
+
+    async def _attempt(self, coro: Awaitable[object]) -> bool:
+        try:
+            await coro
+        except Exception:  # recorded by step(); the next tick retries or it is escalated
+            return False
+        return True
+
+    async def tick(self) -> None:
+        """One pass over the market's intervals, doing whatever is due."""
+        svc = self.service
+        now = svc.clock()
+        start = self._next_start(now)
+        # already open, or overlapping an interval the operator opened by hand
+        with contextlib.suppress(ConflictError):
+            await asyncio.to_thread(svc.open_interval, start)
+        with svc.db.session() as s:
+            live: list[IntervalRow] = [
+                r
+                for state in ("open", "gate-closed", "cleared", "published")
+                for r in repo.list_intervals(s, state, 50)
+            ]
+        for row in sorted(live, key=lambda r: r.start):
+            if row.state == "open" and now >= row.gate_closure:
+                row = await asyncio.to_thread(svc.close_gate, row.id)
+            if row.state == "gate-closed":
+                if not self._due(row.id, "clear", now) or not await self._attempt(
+                    self.clear(row.id)
+                ):
+                    continue
+                row.state = "cleared"
+            if row.state == "cleared":
+                if (
+                    svc.chain is not None
+                    and self._due(row.id, "anchor", now)
+                    and not await self._attempt(self.anchor(row.id))
+                ):
+                    continue
+                with svc.db.session() as s:
+                    anchored = repo.step_status(s, row.id, "anchor") == "ok"
+                if (svc.chain is None or anchored) and self._due(row.id, "publish", now):
+                    if not await self._attempt(self.publish(row.id)):
+                        continue
+                    row.state = "published"
+            if row.state == "published" and self.bridge is not None:
+                elapsed = (now - row.start).total_seconds() / (row.period_minutes * 60)
+                period = int(elapsed) if elapsed >= 0 else -1
+                if 0 <= period < row.periods and self._due(row.id, f"push:{period}", now):
+                    await self._attempt(self.push(row.id, period))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick every ``tick_s`` until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("operator tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.tick_s)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from feederdao.cli import gov, opcua, render, snapshot
+from feederdao.cli import gov, opcua, render, serve, snapshot
 from feederdao.cli.errors import user_errors
 from feederdao.domain.params import GridParameters, ParameterError
 
@@ -24,6 +24,8 @@ app.add_typer(gov.app, name="gov")
 app.add_typer(opcua.app, name="opcua")
 app.add_typer(snapshot.app, name="snapshot")
 app.command("sim")(user_errors(opcua.sim))
+app.command("serve")(serve.serve)
+app.add_typer(serve.db_app, name="db")
 
 console = Console()
 

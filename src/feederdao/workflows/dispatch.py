@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,11 +14,11 @@ import numpy as np
 from asyncua import ua
 
 from feederdao.domain.clearing import ClearingResult
-from feederdao.domain.profiles import FloatArray
+from feederdao.domain.profiles import FloatArray, Profiles
 from feederdao.grid_model.powerflow import AcEvaluator
 from feederdao.scada_bridge.audit import AuditLog
 from feederdao.scada_bridge.bridge import Bridge, PushReport
-from feederdao.scada_bridge.nodemap import nodemap_for
+from feederdao.scada_bridge.nodemap import NodeMap, nodemap_for
 from feederdao.scada_bridge.security import (
     ClientSecurity,
     ServerSecurity,
@@ -25,6 +27,7 @@ from feederdao.scada_bridge.security import (
 )
 from feederdao.scada_bridge.simulator import NAMESPACE, FeederSimulator
 from feederdao.workflows.clearing import Market
+from feederdao.workflows.network import OpenNetwork
 
 
 @dataclass(frozen=True)
@@ -49,23 +52,41 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def dispatch_to_simulator(
-    market: Market, result: ClearingResult, period: int, workdir: Path
-) -> DispatchCheck:
-    """Start the feeder simulator on loopback at the profile's operating point, push the
-    period's setpoints over Basic256Sha256/SignAndEncrypt with a dispatcher account, read
-    them back, and read the voltages the simulator then measures."""
+@dataclass(frozen=True)
+class SimulatedFeeder:
+    """The feeder simulator on loopback, its node map, and a dispatcher's client security."""
+
+    simulator: FeederSimulator
+    nodemap: NodeMap
+    client: ClientSecurity
+
+
+async def pki_for(workdir: Path) -> Path:
     pki = workdir / "pki"
-    await generate_certificate(
-        pki / "server_key.pem",
-        pki / "server.der",
-        "urn:feederdao:feeder-simulator:server",
-        True,
-        "127.0.0.1",
-    )
-    await generate_certificate(pki / "client_key.pem", pki / "client.der", "urn:feederdao:bridge")
+    if not (pki / "server.der").is_file():
+        await generate_certificate(
+            pki / "server_key.pem",
+            pki / "server.der",
+            "urn:feederdao:feeder-simulator:server",
+            True,
+            "127.0.0.1",
+        )
+    if not (pki / "client.der").is_file():
+        await generate_certificate(
+            pki / "client_key.pem", pki / "client.der", "urn:feederdao:bridge"
+        )
+    return pki
+
+
+@asynccontextmanager
+async def simulated_feeder(
+    network: OpenNetwork, profiles: Profiles, period: int, workdir: Path
+) -> AsyncIterator[SimulatedFeeder]:
+    """Start the feeder simulator on a free loopback port at the profile's operating point in
+    ``period``, with Basic256Sha256/SignAndEncrypt and a one-off dispatcher password."""
+    pki = await pki_for(workdir)
     password = secrets.token_urlsafe(16)
-    view, net = market.network.view, market.network.loaded.net
+    view, net = network.view, network.loaded.net
     security = ServerSecurity(
         pki / "server.der",
         pki / "server_key.pem",
@@ -79,10 +100,9 @@ async def dispatch_to_simulator(
         security,
         period_s=0.1,
     )
-    prof = market.profiles
     sim.set_operating_point(
-        {d: float(prof.p_mw[period, k]) for k, d in enumerate(prof.device_ids)},
-        {d: float(prof.q_mvar[period, k]) for k, d in enumerate(prof.device_ids)},
+        {d: float(profiles.p_mw[period, k]) for k, d in enumerate(profiles.device_ids)},
+        {d: float(profiles.q_mvar[period, k]) for k, d in enumerate(profiles.device_ids)},
     )
     client_sec = ClientSecurity(
         "Basic256Sha256",
@@ -101,17 +121,27 @@ async def dispatch_to_simulator(
             sim.endpoint,
             NAMESPACE,
         )
-        async with Bridge(nm, client_sec, AuditLog(workdir / "audit.jsonl")) as bridge:
-            report = await bridge.push(f"interval-{period}", result.setpoints_for(period))
-            await asyncio.sleep(0.5)  # a few simulator cycles: ramps done, power flow published
-            client = bridge._client
-            assert client is not None
-            idx = await client.get_namespace_index(NAMESPACE)
-            nodes = [
-                client.get_node(ua.NodeId(f"Buses.{b}.Vm_pu", idx)) for b in result.bus_indices
-            ]
-            measured = np.array(await client.read_values(nodes), dtype=float)
+        yield SimulatedFeeder(sim, nm, client_sec)
+
+
+async def dispatch_to_simulator(
+    market: Market, result: ClearingResult, period: int, workdir: Path
+) -> DispatchCheck:
+    """Start the feeder simulator on loopback at the profile's operating point, push the
+    period's setpoints over Basic256Sha256/SignAndEncrypt with a dispatcher account, read
+    them back, and read the voltages the simulator then measures."""
+    async with (
+        simulated_feeder(market.network, market.profiles, period, workdir) as feeder,
+        Bridge(feeder.nodemap, feeder.client, AuditLog(workdir / "audit.jsonl")) as bridge,
+    ):
+        report = await bridge.push(f"interval-{period}", result.setpoints_for(period))
+        await asyncio.sleep(0.5)  # a few simulator cycles: ramps done, power flow published
+        client = bridge._client
+        assert client is not None
+        idx = await client.get_namespace_index(NAMESPACE)
+        nodes = [client.get_node(ua.NodeId(f"Buses.{b}.Vm_pu", idx)) for b in result.bus_indices]
+        measured = np.array(await client.read_values(nodes), dtype=float)
     opf = result.ac_vm_pu if result.ac_vm_pu is not None else result.lp_vm_pu
     return DispatchCheck(
-        period, report, result.bus_names, np.asarray(opf[period]), measured, client_sec.policy
+        period, report, result.bus_names, np.asarray(opf[period]), measured, feeder.client.policy
     )

@@ -1,0 +1,132 @@
+"""``feederdao serve``: the API and the operator loop in one process.
+
+On embedded defaults it starts an in-process chain with a freshly deployed DAO, keeps the market
+in SQLite, and stands the feeder simulator in for the equipment; settings point it at a real
+chain, PostgreSQL and OPC UA servers instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import uvicorn
+
+from feederdao.api.app import create_app
+from feederdao.grid_model.profiles import RESOLUTION_MIN, build_profiles
+from feederdao.scada_bridge.bridge import Bridge
+from feederdao.scada_bridge.security import ServerSecurity, generate_certificate, hash_password
+from feederdao.scada_bridge.server import MarketServer
+from feederdao.store import repositories as repo
+from feederdao.store.audit import StoreAuditLog
+from feederdao.workflows.dispatch import pki_for, simulated_feeder
+from feederdao.workflows.metrics import Metrics
+from feederdao.workflows.operator import Operator
+from feederdao.workflows.service import PROFILE_YEAR, MarketService, ServiceSettings
+
+
+def bootstrap_operator_key(service: MarketService, workdir: Path) -> Path | None:
+    """On a store without an operator key, issue one and write it to ``operator.key`` (0600)."""
+    with service.db.session() as s:
+        if repo.count_keys(s, "operator"):
+            return None
+        key = repo.issue_api_key(s, "operator", label="bootstrap")
+    path = workdir / "operator.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return path
+
+
+@contextlib.asynccontextmanager
+async def _market_server(settings: ServiceSettings, workdir: Path) -> AsyncIterator[MarketServer]:
+    pki = await pki_for(workdir)
+    if not (pki / "market.der").is_file():
+        await generate_certificate(
+            pki / "market_key.pem",
+            pki / "market.der",
+            "urn:feederdao:market:server",
+            True,
+            "127.0.0.1",
+        )
+    password = secrets.token_urlsafe(16)
+    creds = workdir / "market-server-viewer.txt"
+    fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"user=scada\npassword={password}\n")
+    security = ServerSecurity(
+        pki / "market.der",
+        pki / "market_key.pem",
+        (pki / "client.der",),
+        {"scada": (hash_password(password), "viewer")},
+    )
+    async with MarketServer(settings.market_endpoint, security) as server:
+        yield server
+
+
+async def serve(
+    settings: ServiceSettings,
+    feeder: bool = True,
+    loop: bool = True,
+    announce: Callable[[str], None] = print,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until ``stop`` is set (or the process is interrupted)."""
+    workdir = Path(settings.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    service = await asyncio.to_thread(MarketService.start, settings)
+    key_file = bootstrap_operator_key(service, workdir)
+    if key_file:
+        announce(f"operator API key written to {key_file}")
+    metrics = Metrics()
+    audit = StoreAuditLog(service.db)
+    stop = stop or asyncio.Event()
+    async with contextlib.AsyncExitStack() as stack:
+        publisher = bridge = None
+        if loop:
+            publisher = await stack.enter_async_context(_market_server(settings, workdir))
+            announce(f"market OPC UA server on {settings.market_endpoint}")
+        if loop and feeder:
+            now = datetime.now(UTC).replace(second=0, microsecond=0)
+            now = now.replace(minute=now.minute - now.minute % RESOLUTION_MIN)
+            profiles = build_profiles(
+                service.network.loaded,
+                service.network.view,
+                now.replace(year=PROFILE_YEAR, tzinfo=None),
+                1,
+            )
+            sim = await stack.enter_async_context(
+                simulated_feeder(service.network, profiles, 0, workdir)
+            )
+            bridge = await stack.enter_async_context(Bridge(sim.nodemap, sim.client, audit))
+            announce(f"feeder simulator on {sim.simulator.endpoint}")
+        operator = Operator(service, metrics, audit, publisher, bridge)
+        app = create_app(operator)
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+        )
+        server = uvicorn.Server(config)
+        announce(
+            f"API on http://{settings.host}:{settings.port} (OpenAPI at /docs); "
+            f"{RESOLUTION_MIN}-minute periods, {settings.periods_per_interval} per interval"
+        )
+        tasks = [asyncio.create_task(server.serve())]
+        if loop:
+            tasks.append(asyncio.create_task(operator.run(stop)))
+
+        async def watch() -> None:
+            await stop.wait()
+            server.should_exit = True
+
+        tasks.append(asyncio.create_task(watch()))
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+    service.db.dispose()

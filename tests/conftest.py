@@ -42,3 +42,26 @@ def lv_rural_day(lv_rural: OpenNetwork) -> tuple[OpenNetwork, ParticipantRegistr
 
 def loaded(net: object, name: str = "test") -> LoadedNetwork:
     return LoadedNetwork(name, "builtin", net)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> object:
+    """A PostgreSQL cluster on 127.0.0.1 for the whole run (Debian's package)."""
+    from tests.postgres import postgres_server as start
+
+    with start() as url:
+        yield url
+
+
+_databases = iter(range(10**6))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'market.db'}"
+    from tests.postgres import create_database
+
+    server = request.getfixturevalue("postgres_server")
+    return create_database(server, f"t{next(_databases)}")

@@ -14,6 +14,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_keys.exceptions import BadSignature
 from eth_utils.exceptions import ValidationError as EthValidationError
 from web3 import Web3
 
@@ -93,7 +94,7 @@ def recover(domain: MarketDomain, primary: str, message: dict[str, Any], signatu
     try:
         encoded = encode_typed_data(full_message=typed_data(domain, primary, message))
         return str(Account.recover_message(encoded, signature=raw))
-    except (EthValidationError, ValueError, TypeError, OverflowError) as exc:
+    except (BadSignature, EthValidationError, ValueError, TypeError, OverflowError) as exc:
         raise SignatureError(f"signature cannot be verified: {exc}") from exc
 
 

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -159,8 +160,8 @@ class ClearingResultRow(Base):
     ac_feasible: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     anchor_tx: Mapped[str | None] = mapped_column(String(66))
-    anchor_block: Mapped[int | None]
-    anchor_chain_id: Mapped[int | None]
+    anchor_block: Mapped[int | None] = mapped_column(BigInteger)
+    anchor_chain_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class PriceRow(Base):

@@ -22,7 +22,7 @@ from feederdao.scada_bridge.audit import AuditSink
 from feederdao.scada_bridge.bridge import Bridge
 from feederdao.scada_bridge.server import MarketServer
 from feederdao.store import repositories as repo
-from feederdao.store.errors import ConflictError
+from feederdao.store.errors import ConflictError, NotFoundError
 from feederdao.store.models import IntervalRow
 from feederdao.workflows.metrics import Metrics
 from feederdao.workflows.service import Anchor, MarketService
@@ -57,6 +57,8 @@ class Operator:
         """Run one step and record how it went; re-raise its error after recording it."""
         try:
             value = await fn()
+        except (ConflictError, NotFoundError):
+            raise  # a refused request (wrong state, unknown interval), not a failed step
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             with self.service.db.session() as s:

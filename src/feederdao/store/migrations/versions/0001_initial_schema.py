@@ -137,8 +137,8 @@ def upgrade() -> None:
         sa.Column("ac_feasible", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("anchor_tx", sa.String(length=66), nullable=True),
-        sa.Column("anchor_block", sa.Integer(), nullable=True),
-        sa.Column("anchor_chain_id", sa.Integer(), nullable=True),
+        sa.Column("anchor_block", sa.BigInteger(), nullable=True),
+        sa.Column("anchor_chain_id", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(
             ["interval_id"],
             ["market_intervals.id"],

@@ -1,0 +1,144 @@
+"""A market service on each database backend, with the embedded chain, behind a TestClient."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from fastapi.testclient import TestClient
+
+from feederdao.api.app import create_app
+from feederdao.domain.network import DeviceKind
+from feederdao.governance.signing import bid_message, sign
+from feederdao.store import repositories as repo
+from feederdao.store.audit import StoreAuditLog
+from feederdao.workflows.metrics import Metrics
+from feederdao.workflows.operator import Operator
+from feederdao.workflows.service import MarketService, ServiceSettings
+
+NET = "1-LV-rural1--0-sw"
+T0 = datetime(2026, 6, 21, 10, 0, tzinfo=UTC)
+
+
+@dataclass
+class Clock:
+    now: datetime = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Member:
+    account: LocalAccount
+    id: str
+    key: str
+    bus: int
+    device: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@dataclass
+class Env:
+    client: TestClient
+    service: MarketService
+    operator: Operator
+    clock: Clock
+    keys: dict[str, str]
+    taken: set[str] = field(default_factory=set)
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+    def registration(
+        self, account: LocalAccount, name: str, bus: int, devices: list[str]
+    ) -> dict[str, Any]:
+        msg = {"participant": account.address, "name": name, "bus": bus, "devices": devices}
+        sig = sign(account.key, self.service.domain, "Register", msg)
+        return {
+            "name": name,
+            "address": account.address,
+            "bus": bus,
+            "devices": devices,
+            "signature": sig,
+        }
+
+    def free_device(self, kind: DeviceKind = DeviceKind.LOAD) -> tuple[int, str]:
+        for d in self.service.network.view.devices:
+            if d.kind == kind and d.device_id not in self.taken:
+                self.taken.add(d.device_id)
+                return d.bus, d.device_id
+        raise LookupError(kind)
+
+    def join(self, kind: DeviceKind = DeviceKind.LOAD) -> Member:
+        """Register (signed), approve and issue a key to a new participant."""
+        account = Account.create()
+        bus, dev = self.free_device(kind)
+        r = self.client.post("/participants", json=self.registration(account, "m", bus, [dev]))
+        assert r.status_code == 201, r.text
+        pid = r.json()["id"]
+        r = self.client.post(f"/participants/{pid}/approve", json={}, headers=self.auth("operator"))
+        assert r.status_code == 200, r.text
+        r = self.client.post(
+            f"/participants/{pid}/api-keys", json={}, headers=self.auth("operator")
+        )
+        assert r.status_code == 201, r.text
+        return Member(account, pid, r.json()["api_key"], bus, dev)
+
+    def open_interval(self, start: datetime) -> int:
+        r = self.client.post(
+            "/intervals", json={"start": start.isoformat()}, headers=self.auth("operator")
+        )
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    def signed_bid(
+        self,
+        m: Member,
+        interval: int,
+        blocks: list[tuple[float, float]],
+        side: str = "buy",
+        period: int = 0,
+        nonce: str | None = None,
+        signer: LocalAccount | None = None,
+    ) -> dict[str, Any]:
+        msg = bid_message(
+            m.account.address, interval, period, m.bus, side, blocks, nonce or secrets.token_hex(8)
+        )
+        sig = sign((signer or m.account).key, self.service.domain, "Bid", msg)
+        return {"message": msg, "signature": sig}
+
+    def bid_count(self) -> int:
+        with self.service.db.session() as s:
+            return len(repo.list_bids(s))
+
+
+def make_env(url: str, workdir: str, **settings: Any) -> Env:
+    cfg = ServiceSettings(database_url=url, network=NET, workdir=workdir, **settings)
+    svc = MarketService.start(cfg)
+    clock = Clock()
+    svc.clock = clock
+    op = Operator(svc, Metrics(), StoreAuditLog(svc.db))
+    with svc.db.session() as s:
+        keys = {r: repo.issue_api_key(s, r) for r in ("operator", "auditor")}
+    return Env(TestClient(create_app(op)), svc, op, clock, keys)
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Any) -> Iterator[Env]:
+    e = make_env(database_url, str(tmp_path))
+    yield e
+    e.service.db.dispose()
+
+
+NOON = datetime(2026, 6, 21, 12, 0, tzinfo=UTC)
+GATE = NOON - timedelta(minutes=5)

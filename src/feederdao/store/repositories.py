@@ -420,12 +420,24 @@ def settlement_of(
 # -- operator steps ---------------------------------------------------------------------------
 
 
-def record_step(s: Session, interval_id: int, step: str, status: str, detail: str = "") -> int:
+def record_step(
+    s: Session,
+    interval_id: int,
+    step: str,
+    status: str,
+    detail: str = "",
+    at: datetime | None = None,
+) -> int:
     """Record an attempt of ``step``; return its attempt number (1 for the first)."""
     attempt = attempts(s, interval_id, step) + 1
     s.add(
         OperatorStepRow(
-            interval_id=interval_id, step=step, attempt=attempt, status=status, detail=detail
+            interval_id=interval_id,
+            step=step,
+            attempt=attempt,
+            status=status,
+            detail=detail,
+            at=at or utcnow(),
         )
     )
     s.flush()

@@ -62,9 +62,10 @@ class Operator:
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             with self.service.db.session() as s:
-                attempt = repo.record_step(s, interval_id, name, "failed", reason)
+                now = self.service.clock()
+                attempt = repo.record_step(s, interval_id, name, "failed", reason, now)
                 if attempt >= self.settings.max_attempts:
-                    repo.record_step(s, interval_id, name, "escalated", reason)
+                    repo.record_step(s, interval_id, name, "escalated", reason, now)
             self.metrics.steps.labels(name.split(":")[0], "failed").inc()
             if attempt >= self.settings.max_attempts:
                 self.metrics.steps.labels(name.split(":")[0], "escalated").inc()
@@ -81,7 +82,7 @@ class Operator:
                 )
             raise
         with self.service.db.session() as s:
-            repo.record_step(s, interval_id, name, "ok")
+            repo.record_step(s, interval_id, name, "ok", at=self.service.clock())
         self.metrics.steps.labels(name.split(":")[0], "ok").inc()
         return value
 

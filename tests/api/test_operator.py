@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from feederdao.domain.network import DeviceKind
 from feederdao.grid_model.profiles import build_profiles
 from feederdao.scada_bridge.bridge import Bridge

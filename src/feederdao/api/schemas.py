@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", examples=["0x" + "ab" * 20])]
@@ -14,6 +15,9 @@ Uint32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 Uint63 = Annotated[int, Field(ge=0, le=2**63 - 1)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+MAX_ID = 2**31 - 1  # ids and indices are 32-bit columns
+IntervalId = Annotated[int, Path(ge=1, le=MAX_ID, description="market interval id")]
+Index = Annotated[int | None, Query(ge=0, le=MAX_ID)]
 
 
 class In(BaseModel):
@@ -82,7 +86,7 @@ class BlockIn(In):
 
 
 class BidIn(In):
-    interval_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    interval_id: Annotated[int, Field(ge=1, le=MAX_ID)]
     period: Uint32
     bus: Uint32
     side: Literal["buy", "sell"]
@@ -95,7 +99,7 @@ class BidMessage(In):
     in W; ``nonce`` is the idempotency key."""
 
     participant: Address
-    interval: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    interval: Annotated[int, Field(ge=1, le=MAX_ID)]
     period: Uint32
     bus: Uint32
     side: Literal["buy", "sell"]

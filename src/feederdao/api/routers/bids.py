@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from feederdao.api.auth import Anyone, Participant, Service
-from feederdao.api.schemas import BidIn, BidOut, Error, SignedBidIn
+from feederdao.api.schemas import MAX_ID, BidIn, BidOut, Error, SignedBidIn
 from feederdao.store import repositories as repo
 from feederdao.store.models import BidRow
 
@@ -62,7 +62,10 @@ def submit_signed(body: SignedBidIn, svc: Service, request: Request, response: R
 
 @router.get("", response_model=list[BidOut])
 def list_bids(
-    caller: Anyone, svc: Service, interval_id: int | None = None, status: str | None = None
+    caller: Anyone,
+    svc: Service,
+    interval_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    status: str | None = None,
 ) -> list[BidOut]:
     """Your bids (operators and auditors: everyone's)."""
     owner = None if caller.sees_everything else caller.participant_id

@@ -13,6 +13,8 @@ from feederdao.api.schemas import (
     AnchorOut,
     DispatchOut,
     Error,
+    Index,
+    IntervalId,
     IntervalIn,
     IntervalOut,
     PeriodSummary,
@@ -52,7 +54,7 @@ def _out(svc: MarketService, row: IntervalRow) -> IntervalOut:
     return out
 
 
-def _visible(svc: MarketService, interval_id: int, caller: Any) -> IntervalRow:
+def _visible(svc: MarketService, interval_id: IntervalId, caller: Any) -> IntervalRow:
     """Results are public once published; operators and auditors see them once cleared."""
     with svc.db.session() as s:
         row = repo.get_interval(s, interval_id)
@@ -71,25 +73,27 @@ def open_interval(body: IntervalIn, _: Operator, svc: Service) -> IntervalOut:
 @router.get("", response_model=list[IntervalOut])
 def list_intervals(svc: Service, state: str | None = None, limit: int = 100) -> list[IntervalOut]:
     with svc.db.session() as s:
-        rows = repo.list_intervals(s, state, max(1, min(limit, 1000)))
+        rows = repo.list_intervals(s, state, limit)
     return [_out(svc, r) for r in rows]
 
 
 @router.get("/{interval_id}", response_model=IntervalOut, responses=ERRORS)
-def one(interval_id: int, svc: Service) -> IntervalOut:
+def one(interval_id: IntervalId, svc: Service) -> IntervalOut:
     with svc.db.session() as s:
         row = repo.get_interval(s, interval_id)
     return _out(svc, row)
 
 
 @router.post("/{interval_id}/gate-closure", response_model=IntervalOut, responses=ERRORS)
-def close_gate(interval_id: int, _: Operator, svc: Service) -> IntervalOut:
+def close_gate(interval_id: IntervalId, _: Operator, svc: Service) -> IntervalOut:
     """Close the gate now: no more bids or cancellations."""
     return _out(svc, svc.close_gate(interval_id))
 
 
 @router.post("/{interval_id}/clear", response_model=IntervalOut, responses=ERRORS)
-async def clear(interval_id: int, _: Operator, svc: Service, request: Request) -> IntervalOut:
+async def clear(
+    interval_id: IntervalId, _: Operator, svc: Service, request: Request
+) -> IntervalOut:
     """Clear with the parameters the safe reader returns; persist prices, dispatch, settlement."""
     await _operator(request).clear(interval_id)
     with svc.db.session() as s:
@@ -97,7 +101,7 @@ async def clear(interval_id: int, _: Operator, svc: Service, request: Request) -
 
 
 @router.post("/{interval_id}/anchor", response_model=AnchorOut, responses=ERRORS)
-async def anchor(interval_id: int, _: Operator, request: Request) -> AnchorOut:
+async def anchor(interval_id: IntervalId, _: Operator, request: Request) -> AnchorOut:
     """Write the result's hash to the SettlementRegistry (idempotent)."""
     a = await _operator(request).anchor(interval_id)
     return AnchorOut(
@@ -111,7 +115,9 @@ async def anchor(interval_id: int, _: Operator, request: Request) -> AnchorOut:
 
 
 @router.post("/{interval_id}/publish", response_model=IntervalOut, responses=ERRORS)
-async def publish(interval_id: int, _: Operator, svc: Service, request: Request) -> IntervalOut:
+async def publish(
+    interval_id: IntervalId, _: Operator, svc: Service, request: Request
+) -> IntervalOut:
     """Publish the cleared interval (API and OPC UA) so setpoints can be pushed."""
     await _operator(request).publish(interval_id)
     with svc.db.session() as s:
@@ -120,11 +126,11 @@ async def publish(interval_id: int, _: Operator, svc: Service, request: Request)
 
 @router.get("/{interval_id}/prices", response_model=list[PriceOut], responses=ERRORS)
 def prices(
-    interval_id: int,
+    interval_id: IntervalId,
     svc: Service,
     caller: MaybeCaller,
-    bus: int | None = None,
-    period: int | None = None,
+    bus: Index = None,
+    period: Index = None,
 ) -> list[PriceOut]:
     """DLMP per bus and period with its energy, loss, congestion and voltage parts."""
     _visible(svc, interval_id, caller)
@@ -133,7 +139,7 @@ def prices(
 
 
 @router.get("/{interval_id}/summary", response_model=SummaryOut, responses=ERRORS)
-def summary(interval_id: int, svc: Service, caller: MaybeCaller) -> SummaryOut:
+def summary(interval_id: IntervalId, svc: Service, caller: MaybeCaller) -> SummaryOut:
     """The public price and dispatch summary of an interval."""
     row = _visible(svc, interval_id, caller)
     with svc.db.session() as s:
@@ -167,7 +173,7 @@ def summary(interval_id: int, svc: Service, caller: MaybeCaller) -> SummaryOut:
 
 
 @router.get("/{interval_id}/result", responses=ERRORS)
-def result(interval_id: int, _: Reader, svc: Service) -> dict[str, Any]:
+def result(interval_id: IntervalId, _: Reader, svc: Service) -> dict[str, Any]:
     """The whole clearing result as stored (the document whose hash is anchored)."""
     doc: dict[str, Any] = json.loads(svc.result(interval_id).result_json)
     return doc
@@ -175,7 +181,7 @@ def result(interval_id: int, _: Reader, svc: Service) -> dict[str, Any]:
 
 @router.get("/{interval_id}/dispatch", response_model=list[DispatchOut], responses=ERRORS)
 def dispatch(
-    interval_id: int, _: Reader, svc: Service, period: int | None = None
+    interval_id: IntervalId, _: Reader, svc: Service, period: Index = None
 ) -> list[DispatchOut]:
     with svc.db.session() as s:
         repo.get_interval(s, interval_id)
@@ -183,7 +189,7 @@ def dispatch(
 
 
 @router.get("/{interval_id}/settlement", response_model=list[SettlementOut], responses=ERRORS)
-def settlement(interval_id: int, caller: Anyone, svc: Service) -> list[SettlementOut]:
+def settlement(interval_id: IntervalId, caller: Anyone, svc: Service) -> list[SettlementOut]:
     """Your settlement for the interval (operators and auditors: everyone's)."""
     _visible(svc, interval_id, caller if caller.sees_everything else None)
     owner = None if caller.sees_everything else caller.participant_id
@@ -192,7 +198,7 @@ def settlement(interval_id: int, caller: Anyone, svc: Service) -> list[Settlemen
 
 
 @router.get("/{interval_id}/anchor", response_model=AnchorOut, responses=ERRORS)
-def anchor_of(interval_id: int, svc: Service, caller: MaybeCaller) -> AnchorOut:
+def anchor_of(interval_id: IntervalId, svc: Service, caller: MaybeCaller) -> AnchorOut:
     """The anchoring transaction, and the hash the registry holds now (checked live)."""
     _visible(svc, interval_id, caller)
     res = svc.result(interval_id)
@@ -208,7 +214,7 @@ def anchor_of(interval_id: int, svc: Service, caller: MaybeCaller) -> AnchorOut:
 
 
 @router.get("/{interval_id}/steps", response_model=list[StepOut], responses=ERRORS)
-def steps(interval_id: int, _: Reader, svc: Service) -> list[StepOut]:
+def steps(interval_id: IntervalId, _: Reader, svc: Service) -> list[StepOut]:
     """What the operator loop did for this interval: every attempt of every step."""
     with svc.db.session() as s:
         repo.get_interval(s, interval_id)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from feederdao.api.auth import Anyone, MaybeCaller, Operator, Reader, Service
 from feederdao.api.schemas import (
@@ -71,7 +71,11 @@ def open_interval(body: IntervalIn, _: Operator, svc: Service) -> IntervalOut:
 
 
 @router.get("", response_model=list[IntervalOut])
-def list_intervals(svc: Service, state: str | None = None, limit: int = 100) -> list[IntervalOut]:
+def list_intervals(
+    svc: Service,
+    state: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[IntervalOut]:
     with svc.db.session() as s:
         rows = repo.list_intervals(s, state, limit)
     return [_out(svc, r) for r in rows]

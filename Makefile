@@ -7,7 +7,9 @@ STAMP  := $(VENV)/.installed
 NPM_STAMP := contracts/node_modules/.installed
 CONTRACTS := contracts/build/.fingerprint
 
-.PHONY: demo test lint contracts bench clean
+PG_STAMP := $(wildcard /usr/lib/postgresql/*/bin/initdb)
+
+.PHONY: demo test lint contracts bench clean postgres
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +26,12 @@ $(CONTRACTS): $(NPM_STAMP) contracts/build.mjs $(wildcard contracts/src/*.sol)
 
 contracts: $(CONTRACTS)
 
+# The test run starts its own PostgreSQL cluster on loopback from Debian's package.
+postgres:
+ifeq ($(PG_STAMP),)
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+endif
+
 demo: $(STAMP) $(CONTRACTS)
 	$(BIN)/feederdao demo
 
@@ -33,13 +41,14 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint $(CONTRACTS)
+test: lint $(CONTRACTS) postgres
 	$(BIN)/pytest -q
 
 bench: $(STAMP) $(CONTRACTS)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/clearing.py
 	$(BIN)/python bench/governance.py
+	$(BIN)/python bench/service.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache contracts/node_modules contracts/build

@@ -1,0 +1,213 @@
+"""Benchmark: bid submission throughput and latency of the market API on loopback.
+
+``feederdao serve --no-loop`` runs in its own process on SQLite (WAL); this process is the load:
+``--concurrency`` keep-alive connections, each sending its next request as soon as the previous
+one is answered (a bounded, closed-loop load). Bids are signed before the clock starts, so the
+load costs no signing. Three runs in the same server: EIP-712-signed bids (the target: ≥ 500
+accepted/s with p99 ≤ 50 ms), API-key bids (no signature to check), and GET /health (the
+framework's floor). Prints a table; peak memory is the server's resident high-water mark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+
+from feederdao.governance.signing import MarketDomain, bid_message, sign
+from feederdao.store import repositories as repo
+from feederdao.store.db import Database
+from feederdao.workflows.network import open_network
+
+NET = "1-LV-rural1--0-sw"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def vm_hwm_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def load(
+    base: str, requests: list[tuple[str, str, dict[str, Any] | None, dict[str, str]]], conc: int
+) -> tuple[float, list[float], int]:
+    """Send ``requests`` over ``conc`` connections; (wall s, latencies s, 2xx count)."""
+    queue: asyncio.Queue[tuple[str, str, dict[str, Any] | None, dict[str, str]]] = asyncio.Queue()
+    for r in requests:
+        queue.put_nowait(r)
+    latencies: list[float] = []
+    ok = 0
+
+    async def worker() -> None:
+        nonlocal ok
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            while not queue.empty():
+                method, path, body, headers = queue.get_nowait()
+                t = time.perf_counter()
+                r = await client.request(method, path, json=body, headers=headers)
+                latencies.append(time.perf_counter() - t)
+                ok += r.status_code < 300
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conc)))
+    return time.perf_counter() - t0, latencies, ok
+
+
+def row(name: str, wall: float, lat: list[float], ok: int) -> str:
+    q = statistics.quantiles(lat, n=100)
+    return (
+        f"| {name:<18} | {len(lat):>6} | {ok:>6} | {ok / wall:>8.0f} | "
+        f"{statistics.median(lat) * 1e3:>7.1f} | {q[98] * 1e3:>7.1f} |"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bids", type=int, default=3000)
+    ap.add_argument("--participants", type=int, default=50)
+    ap.add_argument("--concurrency", type=int, default=8)
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="feederdao-bench-"))
+    url = f"sqlite:///{work / 'market.db'}"
+    view = open_network(NET).view
+    buses = [b.index for b in view.buses if b.index not in view.slack_buses]
+    accounts = [Account.create() for _ in range(args.participants)]
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    t = time.perf_counter()
+    db = Database(url)
+    members = []
+    with db.session() as s:
+        for k, acct in enumerate(accounts):
+            bus = buses[k % len(buses)]
+            p = repo.register_participant(s, f"p{k}", acct.address, bus, [])
+            repo.approve_participant(s, p.id, bus, [])
+            members.append((acct, bus, repo.issue_api_key(s, "participant", p.id)))
+        interval = repo.open_interval(s, start, 4, 15, start - timedelta(minutes=5)).id
+    db.dispose()
+    setup_s = time.perf_counter() - t
+
+    port = free_port()
+    env = {**os.environ, "FEEDERDAO_WORKDIR": str(work)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "feederdao.cli.main",
+        "serve",
+        "--no-loop",
+        "--port",
+        str(port),
+        "--database-url",
+        url,
+        "--net",
+        NET,
+    ]
+    t = time.perf_counter()
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    boot_s = time.perf_counter() - t
+    info = httpx.get(base + "/market").json()["eip712_domain"]
+    domain = MarketDomain(info["chainId"], info["verifyingContract"])
+
+    t = time.perf_counter()
+    signed = []
+    for n in range(args.bids):
+        acct, bus, _ = members[n % len(members)]
+        msg = bid_message(
+            acct.address,
+            interval,
+            n % 4,
+            bus,
+            "buy",
+            [(150.0 + n % 40, 0.002)],
+            secrets.token_hex(8),
+        )
+        signed.append(
+            (
+                "POST",
+                "/bids/signed",
+                {"message": msg, "signature": sign(acct.key, domain, "Bid", msg)},
+                {},
+            )
+        )
+    sign_s = time.perf_counter() - t
+    keyed = []
+    for n in range(args.bids):
+        _, bus, key = members[n % len(members)]
+        body = {
+            "interval_id": interval,
+            "period": n % 4,
+            "bus": bus,
+            "side": "sell",
+            "blocks": [{"price_eur_per_mwh": 20.0 + n % 30, "quantity_mw": 0.001}],
+        }
+        keyed.append(
+            (
+                "POST",
+                "/bids",
+                body,
+                {"Authorization": f"Bearer {key}", "Idempotency-Key": secrets.token_hex(8)},
+            )
+        )
+    health = [("GET", "/health", None, {})] * args.bids
+
+    runs = []
+    for name, reqs in (("signed bids", signed), ("API-key bids", keyed), ("GET /health", health)):
+        wall, lat, ok = asyncio.run(load(base, reqs, args.concurrency))
+        runs.append((name, wall, lat, ok))
+    stored = len(
+        httpx.get(base + "/bids", headers={"Authorization": f"Bearer {members[0][2]}"}).json()
+    )
+    peak = vm_hwm_mib(server.pid)
+    server.send_signal(signal.SIGINT)
+    server.wait(timeout=30)
+
+    print(
+        f"\nBid submission on loopback: {args.bids} requests per run, {args.concurrency} "
+        f"connections, SQLite WAL, {args.participants} participants, network {NET}\n"
+    )
+    print("| run                | sent   | 2xx    | per s    | p50 ms  | p99 ms  |")
+    print("|--------------------|--------|--------|----------|---------|---------|")
+    for name, wall, lat, ok in runs:
+        print(row(name, wall, lat, ok))
+    signed_rate = runs[0][3] / runs[0][1]
+    print(
+        f"\nsigned / API-key throughput: {signed_rate / (runs[1][3] / runs[1][1]):.2f}; "
+        f"signed / health: {signed_rate / (runs[2][3] / runs[2][1]):.2f}"
+    )
+    print(
+        f"setup {setup_s:.1f} s, server start {boot_s:.1f} s, signing {sign_s:.1f} s "
+        f"(client side, not timed); server peak RSS {peak:.0f} MiB; "
+        f"participant 0 sees {stored} of its bids"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from prometheus_client import Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from feederdao import __version__
 from feederdao.api import errors
@@ -33,19 +34,34 @@ def create_app(operator: Operator) -> FastAPI:
     errors.install(app)
     for r in (system, participants, bids, intervals, governance):
         app.include_router(r.router)
-    histogram = operator.metrics.requests
-
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        t = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        histogram.labels(request.method, path, str(response.status_code)).observe(
-            time.perf_counter() - t
-        )
-        return response
-
+    app.add_middleware(RequestMetrics, histogram=operator.metrics.requests)
     return app
+
+
+class RequestMetrics:
+    """Request latency by method, route template and status (a plain ASGI middleware)."""
+
+    def __init__(self, app: ASGIApp, histogram: Histogram) -> None:
+        self.app = app
+        self.histogram = histogram
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            self.histogram.labels(scope["method"], path, str(status)).observe(
+                time.perf_counter() - start
+            )

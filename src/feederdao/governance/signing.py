@@ -14,7 +14,9 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_keys.datatypes import Signature as EcdsaSignature
 from eth_keys.exceptions import BadSignature
+from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError as EthValidationError
 from web3 import Web3
 
@@ -95,6 +97,72 @@ def recover(domain: MarketDomain, primary: str, message: dict[str, Any], signatu
         encoded = encode_typed_data(full_message=typed_data(domain, primary, message))
         return str(Account.recover_message(encoded, signature=raw))
     except (BadSignature, EthValidationError, ValueError, TypeError, OverflowError) as exc:
+        raise SignatureError(f"signature cannot be verified: {exc}") from exc
+
+
+def _type_string(primary: str, fields: list[dict[str, str]]) -> bytes:
+    return f"{primary}({','.join(f['type'] + ' ' + f['name'] for f in fields)})".encode()
+
+
+_BID_TYPEHASH = keccak(_type_string("Bid", BID_TYPES))
+_DOMAIN_TYPEHASH = keccak(_type_string("EIP712Domain", _DOMAIN_TYPES))
+
+
+def _word(value: int) -> bytes:
+    return (value % 2**256).to_bytes(32, "big")  # two's complement for negative int64
+
+
+def domain_separator(domain: MarketDomain) -> bytes:
+    return keccak(
+        _DOMAIN_TYPEHASH
+        + keccak(b"feederdao")
+        + keccak(b"1")
+        + _word(domain.chain_id)
+        + bytes(12)
+        + bytes.fromhex(domain.verifying_contract.removeprefix("0x"))
+    )
+
+
+def bid_digest(separator: bytes, message: dict[str, Any]) -> bytes:
+    """The EIP-712 digest of a Bid, computed directly for its fixed type (what
+    ``encode_typed_data`` gives, about ten times faster; a test holds them equal)."""
+    prices, quantities = message["prices"], message["quantities"]
+    for name, values, lo, hi in (
+        ("prices", prices, -(2**63), 2**63 - 1),
+        ("quantities", quantities, 0, 2**64 - 1),
+    ):
+        if any(not isinstance(v, int) or not lo <= v <= hi for v in values):
+            raise SignatureError(f"message.{name}: values must be integers in [{lo}, {hi}]")
+    participant = bytes.fromhex(str(message["participant"]).removeprefix("0x"))
+    struct = keccak(
+        _BID_TYPEHASH
+        + bytes(12)
+        + participant
+        + _word(int(message["interval"]))
+        + _word(int(message["period"]))
+        + _word(int(message["bus"]))
+        + keccak(str(message["side"]).encode())
+        + keccak(str(message["device"]).encode())
+        + keccak(b"".join(_word(v) for v in prices))
+        + keccak(b"".join(_word(v) for v in quantities))
+        + keccak(str(message["nonce"]).encode())
+    )
+    return keccak(b"\x19\x01" + separator + struct)
+
+
+def recover_digest(digest: bytes, signature: str) -> str:
+    """The checksummed address that signed ``digest`` (65-byte r‖s‖v signature)."""
+    try:
+        raw = bytes.fromhex(signature.removeprefix("0x"))
+    except ValueError:
+        raise SignatureError("signature is not hex") from None
+    if len(raw) != 65:
+        raise SignatureError(f"signature has {len(raw)} bytes; an ECDSA signature has 65")
+    v = raw[64] - 27 if raw[64] >= 27 else raw[64]
+    try:
+        sig = EcdsaSignature(vrs=(v, int.from_bytes(raw[:32]), int.from_bytes(raw[32:64])))
+        return str(sig.recover_public_key_from_msg_hash(digest).to_checksum_address())
+    except (BadSignature, EthValidationError, ValueError) as exc:
         raise SignatureError(f"signature cannot be verified: {exc}") from exc
 
 

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from feederdao.domain.clearing import ClearingResult
@@ -206,6 +205,14 @@ def bid_content_hash(content: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
+def bid_by_key(s: Session, participant_id: str, idempotency_key: str) -> BidRow | None:
+    return s.scalar(
+        select(BidRow).where(
+            BidRow.participant_id == participant_id, BidRow.idempotency_key == idempotency_key
+        )
+    )
+
+
 def submit_bid(
     s: Session,
     interval: IntervalRow,
@@ -217,13 +224,10 @@ def submit_bid(
     now: datetime,
 ) -> tuple[BidRow, bool]:
     """Store a validated bid; ``(row, created)``. The same idempotency key with the same content
-    returns the stored bid; with other content it is a conflict."""
+    returns the stored bid; with other content it is a conflict. Two requests racing with one
+    key: the loser's commit raises IntegrityError, which the caller answers as a replay."""
     digest = bid_content_hash(content)
-    existing = s.scalar(
-        select(BidRow).where(
-            BidRow.participant_id == participant_id, BidRow.idempotency_key == idempotency_key
-        )
-    )
+    existing = bid_by_key(s, participant_id, idempotency_key)
     if existing is not None:
         if existing.content_hash != digest:
             raise ConflictError(
@@ -249,20 +253,8 @@ def submit_bid(
         signature=signature,
         created_at=now,
     )
-    try:
-        with s.begin_nested():
-            s.add(row)
-    except IntegrityError:  # the same key committed concurrently: answer as a replay
-        again = s.scalar(
-            select(BidRow).where(
-                BidRow.participant_id == participant_id, BidRow.idempotency_key == idempotency_key
-            )
-        )
-        if again is None or again.content_hash != digest:
-            raise ConflictError(
-                f"idempotency key {idempotency_key!r} was used for another bid"
-            ) from None
-        return again, False
+    s.add(row)
+    s.flush()
     return row, True
 
 

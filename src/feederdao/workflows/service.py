@@ -13,9 +13,11 @@ import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from web3 import Web3
 
 from feederdao.domain.clearing import (
@@ -33,7 +35,15 @@ from feederdao.governance.dao import Dao, ProposalStatus
 from feederdao.governance.deploy import DaoAddresses, DaoConfig, deploy_dao
 from feederdao.governance.envelope import SafetyEnvelope
 from feederdao.governance.reader import ParameterReader, ReaderState, Reading
-from feederdao.governance.signing import PRICE_SCALE, QUANTITY_SCALE, MarketDomain, recover
+from feederdao.governance.signing import (
+    PRICE_SCALE,
+    QUANTITY_SCALE,
+    MarketDomain,
+    bid_digest,
+    domain_separator,
+    recover,
+    recover_digest,
+)
 from feederdao.grid_model.bids import validate_bids
 from feederdao.grid_model.participants import registry_from_assignments
 from feederdao.grid_model.profiles import RESOLUTION_MIN, build_profiles
@@ -134,9 +144,13 @@ class ChainContext:
     reader: ParameterReader
     operator: str
 
-    @property
+    @cached_property
     def domain(self) -> MarketDomain:
         return MarketDomain(int(self.w3.eth.chain_id), self.dao.addresses.settlement)
+
+    @cached_property
+    def separator(self) -> bytes:
+        return domain_separator(self.domain)
 
 
 def connect_chain(settings: ServiceSettings, db: Database) -> ChainContext:
@@ -210,6 +224,7 @@ class MarketService:
 
     def __post_init__(self) -> None:
         self.capacity_mw = _feeder_capacity_mw(self.network)
+        self._params: GridParameters | None = None
 
     @property
     def domain(self) -> MarketDomain:
@@ -263,10 +278,13 @@ class MarketService:
     # -- bids -----------------------------------------------------------------------------
 
     def parameters_now(self) -> GridParameters:
-        """The parameters of the last clearing (defaults before any)."""
-        with self.db.session() as s:
-            row = repo.latest_parameters(s)
-        return _params_of(row.values, row.provenance) if row else GridParameters()
+        """The parameters of the last clearing (defaults before any); kept in memory and
+        replaced by each clearing."""
+        if self._params is None:
+            with self.db.session() as s:
+                row = repo.latest_parameters(s)
+            self._params = _params_of(row.values, row.provenance) if row else GridParameters()
+        return self._params
 
     def _check_bid(
         self,
@@ -346,29 +364,47 @@ class MarketService:
         device_id: str | None = None,
         auth: str = "api-key",
         signature: str | None = None,
+        address: str | None = None,
     ) -> tuple[BidRow, bool]:
-        """Validate and commit a bid; ``(bid, created)``. Returns only after the commit."""
+        """Validate and commit a bid; ``(bid, created)``. Returns only after the commit.
+
+        The participant is ``participant_id``, or the one registered with ``address``."""
         now = self.clock()
-        with self.db.session() as s:
-            part = repo.get_participant(s, participant_id)
-            interval = repo.get_interval(s, interval_id)
-            content = self._check_bid(part, interval, period, bus, side, device_id, blocks)
-            return repo.submit_bid(
-                s, interval, participant_id, idempotency_key, content, auth, signature, now
-            )
+        owner, content = "", {}
+        try:
+            with self.db.session() as s:
+                if address is not None:
+                    part = repo.participant_by_address(s, address)
+                    if part is None:
+                        raise NotApprovedError(f"address {address} is not a registered participant")
+                else:
+                    part = repo.get_participant(s, participant_id)
+                interval = repo.get_interval(s, interval_id)
+                owner = part.id
+                content = self._check_bid(part, interval, period, bus, side, device_id, blocks)
+                return repo.submit_bid(
+                    s, interval, owner, idempotency_key, content, auth, signature, now
+                )
+        except IntegrityError:
+            # the same key committed concurrently by another request: answer as a replay
+            with self.db.session() as s:
+                again = repo.bid_by_key(s, owner, idempotency_key)
+                if again is None or again.content_hash != repo.bid_content_hash(content):
+                    raise ConflictError(
+                        f"idempotency key {idempotency_key!r} was used for another bid"
+                    ) from None
+                return again, False
 
     def submit_signed_bid(self, message: dict[str, Any], signature: str) -> tuple[BidRow, bool]:
         """A bid whose participant's wallet signed the EIP-712 Bid ``message``."""
-        signer = recover(self.domain, "Bid", message, signature)
+        if self.chain is None:
+            raise FeederDaoError("this service runs without a chain: signed messages are off")
+        signer = recover_digest(bid_digest(self.chain.separator, message), signature)
         claimed = str(message["participant"])
         if signer.lower() != claimed.lower():
             raise SignerMismatchError(
                 f"signature was made by {signer}, not by participant {claimed}"
             )
-        with self.db.session() as s:
-            part = repo.participant_by_address(s, claimed)
-        if part is None:
-            raise NotApprovedError(f"address {claimed} is not a registered participant")
         if len(message["prices"]) != len(message["quantities"]):
             raise FieldError("message.quantities", "prices and quantities differ in length")
         blocks = [
@@ -376,7 +412,7 @@ class MarketService:
             for p, q in zip(message["prices"], message["quantities"], strict=True)
         ]
         return self.submit_bid(
-            part.id,
+            "",
             int(message["interval"]),
             int(message["period"]),
             int(message["bus"]),
@@ -386,6 +422,7 @@ class MarketService:
             str(message["device"]) or None,
             auth="eip712",
             signature=signature,
+            address=claimed,
         )
 
     def cancel_bid(self, participant_id: str, bid_id: str) -> BidRow:
@@ -475,6 +512,7 @@ class MarketService:
                 reading.alarms,
             )
             repo.save_result(s, interval_id, result, params.id)
+        self._params = reading.parameters
         return result
 
     def anchor(self, interval_id: int) -> Anchor:

@@ -4,8 +4,9 @@
 ``--concurrency`` keep-alive connections of a minimal HTTP/1.1 client, each sending its next
 request as soon as the previous one is answered (a bounded, closed-loop load). Bids are
 signed before the clock starts, so the load costs no signing. Three runs in the same server:
-EIP-712-signed bids (the target: ≥ 500 accepted/s with p99 ≤ 50 ms), API-key bids (no signature to check), and GET /health (the
-framework's floor). Prints a table; peak memory is the server's resident high-water mark.
+EIP-712-signed bids (the target: ≥ 500 accepted/s with p99 ≤ 50 ms), API-key bids (no
+signature to check), and GET /health (the framework's floor). Prints a table; peak memory is
+the server's resident high-water mark.
 """
 
 from __future__ import annotations

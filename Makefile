@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(NPM_STAMP): contracts/package.json contracts/package-lock.json
-	cd contracts && npm install --no-audit --no-fund --loglevel=error
+	cd contracts && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NPM_STAMP)
 
 $(CONTRACTS): $(NPM_STAMP) contracts/build.mjs $(wildcard contracts/src/*.sol)

@@ -102,3 +102,26 @@ def test_demo_smoke(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-d
     page = (tmp_path / "report" / "index.html").read_text()
     assert "Feeder map" in page and "Settlement" in page and page.count("<tr>") > 5
     assert page.count("data:image/png;base64,") == 5
+
+
+def test_errors_do_not_depend_on_the_terminal_width() -> None:
+    """The same words on one line whether the terminal is 40 or 300 columns wide."""
+    import os
+    import subprocess
+    import sys
+
+    mode = "a storage mode whose name is far longer than a narrow terminal is wide"
+    lines = []
+    for columns in ("40", "300"):
+        done = subprocess.run(
+            [sys.executable, "-m", "feederdao.cli.main", "clear", "--storage", mode],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "COLUMNS": columns, "TERM": "xterm"},
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stdout == ""
+        lines.append(done.stderr)
+    assert lines[0] == lines[1]
+    assert lines[0] == f"error: --storage must be 'optimise' or 'profile', not {mode!r}\n"

@@ -8,11 +8,18 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.text import Text
 
 from feederdao.errors import FeederDaoError
 
 F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True)
+
+
+def print_error(message: str) -> None:
+    """One line on stderr: ``error: <message>``. The words never depend on the terminal's
+    width (no wrapping) and the message is printed as it is (no markup interpretation)."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
 
 
 def user_errors(func: F) -> F:
@@ -23,7 +30,7 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except FeederDaoError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}")
+            print_error(str(exc))
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]

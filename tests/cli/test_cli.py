@@ -60,7 +60,7 @@ def test_clear_with_a_bad_bid_names_it(tmp_path) -> None:  # type: ignore[no-unt
     )
     result = runner.invoke(app, ["clear", "--net", "case33bw", "--bids", str(book)])
     assert result.exit_code == 2
-    assert "bid 'a': bus 99 does not exist" in result.output
+    assert "bid 'a' bus: bus 99 does not exist" in result.output
     assert "Traceback" not in result.output
 
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from feederdao.domain import Bid, Participant, PriceBlock, Side
+from feederdao.domain import Bid, GridParameters, Participant, PriceBlock, Side
+from feederdao.domain.bidrules import BidRules
 from feederdao.errors import BidValidationError, ParticipantError, ProfileError
 from feederdao.grid_model import (
     ParticipantRegistry,
@@ -13,7 +14,6 @@ from feederdao.grid_model import (
     build_view,
     generate_bids,
     read_bids,
-    validate_bids,
     write_bids,
 )
 from tests.conftest import SUMMER_DAY, loaded
@@ -54,7 +54,7 @@ def test_bid_generator_is_seeded_and_realistic(lv_rural_day) -> None:  # type: i
     a = generate_bids(opened.view, registry, profiles, seed=7)
     assert a == generate_bids(opened.view, registry, profiles, seed=7)
     assert a != generate_bids(opened.view, registry, profiles, seed=8)
-    validate_bids(a, opened.view, registry, 96)
+    BidRules.of(opened.view, GridParameters(), 96).check(a, registry)
     sells = [b for b in a if b.side == Side.SELL]
     buys = [b for b in a if b.side == Side.BUY]
     assert sells and buys
@@ -94,14 +94,18 @@ def _setup() -> tuple[object, ParticipantRegistry]:
 def test_bid_at_unknown_bus_is_named() -> None:
     view, registry = _setup()
     bid = Bid("b1", "bus1", 99, 0, Side.BUY, (PriceBlock(100, 0.01),))
-    with pytest.raises(BidValidationError, match="bid 'b1': bus 99 does not exist"):
-        validate_bids([bid], view, registry, 4)  # type: ignore[arg-type]
+    with pytest.raises(BidValidationError, match="bid 'b1' bus: bus 99 does not exist"):
+        BidRules.of(view, GridParameters(), 4).check([bid], registry)  # type: ignore[arg-type]
 
 
 def test_negative_quantity_and_nan_price() -> None:
-    with pytest.raises(BidValidationError, match="bid 'b2' block 0: quantity -0.01 MW is negative"):
+    with pytest.raises(
+        BidValidationError, match=r"bid 'b2' blocks\[0\].quantity_mw: quantity -0.01 MW must be pos"
+    ):
         Bid("b2", "bus1", 1, 0, Side.BUY, (PriceBlock(100, -0.01),))
-    with pytest.raises(BidValidationError, match="bid 'b3' block 1: price nan"):
+    with pytest.raises(
+        BidValidationError, match=r"bid 'b3' blocks\[1\].price_eur_per_mwh: price nan"
+    ):
         Bid("b3", "bus1", 1, 0, Side.BUY, (PriceBlock(1, 0.01), PriceBlock(math.nan, 0.01)))
 
 
@@ -130,7 +134,7 @@ def test_disconnected_participant_is_refused() -> None:
     registry = ParticipantRegistry(view, [Participant("p", 1)])
     bid = Bid("b", "p", 2, 0, Side.BUY, (PriceBlock(100, 0.01),))
     with pytest.raises(BidValidationError, match="bus 2 is disconnected"):
-        validate_bids([bid], view, registry, 4)
+        BidRules.of(view, GridParameters(), 4).check([bid], registry)
 
 
 def test_all_problems_reported_together() -> None:
@@ -141,12 +145,12 @@ def test_all_problems_reported_together() -> None:
         Bid("z", "bus1", 1, 9, Side.SELL, (PriceBlock(10, 0.01),), device_id="sgen:0"),
     ]
     with pytest.raises(BidValidationError) as err:
-        validate_bids(bids, view, registry, 4)  # type: ignore[arg-type]
+        BidRules.of(view, GridParameters(), 4).check(bids, registry)  # type: ignore[arg-type]
     msg = str(err.value)
     assert "4 invalid bid(s)" in msg
     assert "'ghost' is not registered" in msg
     assert "participant 'bus1' is at bus 1, not bus 2" in msg
-    assert "period 9 is beyond" in msg
+    assert "period 9 is outside the window's 4 period(s)" in msg
     assert "device 'sgen:0' does not belong to 'bus1'" in msg
 
 

@@ -14,11 +14,13 @@ from feederdao.grid_model import build_view
 
 
 def two_bus(
-    max_i_ka: float = 0.25, r_ohm: float = 0.2, x_ohm: float = 0.0
+    max_i_ka: float = 0.25, r_ohm: float = 0.2, x_ohm: float = 0.0, generator_mva: float = 0.0
 ) -> tuple[Any, NetworkView]:
     """0.4 kV slack bus 0 — 1 km line — bus 1 (r = r_ohm, x = x_ohm). Base 1 MVA, z_base 0.16 Ω.
 
-    With x = 0 only the LP can be used (pandapower's DC initialisation divides by x)."""
+    ``generator_mva`` puts an idle generator of that rating at bus 1 (a local seller's plant:
+    it lets bids there exceed what the line carries). With x = 0 only the LP can be used
+    (pandapower's DC initialisation divides by x)."""
     net = pp.create_empty_network(sn_mva=1.0)
     b0 = pp.create_bus(net, vn_kv=0.4, name="S")
     b1 = pp.create_bus(net, vn_kv=0.4, name="A")
@@ -34,6 +36,8 @@ def two_bus(
         max_i_ka=max_i_ka,
         name="L",
     )
+    if generator_mva:
+        pp.create_sgen(net, b1, p_mw=0.0, sn_mva=generator_mva, type="CHP", name="G")
     return net, build_view(net, "two-bus")
 
 

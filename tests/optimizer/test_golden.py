@@ -48,7 +48,7 @@ def test_uncongested_one_price_equal_to_the_marginal_offer() -> None:
 
 def test_congested_line_splits_prices_and_rent_is_flow_times_spread() -> None:
     # line rating 0.1 MVA: i = 0.1 / (0.4 · √3) kA
-    _, view = two_bus(max_i_ka=0.1 / (0.4 * math.sqrt(3)))
+    _, view = two_bus(max_i_ka=0.1 / (0.4 * math.sqrt(3)), generator_mva=0.5)
     bids = [buy("b", "h", 1, 200.0, 0.2), sell("s", "g", 1, 150.0, 0.5)]
     r = clear(
         view,

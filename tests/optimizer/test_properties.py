@@ -32,6 +32,8 @@ def feeder(rating_mva: float) -> object:
             c_nf_per_km=0.0,
             max_i_ka=i_ka,
         )
+    # an idle local plant: bids at the buses may exceed what the lines carry
+    pp.create_sgen(net, b[2], p_mw=0.0, sn_mva=0.5, type="CHP")
     return net
 
 

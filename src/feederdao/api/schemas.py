@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from feederdao.domain.market import MAX_BLOCKS
+
 Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", examples=["0x" + "ab" * 20])]
 Signature = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{130}$")]
 DeviceId = Annotated[str, Field(min_length=1, max_length=64)]
@@ -18,6 +20,8 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 MAX_ID = 2**31 - 1  # ids and indices are 32-bit columns
 IntervalId = Annotated[int, Path(ge=1, le=MAX_ID, description="market interval id")]
 Index = Annotated[int | None, Query(ge=0, le=MAX_ID)]
+#: a state, status or event name to filter by (lower-case words and dashes)
+Filter = Annotated[str | None, Query(max_length=32, pattern=r"^[a-z][a-z-]*$")]
 
 
 class In(BaseModel):
@@ -81,8 +85,11 @@ class ApiKeyOut(BaseModel):
 
 
 class BlockIn(In):
+    """One price–quantity block; what it may be is the market's bid rules (the same for every
+    entry point, ``feederdao.domain.bidrules``): a 422 names the block and field."""
+
     price_eur_per_mwh: Finite
-    quantity_mw: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    quantity_mw: Finite
 
 
 class BidIn(In):
@@ -91,7 +98,7 @@ class BidIn(In):
     bus: Uint32
     side: Literal["buy", "sell"]
     device_id: DeviceId | None = None
-    blocks: Annotated[list[BlockIn], Field(min_length=1, max_length=10)]
+    blocks: list[BlockIn] = Field(description=f"1 to {MAX_BLOCKS} blocks")
 
 
 class BidMessage(In):
@@ -104,8 +111,8 @@ class BidMessage(In):
     bus: Uint32
     side: Literal["buy", "sell"]
     device: Annotated[str, Field(max_length=64)] = ""
-    prices: Annotated[list[Int64], Field(min_length=1, max_length=10)]
-    quantities: Annotated[list[Uint63], Field(min_length=1, max_length=10)]
+    prices: list[Int64] = Field(description=f"1 to {MAX_BLOCKS} block prices")
+    quantities: list[Uint63] = Field(description="block quantities in W, as many as prices")
     nonce: Annotated[str, Field(min_length=1, max_length=128)]
 
 

@@ -11,7 +11,8 @@ from rich.console import Console
 
 from feederdao.cli import gov, opcua, render, serve, snapshot
 from feederdao.cli.errors import user_errors
-from feederdao.domain.params import GridParameters, ParameterError
+from feederdao.domain.params import GridParameters
+from feederdao.errors import ParameterError
 
 app = typer.Typer(
     help="feederdao: DAO-governed local energy market and grid control for distribution feeders.",

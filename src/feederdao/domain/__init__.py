@@ -2,7 +2,7 @@
 
 from feederdao.domain.market import Bid, Participant, ParticipantDevice, PriceBlock, Side
 from feederdao.domain.network import Branch, Bus, Device, DeviceKind, NetworkView, Slack
-from feederdao.domain.params import GridParameters, ParameterChange, ParameterError, Provenance
+from feederdao.domain.params import GridParameters, ParameterChange, Provenance
 from feederdao.domain.profiles import Profiles
 
 __all__ = [
@@ -14,7 +14,6 @@ __all__ = [
     "GridParameters",
     "NetworkView",
     "ParameterChange",
-    "ParameterError",
     "Participant",
     "ParticipantDevice",
     "PriceBlock",

@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from feederdao.domain.params import GridParameters, ParameterError
+from feederdao.domain.params import GridParameters
 from feederdao.domain.profiles import FloatArray
+from feederdao.errors import ParameterError
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,9 @@ class WholesalePrices:
 
     def __post_init__(self) -> None:
         if self.import_eur_per_mwh.shape != self.export_eur_per_mwh.shape:
-            raise ValueError("import and export price series differ in length")
+            raise ParameterError("import and export price series differ in length")
         if np.any(self.export_eur_per_mwh > self.import_eur_per_mwh):
-            raise ValueError("the export price must not exceed the import price in any period")
+            raise ParameterError("the export price must not exceed the import price in any period")
 
     @classmethod
     def flat(cls, n_periods: int, import_price: float, export_price: float) -> WholesalePrices:

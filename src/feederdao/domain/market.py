@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from feederdao.domain.network import DeviceKind
 from feederdao.errors import BidValidationError, ParticipantError
 
-#: Hard sanity limits for a single block; anything beyond is a typo, not a bid.
-MAX_ABS_PRICE_EUR_PER_MWH = 100_000.0
-MAX_QUANTITY_MW = 1_000.0
+#: The most price–quantity blocks one bid may carry.
+MAX_BLOCKS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class BidProblem:
+    """One thing wrong with one bid: ``field`` is the path of the value at fault
+    (``bus``, ``period``, ``blocks[1].price_eur_per_mwh``)."""
+
+    bid_id: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"bid {self.bid_id!r} {self.field}: {self.reason}"
 
 
 class Side(StrEnum):
@@ -44,35 +56,13 @@ class Bid:
     device_id: str | None = None
 
     def __post_init__(self) -> None:
-        where = f"bid {self.bid_id!r}"
-        if not self.bid_id:
-            raise BidValidationError("a bid has an empty bid_id")
-        if not self.participant_id:
-            raise BidValidationError(f"{where}: participant_id is empty")
-        if self.period < 0:
-            raise BidValidationError(f"{where}: period {self.period} is negative")
-        if not self.blocks:
-            raise BidValidationError(f"{where}: has no price-quantity block")
-        for k, block in enumerate(self.blocks):
-            p, q = block.price_eur_per_mwh, block.quantity_mw
-            if not math.isfinite(p):
-                raise BidValidationError(f"{where} block {k}: price {p} is not a finite number")
-            if not math.isfinite(q):
-                raise BidValidationError(f"{where} block {k}: quantity {q} is not a finite number")
-            if q < 0:
-                raise BidValidationError(
-                    f"{where} block {k}: quantity {q} MW is negative "
-                    "(use side='sell' for offers, 'buy' for bids)"
-                )
-            if q > MAX_QUANTITY_MW:
-                raise BidValidationError(
-                    f"{where} block {k}: quantity {q} MW exceeds {MAX_QUANTITY_MW} MW"
-                )
-            if abs(p) > MAX_ABS_PRICE_EUR_PER_MWH:
-                raise BidValidationError(
-                    f"{where} block {k}: price {p} EUR/MWh is beyond "
-                    f"±{MAX_ABS_PRICE_EUR_PER_MWH} EUR/MWh"
-                )
+        found = bid_problems(self)
+        if found:
+            raise BidValidationError.of(found)
+
+    def on_bus(self, bus: int) -> Bid:
+        """The same bid at ``bus`` (a fused bus's canonical number)."""
+        return self if bus == self.bus else replace(self, bus=bus)
 
     @property
     def total_mw(self) -> float:
@@ -125,3 +115,36 @@ class Participant:
 
     def has_device(self, device_id: str) -> bool:
         return any(d.device_id == device_id for d in self.devices)
+
+
+def bid_problems(bid: Bid) -> list[BidProblem]:
+    """What is wrong with a bid on its own, whatever the market: empty ids, a negative period,
+    no or too many blocks, prices or quantities that are not finite, quantities that are not
+    positive. (What a market allows besides is :class:`feederdao.domain.bidrules.BidRules`.)"""
+    out: list[BidProblem] = []
+
+    def problem(field: str, reason: str) -> None:
+        out.append(BidProblem(bid.bid_id, field, reason))
+
+    if not bid.bid_id:
+        problem("bid_id", "bid_id is empty")
+    if not bid.participant_id:
+        problem("participant_id", "participant_id is empty")
+    if bid.period < 0:
+        problem("period", f"period {bid.period} is negative")
+    if not 1 <= len(bid.blocks) <= MAX_BLOCKS:
+        problem(
+            "blocks", f"a bid has 1 to {MAX_BLOCKS} price-quantity blocks, not {len(bid.blocks)}"
+        )
+    for k, block in enumerate(bid.blocks):
+        p, q = block.price_eur_per_mwh, block.quantity_mw
+        if not math.isfinite(p):
+            problem(f"blocks[{k}].price_eur_per_mwh", f"price {p} is not a finite number")
+        if not math.isfinite(q):
+            problem(f"blocks[{k}].quantity_mw", f"quantity {q} is not a finite number")
+        elif q <= 0:
+            problem(
+                f"blocks[{k}].quantity_mw",
+                f"quantity {q:g} MW must be positive (side 'buy' for bids, 'sell' for offers)",
+            )
+    return out

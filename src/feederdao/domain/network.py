@@ -29,7 +29,9 @@ class DeviceKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Bus:
-    """A supplied bus. ``index`` is the pandapower bus index; ``position`` its row in the view."""
+    """A supplied bus. ``index`` is the pandapower bus index (its row in the view is
+    :meth:`NetworkView.bus_position`); ``min_vm_pu``/``max_vm_pu`` are the network's own
+    per-bus voltage limits, where it sets them."""
 
     index: int
     name: str
@@ -158,6 +160,30 @@ class NetworkView:
     @property
     def is_radial(self) -> bool:
         return self.topology == "radial"
+
+    @property
+    def supply_capacity_mva(self) -> float:
+        """The most power the feeder can deliver to, or take from, any one place: what its
+        substations carry (the ratings of the branches at the slack buses, or the substations'
+        own import and export limits where both are set and lower) plus the rated power of
+        every device on it. ``inf`` when a substation branch has no rating.
+
+        No block of a bid may ask for more (:mod:`feederdao.domain.bidrules`): beyond it a
+        quantity is a typo, not a bid."""
+        total = 0.0
+        for slack in self.slacks:
+            at = [br for br in self.branches if slack.bus in (br.from_bus, br.to_bus)]
+            rated = sum(br.rating_mva or 0.0 for br in at)
+            if any(br.rating_mva is None for br in at) or not at:
+                rated = float("inf")
+            if slack.max_import_mw is not None and slack.max_export_mw is not None:
+                rated = min(rated, max(slack.max_import_mw, slack.max_export_mw))
+            total += rated
+        devices = sum(
+            max(d.sn_mva or 0.0, abs(d.p_mw), abs(d.p_max_mw or 0.0), abs(d.p_min_mw or 0.0))
+            for d in self.devices
+        )
+        return total + devices
 
     def has_bus(self, index: int) -> bool:
         return index in self._bus_pos

@@ -5,11 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-from feederdao.errors import FeederDaoError
-
-
-class ParameterError(FeederDaoError, ValueError):
-    """A set of grid parameters is inconsistent (e.g. v_min_pu ≥ v_max_pu)."""
+from feederdao.errors import ParameterError
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """pandapower networks in, a frozen solver-ready view out; profiles, participants, bids, AC."""
 
-from feederdao.grid_model.bids import generate_bids, read_bids, validate_bids, write_bids
+from feederdao.grid_model.bids import generate_bids, read_bids, write_bids
 from feederdao.grid_model.loader import LoadedNetwork, load_network
 from feederdao.grid_model.participants import ParticipantRegistry
 from feederdao.grid_model.powerflow import AcEvaluator, run_power_flow
@@ -17,6 +17,5 @@ __all__ = [
     "load_network",
     "read_bids",
     "run_power_flow",
-    "validate_bids",
     "write_bids",
 ]

@@ -1,4 +1,7 @@
-"""Bid and offer books: a seeded generator from profiles, CSV/JSON readers, and validation.
+"""Bid and offer books: a seeded generator from profiles, and CSV/JSON readers and writers.
+
+What a valid bid is lives in one place, :mod:`feederdao.domain.bidrules`; the readers build
+:class:`~feederdao.domain.market.Bid` values (which check themselves) and name the file and line.
 
 File schema (docs/bids.md): one row per price–quantity block,
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,18 @@ CSV_FIELDS = (
 _DEMAND_BLOCKS = ((0.6, 260.0, 60.0), (0.3, 140.0, 40.0), (0.1, 60.0, 30.0))
 #: PV owners' asking price for surplus (EUR/MWh): a first block near zero, the rest higher
 _SUPPLY_BLOCKS = ((0.7, 5.0, 5.0), (0.3, 35.0, 15.0))
+
+
+def _blocks(
+    shares: tuple[tuple[float, float, float], ...], prices: list[float], mw: float
+) -> tuple[PriceBlock, ...]:
+    """``mw`` split into blocks by share, quantities rounded to the watt (a share that rounds
+    to nothing is left out)."""
+    return tuple(
+        PriceBlock(round(price, 2), round(share * mw, 6))
+        for (share, _, _), price in zip(shares, prices, strict=True)
+        if round(share * mw, 6) > 0
+    )
 
 
 def generate_bids(
@@ -82,73 +97,13 @@ def generate_bids(
             generation = sum(float(profiles.p_mw[t, profiles.column(d.device_id)]) for d in pv)
             net = demand - generation
             if net > 1e-6:
-                blocks = tuple(
-                    PriceBlock(round(price, 2), round(share * net, 6))
-                    for (share, _, _), price in zip(_DEMAND_BLOCKS, wtp, strict=True)
-                )
+                blocks = _blocks(_DEMAND_BLOCKS, wtp, net)
                 bids.append(Bid(f"{pid}-t{t}-buy", pid, part.bus, t, Side.BUY, blocks))
             elif net < -1e-6 and pv:
-                blocks = tuple(
-                    PriceBlock(round(price, 2), round(share * -net, 6))
-                    for (share, _, _), price in zip(_SUPPLY_BLOCKS, ask, strict=True)
-                )
+                blocks = _blocks(_SUPPLY_BLOCKS, ask, -net)
                 device = pv[0].device_id if len(pv) == 1 else None
                 bids.append(Bid(f"{pid}-t{t}-sell", pid, part.bus, t, Side.SELL, blocks, device))
     return tuple(bids)
-
-
-def validate_bids(
-    bids: Sequence[Bid], view: NetworkView, registry: ParticipantRegistry, n_periods: int
-) -> tuple[Bid, ...]:
-    """Check every bid against the network and registry; raise one
-    :class:`BidValidationError` listing every problem (bid, field, value), or return the bids
-    with buses in the view's canonical numbering."""
-    problems: list[str] = []
-    seen: set[str] = set()
-    out: list[Bid] = []
-    for bid in bids:
-        where = f"bid {bid.bid_id!r}"
-        if bid.bid_id in seen:
-            problems.append(f"{where}: bid_id used twice")
-        seen.add(bid.bid_id)
-        if not view.has_bus(bid.bus):
-            if bid.bus in view.unsupplied_bus_indices:
-                problems.append(f"{where}: bus {bid.bus} is disconnected from the substation")
-            else:
-                problems.append(f"{where}: bus {bid.bus} does not exist in {view.name!r}")
-            continue
-        if bid.period >= n_periods:
-            problems.append(f"{where}: period {bid.period} is beyond the {n_periods} periods")
-        part = registry.get(bid.participant_id)
-        if part is None:
-            problems.append(f"{where}: participant {bid.participant_id!r} is not registered")
-            continue
-        if view.canonical_bus(part.bus) != view.canonical_bus(bid.bus):
-            problems.append(
-                f"{where}: participant {bid.participant_id!r} is at bus {part.bus}, "
-                f"not bus {bid.bus}"
-            )
-        if bid.device_id is not None and not part.has_device(bid.device_id):
-            problems.append(
-                f"{where}: device {bid.device_id!r} does not belong to {bid.participant_id!r}"
-            )
-        canonical = view.canonical_bus(bid.bus)
-        if canonical != bid.bus:
-            bid = Bid(
-                bid.bid_id,
-                bid.participant_id,
-                canonical,
-                bid.period,
-                bid.side,
-                bid.blocks,
-                bid.device_id,
-            )
-        out.append(bid)
-    if problems:
-        shown = "; ".join(problems[:20])
-        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
-        raise BidValidationError(f"{len(problems)} invalid bid(s): {shown}{more}")
-    return tuple(out)
 
 
 def _number(raw: Any, field: str, where: str) -> float:
@@ -230,7 +185,9 @@ def _read_csv(path: Path) -> tuple[Bid, ...]:
                 )
             )
         except BidValidationError as exc:
-            raise BidValidationError(f"{path.name} line {line0}: {exc}") from None
+            raise BidValidationError(
+                f"{path.name} line {line0}: {exc}", exc.field, exc.reason, exc.problems
+            ) from None
     return tuple(bids)
 
 
@@ -243,7 +200,18 @@ def _read_json(path: Path) -> tuple[Bid, ...]:
         raw = raw.get("bids")
     if not isinstance(raw, list):
         raise BidValidationError(f"{str(path)!r}: expected a list of bids (or {{'bids': [...]}})")
-    return tuple(bid_from_dict(item, f"{path.name} bid #{i}") for i, item in enumerate(raw))
+    bids = []
+    for i, item in enumerate(raw):
+        where = f"{path.name} bid #{i}"
+        try:
+            bids.append(bid_from_dict(item, where))
+        except BidValidationError as exc:
+            if str(exc).startswith(where):
+                raise
+            raise BidValidationError(
+                f"{where}: {exc}", exc.field, exc.reason, exc.problems
+            ) from None
+    return tuple(bids)
 
 
 def bid_from_dict(item: Any, where: str) -> Bid:

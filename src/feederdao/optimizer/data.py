@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from feederdao.domain.bidrules import BidRules
 from feederdao.domain.clearing import ClearingOptions, WholesalePrices
 from feederdao.domain.market import Bid, Participant, ParticipantDevice, Side
 from feederdao.domain.network import DeviceKind, NetworkView
 from feederdao.domain.params import GridParameters
 from feederdao.domain.profiles import FloatArray, Profiles
-from feederdao.errors import BidValidationError
+from feederdao.errors import ParameterError
 
 IntArray = npt.NDArray[np.int64]
 
@@ -126,12 +127,17 @@ def prepare(
     wholesale: WholesalePrices,
     options: ClearingOptions,
 ) -> MarketData:
-    """Turn boundary values into arrays; bids must already be validated against ``view``."""
+    """Turn boundary values into arrays.
+
+    The bids are checked first against the market's rules (:mod:`feederdao.domain.bidrules`:
+    known participants at their own bus, prices within the floor and cap, periods in the
+    window, ...); what the clearing cannot honour is refused, never clamped or re-assigned."""
     n_t = profiles.n_periods
     if wholesale.import_eur_per_mwh.shape != (n_t,):
-        raise ValueError(
+        raise ParameterError(
             f"wholesale prices have {wholesale.import_eur_per_mwh.shape[0]} periods, profiles {n_t}"
         )
+    bids = BidRules.of(view, params, n_t).check(bids, {p.participant_id: p for p in participants})
     n_b = len(view.buses)
     owner: dict[str, str] = {}
     caps: dict[str, ParticipantDevice] = {}
@@ -142,11 +148,7 @@ def prepare(
     represented = np.zeros((len(participants), n_t), dtype=bool)
     index = {p.participant_id: k for k, p in enumerate(participants)}
     for bid in bids:
-        if bid.period >= n_t:
-            raise BidValidationError(f"bid {bid.bid_id!r}: period {bid.period} ≥ {n_t}")
-        k = index.get(bid.participant_id)
-        if k is not None:
-            represented[k, bid.period] = True
+        represented[index[bid.participant_id], bid.period] = True
 
     fixed_p = np.zeros((n_t, n_b))
     fixed_q = np.zeros((n_t, n_b))
@@ -235,13 +237,10 @@ def prepare(
                 )
 
     rows: list[tuple[str, int, int, int, bool, float, float, str | None, str]] = []
-    floor, cap_price = params.price_floor_eur_per_mwh, params.price_cap_eur_per_mwh
     for bid in bids:
         pos = view.bus_position(bid.bus)
         for k, block in enumerate(bid.blocks):
-            if block.quantity_mw <= 0:
-                continue
-            price = min(max(block.price_eur_per_mwh, floor), cap_price)
+            price = block.price_eur_per_mwh
             rows.append(
                 (
                     bid.bid_id,

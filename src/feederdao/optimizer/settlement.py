@@ -33,7 +33,8 @@ def settle(
     bought = np.zeros(n)
     sold = np.zeros(n)
     pay = np.zeros(n)
-    owner_idx = np.array([pos_of.get(pid, -1) for pid in bl.participant], dtype=np.int64)
+    # every block's participant is known: prepare() refuses bids of anyone else
+    owner_idx = np.array([pos_of[pid] for pid in bl.participant], dtype=np.int64)
     for i in range(len(bl)):
         k = owner_idx[i]
         mwh = sol.x[i] * dt

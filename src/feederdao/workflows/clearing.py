@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from feederdao.domain.bidrules import BidRules
 from feederdao.domain.clearing import ClearingOptions, ClearingResult, WholesalePrices
 from feederdao.domain.market import Bid
 from feederdao.domain.params import GridParameters
 from feederdao.domain.profiles import Profiles
-from feederdao.grid_model.bids import generate_bids, read_bids, validate_bids
+from feederdao.grid_model.bids import generate_bids, read_bids
 from feederdao.grid_model.participants import ParticipantRegistry
 from feederdao.grid_model.powerflow import AcEvaluator
 from feederdao.grid_model.profiles import build_profiles
@@ -37,8 +38,12 @@ def open_market(
     bids_file: Path | None = None,
     seed: int = 0,
     participants_file: Path | None = None,
+    params: GridParameters | None = None,
 ) -> Market:
-    """Load the network and profiles; read bids from ``bids_file`` or generate them (seeded)."""
+    """Load the network and profiles; read bids from ``bids_file`` or generate them (seeded).
+
+    The bids are checked at once (against ``params``' price floor and cap, defaults if not
+    given), so a bad book fails before any solve."""
     opened = open_network(spec)
     profiles = build_profiles(opened.loaded, opened.view, start, periods)
     registry = (
@@ -49,7 +54,7 @@ def open_market(
     raw = (
         read_bids(bids_file) if bids_file else generate_bids(opened.view, registry, profiles, seed)
     )
-    bids = validate_bids(raw, opened.view, registry, periods)
+    bids = BidRules.of(opened.view, params or GridParameters(), periods).check(raw, registry)
     return Market(opened, profiles, registry, bids)
 
 

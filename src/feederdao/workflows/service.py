@@ -7,7 +7,6 @@ loop call these; neither talks to the store or the chain directly.
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from web3 import Web3
 
+from feederdao.domain.bidrules import BidRules
 from feederdao.domain.clearing import (
     ClearingOptions,
     ClearingResult,
@@ -29,7 +29,7 @@ from feederdao.domain.clearing import (
 )
 from feederdao.domain.market import Bid, PriceBlock, Side
 from feederdao.domain.params import GridParameters, ParameterChange, Provenance
-from feederdao.errors import BidValidationError, FeederDaoError, FieldError, ParticipantError
+from feederdao.errors import BidValidationError, FeederDaoError, FieldError
 from feederdao.governance.chain import connect, transact, use_private_key
 from feederdao.governance.dao import Dao, ProposalStatus
 from feederdao.governance.deploy import DaoAddresses, DaoConfig, deploy_dao
@@ -44,7 +44,6 @@ from feederdao.governance.signing import (
     recover,
     recover_digest,
 )
-from feederdao.grid_model.bids import validate_bids
 from feederdao.grid_model.participants import registry_from_assignments
 from feederdao.grid_model.profiles import RESOLUTION_MIN, build_profiles
 from feederdao.store import repositories as repo
@@ -60,7 +59,6 @@ from feederdao.store.models import (
 from feederdao.workflows.clearing import Market, clear_market
 from feederdao.workflows.network import OpenNetwork, open_network
 
-MAX_BLOCKS = 10
 PROFILE_YEAR = 2016  # SimBench's profile year: delivery times map onto it by day and time
 
 
@@ -188,17 +186,6 @@ class Anchor:
     chain_id: int
 
 
-def _feeder_capacity_mw(opened: OpenNetwork) -> float:
-    """The largest power a single bid can sensibly ask for: the substation's rating."""
-    net = opened.loaded.net
-    if len(net.trafo):
-        return float(net.trafo.sn_mva.sum())
-    if len(net.line):
-        vn = float(net.bus.vn_kv.max())
-        return float(math.sqrt(3) * vn * net.line.max_i_ka.max())
-    return 1_000.0
-
-
 def _params_of(values: dict[str, Any], provenance: dict[str, Any]) -> GridParameters:
     prov = dict(provenance)
     prov["changes"] = tuple(ParameterChange(**c) for c in prov.get("changes", ()))
@@ -223,7 +210,6 @@ class MarketService:
         return cls(settings, db, open_network(settings.network), chain)
 
     def __post_init__(self) -> None:
-        self.capacity_mw = _feeder_capacity_mw(self.network)
         self._params: GridParameters | None = None
 
     @property
@@ -298,42 +284,11 @@ class MarketService:
     ) -> dict[str, Any]:
         if part.status != "approved":
             raise NotApprovedError(f"participant {part.id} is {part.status}, not approved")
-        if not 0 <= period < interval.periods:
-            raise FieldError(
-                "period",
-                f"period {period} is outside market interval {interval.id} "
-                f"(periods 0 to {interval.periods - 1})",
-            )
-        view = self.network.view
-        if not view.has_bus(bus):
-            raise FieldError("bus", f"bus {bus} does not exist or is not supplied")
-        if part.bus is None or view.canonical_bus(bus) != view.canonical_bus(part.bus):
-            raise FieldError("bus", f"bus {bus} is not yours: {part.id} is at bus {part.bus}")
-        if device_id is not None and device_id not in part.devices:
-            raise FieldError("device_id", f"device {device_id!r} does not belong to {part.id}")
         if side not in ("buy", "sell"):
             raise FieldError("side", f"side {side!r}: choose buy or sell")
-        if not 1 <= len(blocks) <= MAX_BLOCKS:
-            raise FieldError("blocks", f"a bid has 1 to {MAX_BLOCKS} blocks, not {len(blocks)}")
-        params = self.parameters_now()
-        for k, (price, qty) in enumerate(blocks):
-            if not math.isfinite(price) or not (
-                params.price_floor_eur_per_mwh <= price <= params.price_cap_eur_per_mwh
-            ):
-                raise FieldError(
-                    f"blocks[{k}].price_eur_per_mwh",
-                    f"price {price} EUR/MWh is outside the market's price floor and cap "
-                    f"[{params.price_floor_eur_per_mwh}, {params.price_cap_eur_per_mwh}]",
-                )
-            if not math.isfinite(qty) or not 0 < qty <= self.capacity_mw:
-                raise FieldError(
-                    f"blocks[{k}].quantity_mw",
-                    f"quantity {qty} MW must be positive and at most the feeder's "
-                    f"{self.capacity_mw:g} MVA",
-                )
         try:
-            Bid(
-                "check",
+            bid = Bid(
+                "new",
                 part.id,
                 bus,
                 period,
@@ -342,7 +297,11 @@ class MarketService:
                 device_id,
             )
         except BidValidationError as exc:
-            raise FieldError("blocks", str(exc)) from exc
+            raise FieldError(exc.field, exc.reason) from None
+        rules = BidRules.of(self.network.view, self.parameters_now(), interval.periods)
+        found = rules.problems(bid, part.bus, part.devices)
+        if found:
+            raise FieldError(found[0].field, found[0].reason)
         return {
             "interval_id": interval.id,
             "period": period,
@@ -480,6 +439,7 @@ class MarketService:
             profiles,
             [(p.id, p.bus, p.devices, p.address) for p in parts if p.bus is not None],
         )
+        rules = BidRules.of(self.network.view, reading.parameters, interval.periods)
         bids: list[Bid] = []
         for row in rows:
             bid = Bid(
@@ -491,10 +451,12 @@ class MarketService:
                 tuple(PriceBlock(p, q) for p, q in row.blocks),
                 row.device_id,
             )
-            try:  # a mapping changed since the bid: the bid is left out, not the clearing
-                bids.extend(validate_bids([bid], self.network.view, registry, interval.periods))
-            except (BidValidationError, ParticipantError):
+            # a mapping or the price limits changed since the bid: the bid is left out, not
+            # the clearing
+            part = registry.get(row.participant_id)
+            if part is None or rules.problems(bid, part.bus, {d.device_id for d in part.devices}):
                 continue
+            bids.append(bid.on_bus(self.network.view.canonical_bus(bid.bus)))
         first_step = (start.hour * 60 + start.minute) // RESOLUTION_MIN
         market = Market(self.network, profiles, registry, tuple(bids))
         result = clear_market(

@@ -12,7 +12,7 @@ import numpy as np
 from feederdao.domain.clearing import ClearingOptions, ClearingResult
 from feederdao.domain.params import GridParameters
 from feederdao.domain.profiles import FloatArray
-from feederdao.grid_model.bids import generate_bids, validate_bids
+from feederdao.grid_model.bids import generate_bids
 from feederdao.grid_model.participants import ParticipantRegistry
 from feederdao.grid_model.powerflow import AcEvaluator
 from feederdao.grid_model.profiles import build_profiles
@@ -62,9 +62,7 @@ def run_study(
         day_start = start + timedelta(days=d)
         profiles = build_profiles(opened.loaded, view, day_start, PERIODS_PER_DAY)
         registry = ParticipantRegistry.from_network(view, profiles)
-        bids = validate_bids(
-            generate_bids(view, registry, profiles, seed + d), view, registry, PERIODS_PER_DAY
-        )
+        bids = generate_bids(view, registry, profiles, seed + d)
         engine = ClearingEngine(
             view, profiles, bids, tuple(registry.values()), params, None, options
         )

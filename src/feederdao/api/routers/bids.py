@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from feederdao.api.auth import Anyone, Participant, Service
-from feederdao.api.schemas import MAX_ID, BidIn, BidOut, Error, SignedBidIn
+from feederdao.api.schemas import MAX_ID, BidIn, BidOut, Error, Filter, SignedBidIn
 from feederdao.store import repositories as repo
 from feederdao.store.models import BidRow
 
@@ -71,7 +71,7 @@ def list_bids(
     caller: Anyone,
     svc: Service,
     interval_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    status: str | None = None,
+    status: Filter = None,
 ) -> list[BidOut]:
     """Your bids (operators and auditors: everyone's)."""
     owner = None if caller.sees_everything else caller.participant_id

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request
 
 from feederdao.api.auth import Reader, Service
-from feederdao.api.schemas import AuditOut, ParametersOut, ProposalOut
+from feederdao.api.schemas import AuditOut, Filter, ParametersOut, ProposalOut
 
 router = APIRouter(tags=["governance"])
 
@@ -44,7 +44,7 @@ def proposals(svc: Service) -> list[ProposalOut]:
 
 
 @router.get("/audit/commands", response_model=list[AuditOut], tags=["audit"])
-def commands(_: Reader, request: Request, event: str | None = None) -> list[AuditOut]:
+def commands(_: Reader, request: Request, event: Filter = None) -> list[AuditOut]:
     """The OPC UA command audit log (writes, read-backs, reconnects)."""
     return [
         AuditOut(

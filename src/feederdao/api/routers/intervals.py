@@ -13,6 +13,7 @@ from feederdao.api.schemas import (
     AnchorOut,
     DispatchOut,
     Error,
+    Filter,
     Index,
     IntervalId,
     IntervalIn,
@@ -73,7 +74,7 @@ def open_interval(body: IntervalIn, _: Operator, svc: Service) -> IntervalOut:
 @router.get("", response_model=list[IntervalOut])
 def list_intervals(
     svc: Service,
-    state: str | None = None,
+    state: Filter = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[IntervalOut]:
     with svc.db.session() as s:

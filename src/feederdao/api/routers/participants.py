@@ -10,6 +10,7 @@ from feederdao.api.schemas import (
     ApiKeyOut,
     ApprovalIn,
     Error,
+    Filter,
     ParticipantOut,
     RegistrationIn,
 )
@@ -31,7 +32,7 @@ def register(body: RegistrationIn, svc: Service) -> ParticipantOut:
 
 
 @router.get("", response_model=list[ParticipantOut])
-def list_all(_: Reader, svc: Service, status: str | None = None) -> list[ParticipantOut]:
+def list_all(_: Reader, svc: Service, status: Filter = None) -> list[ParticipantOut]:
     with svc.db.session() as s:
         return [ParticipantOut.model_validate(r) for r in repo.list_participants(s, status)]
 

@@ -18,7 +18,9 @@ def test_matches_runpp_on_profile_periods(code: str) -> None:
     periods = [0, 30, 52, 76]
     p = np.zeros((len(periods), len(view.buses)))
     q = np.zeros_like(p)
-    sign = np.array([-1.0 if d.kind in ("pv", "generator") else 1.0 for d in view.devices])
+    sign = np.array(
+        [-1.0 if d.kind in ("pv", "renewable", "generator") else 1.0 for d in view.devices]
+    )
     rows = np.array([view.bus_position(d.bus) for d in view.devices])
     for i, t in enumerate(periods):
         np.add.at(p[i], rows, sign * profiles.p_mw[t])

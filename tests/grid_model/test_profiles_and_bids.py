@@ -1,3 +1,4 @@
+import itertools
 import math
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from feederdao.grid_model import (
     read_bids,
     write_bids,
 )
+from feederdao.grid_model.profiles import PROFILE_CLOCK
 from tests.conftest import SUMMER_DAY, loaded
 from tests.grid_model.feeders import three_bus
 
@@ -27,7 +29,7 @@ def test_simbench_profiles_window(lv_rural_day) -> None:  # type: ignore[no-unty
     pv = [profiles.column(d.device_id) for d in opened.view.devices if d.kind == "pv"]
     midnight, noon = profiles.p_mw[0, pv].sum(), profiles.p_mw[52, pv].sum()
     assert midnight == 0.0 and noon > 0.05  # midsummer noon on a PV-heavy feeder
-    assert profiles.timestamps()[4] == datetime(2016, 6, 21, 1, 0)
+    assert profiles.timestamps()[4] == datetime(2016, 6, 21, 1, 0, tzinfo=PROFILE_CLOCK)
     with pytest.raises(ValueError):
         profiles.p_mw[0, 0] = 1.0  # read-only
 
@@ -174,3 +176,39 @@ def test_simbench_window_equals_simbench_absolute_values(lv_rural) -> None:  # t
         if table == "load":
             expected_q = full[("load", "q_mvar")][dev.element].to_numpy()[first : first + 12]
             np.testing.assert_allclose(profiles.q_mvar[:, k], expected_q, rtol=1e-12)
+
+
+def test_profiles_are_read_on_their_own_clock(lv_rural) -> None:  # type: ignore[no-untyped-def]
+    """SimBench labels its rows in German local time (CET/CEST): a window starts at the row
+    labelled with its start, whether given as local wall-clock time or as a UTC instant."""
+    from datetime import UTC
+
+    labels = lv_rural.loaded.net.profiles["load"]["time"].astype(str).tolist()
+    load = next(d for d in lv_rural.view.devices if d.kind == "load")
+    row = labels.index("21.06.2016 12:00")
+    table = lv_rural.loaded.net.load
+    name = table.loc[load.element, "profile"]
+    expected = (
+        lv_rural.loaded.net.profiles["load"][name + "_pload"].to_numpy()[row]
+        * table.loc[load.element, "p_mw"]
+    )
+    local = build_profiles(lv_rural.loaded, lv_rural.view, datetime(2016, 6, 21, 12), 1)
+    instant = build_profiles(
+        lv_rural.loaded, lv_rural.view, datetime(2016, 6, 21, 10, tzinfo=UTC), 1
+    )
+    k = local.column(load.device_id)
+    assert local.p_mw[0, k] == pytest.approx(expected)
+    assert instant.p_mw[0, k] == pytest.approx(expected)
+    assert local.start == instant.start  # the same instant: 12:00 CEST is 10:00 UTC
+    # the spring gap does not exist on that clock; another year is mapped onto 2016 and said so
+    with pytest.raises(ProfileError, match="does not exist on the profiles' clock"):
+        build_profiles(lv_rural.loaded, lv_rural.view, datetime(2016, 3, 27, 2, 30), 1)
+    later = build_profiles(lv_rural.loaded, lv_rural.view, datetime(2019, 6, 21, 12), 1)
+    assert later.p_mw[0, k] == pytest.approx(expected)
+    assert "read at 2016-06-21 12:00" in later.notes[0]
+    # a window across the autumn change keeps 15 minutes between its periods
+    night = build_profiles(lv_rural.loaded, lv_rural.view, datetime(2016, 10, 30, 1, 0), 12)
+    stamps = [s.astimezone(UTC) for s in night.timestamps()]
+    assert all((b - a).total_seconds() == 900 for a, b in itertools.pairwise(stamps))
+    stamps = night.timestamps()
+    assert stamps[4].utcoffset() != stamps[-1].utcoffset()

@@ -27,7 +27,7 @@ from feederdao.store.audit import StoreAuditLog
 from feederdao.workflows.dispatch import pki_for, simulated_feeder
 from feederdao.workflows.metrics import Metrics
 from feederdao.workflows.operator import Operator
-from feederdao.workflows.service import PROFILE_YEAR, MarketService, ServiceSettings
+from feederdao.workflows.service import MarketService, ServiceSettings
 
 
 def bootstrap_operator_key(service: MarketService, workdir: Path) -> Path | None:
@@ -98,7 +98,7 @@ async def serve(
             profiles = build_profiles(
                 service.network.loaded,
                 service.network.view,
-                now.replace(year=PROFILE_YEAR, tzinfo=None),
+                now,
                 1,
             )
             sim = await stack.enter_async_context(

@@ -67,12 +67,21 @@ def clearing_summary(console: Console, r: ClearingResult, top_buses: int = 12) -
         f"{st.merchandising_surplus_eur:.2f} EUR (congestion rent "
         f"{st.congestion_rent_eur:.2f})",
     )
+    if not st.budget_balanced:
+        s.add_row("", "[red]budget not balanced: the market pays out more than it collects[/]")
     ac = r.ac_check
     if ac.performed:
-        verdict = "[green]all limits met[/]" if ac.feasible else "[red]violations[/]"
+        problems = []
+        if ac.violations:
+            problems.append("violations")
+        if not ac.losses_agree:
+            problems.append(f"linear losses off by up to {ac.loss_error_mw * 1000:.2f} kW")
+        if not st.budget_balanced:
+            problems.append("budget not balanced")
+        verdict = "[red]" + "; ".join(problems) + "[/]" if problems else "[green]all limits met[/]"
         s.add_row(
             "AC check",
-            f"{verdict} after {ac.iterations} iteration(s); LP-vs-AC voltage "
+            f"{verdict} after {ac.iterations} iteration(s) ({ac.stopped}); LP-vs-AC voltage "
             f"error {ac.max_voltage_error_pu:.4f} pu; max loading "
             f"{ac.max_loading_percent:.1f} %",
         )
@@ -80,6 +89,8 @@ def clearing_summary(console: Console, r: ClearingResult, top_buses: int = 12) -
             s.add_row("", f"[red]{v}[/]")
     else:
         s.add_row("AC check", "[yellow]not performed: feasibility not verified[/]")
+    for note in r.notes:
+        s.add_row("note", note)
     for b in r.binding or ("none",):
         s.add_row("binding", b)
     for sf in r.shortfalls:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -128,7 +128,12 @@ class Settlement:
 
 @dataclass(frozen=True)
 class AcCheck:
-    """What the AC power flow said about the final dispatch."""
+    """What the AC power flow said about the final dispatch, and why the loop stopped.
+
+    ``stopped`` is ``converged`` (limits met and the linear losses agree with the AC ones),
+    ``iteration-limit``, ``no-improvement`` (a further re-linearisation could not reduce the
+    violations or the loss error) or ``not-checked`` (no AC check was asked for).
+    """
 
     performed: bool
     iterations: int
@@ -136,15 +141,22 @@ class AcCheck:
     max_loading_percent: float
     loss_error_mw: float
     violations: tuple[str, ...]
+    losses_agree: bool = True
+    stopped: str = "not-checked"
 
     @property
     def feasible(self) -> bool:
-        """True only when an AC check was performed and found no violation."""
-        return self.performed and not self.violations
+        """True only when an AC check was performed, found no violation, and the linear
+        model's losses agree with the AC ones (within the clearing's tolerances)."""
+        return self.performed and not self.violations and self.losses_agree
 
 
 @dataclass(frozen=True)
 class SolverStats:
+    """Where the clearing's time went (seconds): building the program, loading and updating it
+    in HiGHS, HiGHS's own solves, the AC checks, and reading results back (prices, settlement,
+    setpoints)."""
+
     build_s: float
     solve_s: float
     ac_check_s: float
@@ -153,6 +165,10 @@ class SolverStats:
     n_variables: int
     n_constraints: int
     solver: str = "highs"
+    load_s: float = 0.0
+    read_s: float = 0.0
+    solves: int = 1
+    blocks: int = 1
 
 
 @dataclass(frozen=True)
@@ -199,7 +215,7 @@ class ClearingResult:
     shortfalls: tuple[str, ...]
     stats: SolverStats
     provenance_hash: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def n_periods(self) -> int:
@@ -220,6 +236,11 @@ class ClearingResult:
             "binding": list(self.binding),
             "ac_feasible": self.ac_check.feasible,
             "ac_iterations": self.ac_check.iterations,
+            "ac_stopped": self.ac_check.stopped,
+            "losses_agree": self.ac_check.losses_agree,
+            "loss_error_mw": self.ac_check.loss_error_mw,
+            "budget_balanced": self.settlement.budget_balanced,
+            "notes": list(self.notes),
             "ac_violations": list(self.ac_check.violations),
             "max_voltage_error_pu": self.ac_check.max_voltage_error_pu,
             "merchandising_surplus_eur": round(self.settlement.merchandising_surplus_eur, 2),

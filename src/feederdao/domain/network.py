@@ -18,13 +18,26 @@ BranchKind = Literal["line", "trafo"]
 
 
 class DeviceKind(StrEnum):
-    """What a device is; decides how the optimizer models it."""
+    """What a device is; decides how the optimizer models it.
+
+    ``PV`` and ``RENEWABLE`` (wind, biomass, hydro, aggregated small renewables: pandapower's
+    other static generators) are inverter-connected generation whose available power follows
+    its profile and can be curtailed; both are :data:`CURTAILABLE`. ``GENERATOR`` is a
+    pandapower ``gen``: a voltage-controlled machine at its set-point.
+    """
 
     LOAD = "load"
     PV = "pv"
+    RENEWABLE = "renewable"
     GENERATOR = "generator"
     STORAGE = "storage"
     FLEX_LOAD = "flex_load"
+
+
+#: inverter-connected generation that offers, is curtailed and supplies reactive power
+CURTAILABLE = frozenset({DeviceKind.PV, DeviceKind.RENEWABLE})
+#: devices that inject (their ``p_mw`` is generation, not consumption)
+GENERATION = frozenset({DeviceKind.PV, DeviceKind.RENEWABLE, DeviceKind.GENERATOR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +237,7 @@ def device_bus_consumption(
     p = np.zeros(len(view.buses))
     q = np.zeros(len(view.buses))
     for dev in view.devices:
-        sign = -1.0 if dev.kind in (DeviceKind.PV, DeviceKind.GENERATOR) else 1.0
+        sign = -1.0 if dev.kind in GENERATION else 1.0
         row = view.bus_position(dev.bus)
         p[row] += sign * p_mw.get(dev.device_id, dev.p_mw)
         q[row] += sign * q_mvar.get(dev.device_id, dev.q_mvar)

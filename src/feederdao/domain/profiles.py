@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
+
+from feederdao.errors import ProfileError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -17,7 +19,8 @@ class Profiles:
 
     ``p_mw[t, k]`` and ``q_mvar[t, k]`` belong to ``device_ids[k]`` in that device's own sign
     convention (see :class:`feederdao.domain.network.Device`). For PV this is the *available*
-    power. Arrays are read-only.
+    power. Arrays are read-only. ``start`` is time-zone aware; ``notes`` say how the window was
+    mapped onto the profiles' year and clock.
     """
 
     start: datetime
@@ -26,12 +29,13 @@ class Profiles:
     p_mw: FloatArray
     q_mvar: FloatArray
     source: str
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for arr in (self.p_mw, self.q_mvar):
             arr.setflags(write=False)
         if self.p_mw.shape != self.q_mvar.shape or self.p_mw.shape[1] != len(self.device_ids):
-            raise ValueError("profile arrays do not match the device list")
+            raise ProfileError("profile arrays do not match the device list")
 
     @property
     def n_periods(self) -> int:
@@ -42,8 +46,12 @@ class Profiles:
         return self.resolution_min / 60.0
 
     def timestamps(self) -> list[datetime]:
+        """The start of every period, in ``start``'s time zone (stepping in real time, so a
+        window across a summer-time change keeps 15 minutes between periods)."""
         step = timedelta(minutes=self.resolution_min)
-        return [self.start + k * step for k in range(self.n_periods)]
+        tz = self.start.tzinfo
+        first = self.start.astimezone(UTC)
+        return [(first + k * step).astimezone(tz) for k in range(self.n_periods)]
 
     def column(self, device_id: str) -> int:
         return self.device_ids.index(device_id)

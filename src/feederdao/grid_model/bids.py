@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from feederdao.domain.market import Bid, PriceBlock, Side
-from feederdao.domain.network import DeviceKind, NetworkView
+from feederdao.domain.network import CURTAILABLE, DeviceKind, NetworkView
 from feederdao.domain.profiles import Profiles
 from feederdao.errors import BidValidationError
 from feederdao.grid_model.participants import ParticipantRegistry
@@ -81,9 +81,7 @@ def generate_bids(
             and d.device_id in profiles.device_ids
         ]
         pv = [
-            d
-            for d in part.devices
-            if d.kind == DeviceKind.PV and d.device_id in profiles.device_ids
+            d for d in part.devices if d.kind in CURTAILABLE and d.device_id in profiles.device_ids
         ]
         # per-participant price attitudes, fixed over the day
         wtp = [

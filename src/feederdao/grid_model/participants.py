@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from feederdao.domain.market import Participant, ParticipantDevice
-from feederdao.domain.network import Device, DeviceKind, NetworkView
+from feederdao.domain.network import CURTAILABLE, Device, DeviceKind, NetworkView
 from feederdao.domain.profiles import Profiles
 from feederdao.errors import ParticipantError
 
@@ -86,7 +86,7 @@ class ParticipantRegistry(Mapping[str, Participant]):
         parts: list[Participant] = []
         by_bus: dict[int, list[Device]] = {}
         for dev in view.devices:
-            if dev.kind in (DeviceKind.LOAD, DeviceKind.PV, DeviceKind.STORAGE):
+            if dev.kind in (DeviceKind.LOAD, DeviceKind.STORAGE) or dev.kind in CURTAILABLE:
                 by_bus.setdefault(dev.bus, []).append(dev)
         for bus in sorted(by_bus):
             devices = tuple(_capability(d, profiles) for d in by_bus[bus])
@@ -121,7 +121,7 @@ def _capability(dev: Device, profiles: Profiles | None) -> ParticipantDevice:
             min_power_factor=DEFAULT_MIN_POWER_FACTOR,
             e_mwh=dev.e_max_mwh or 2.0 * rating,
         )
-    if dev.kind == DeviceKind.PV:
+    if dev.kind in CURTAILABLE:
         return ParticipantDevice(
             device_id=dev.device_id,
             kind=dev.kind,

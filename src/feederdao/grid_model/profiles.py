@@ -1,15 +1,28 @@
 """Per-period device operating points from SimBench profiles (or standard shapes).
 
-SimBench ships one year (2016) of 15-minute profiles; a window starting at any date is read at
-the same day of year and time. Networks without profiles use standard shapes: a household load
-curve with morning and evening peaks and a clear-sky PV bell, scaled to each device's nameplate.
+The clock. SimBench ships one year of 15-minute profiles, 2016, labelled in German local time
+(CET, and CEST from 27 March to 30 October: the labels skip 02:00–02:45 in spring and repeat
+02:00–02:45 in autumn), 35,136 rows evenly spaced in real time from 2016-01-01 00:00 CET. A
+window's start is mapped onto that clock exactly:
+
+* a time-zone-aware start (the service's UTC intervals) is converted to UTC and read at the row
+  of that instant;
+* a naive start (the CLI's ``--start``) is a wall-clock time on the profiles' clock
+  (Europe/Berlin); a time that does not exist there (the spring gap) is refused, one in the
+  repeated autumn hour is read at its first (summer-time) occurrence;
+* a start in another year is read at the same wall-clock date and time of 2016, and the
+  profiles say so in their ``notes``.
+
+Networks without profiles use standard shapes on the same clock: a household load curve with
+morning and evening peaks and a clear-sky PV bell, scaled to each device's nameplate.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -21,14 +34,49 @@ from feederdao.grid_model.loader import LoadedNetwork
 RESOLUTION_MIN = 15
 _STEPS_PER_DAY = 24 * 60 // RESOLUTION_MIN
 _SIMBENCH_STEPS = 35136  # 2016 is a leap year: 366 days of 96 steps
+#: the clock SimBench's profile labels are written in, and its year
+PROFILE_CLOCK = ZoneInfo("Europe/Berlin")
+PROFILE_YEAR = 2016
+_ORIGIN = datetime(PROFILE_YEAR, 1, 1, tzinfo=PROFILE_CLOCK).astimezone(UTC)
 
 
-def _step_of(start: datetime) -> int:
-    since_new_year = start - start.replace(month=1, day=1, hour=0, minute=0, second=0)
-    minutes = since_new_year.total_seconds() / 60.0
+def profile_instant(start: datetime) -> tuple[datetime, tuple[str, ...]]:
+    """The instant (UTC) of the profile row a window starting at ``start`` is read from, and
+    what the mapping had to say (another year, the autumn hour)."""
+    notes: list[str] = []
+    local = start.astimezone(PROFILE_CLOCK) if start.tzinfo is not None else start
+    if start.tzinfo is None:
+        aware = local.replace(tzinfo=PROFILE_CLOCK)
+        if aware.astimezone(UTC).astimezone(PROFILE_CLOCK).replace(tzinfo=None) != local:
+            raise ProfileError(
+                f"start {start.isoformat()} does not exist on the profiles' clock "
+                "(Europe/Berlin skips that hour when summer time starts)"
+            )
+    if local.year != PROFILE_YEAR:
+        try:
+            mapped = local.replace(year=PROFILE_YEAR, tzinfo=None)
+        except ValueError:
+            raise ProfileError(
+                f"start {start.isoformat()}: {local:%d %B} has no day in {PROFILE_YEAR}"
+            ) from None
+        notes.append(
+            f"SimBench's profiles are for {PROFILE_YEAR}: the window from "
+            f"{local:%Y-%m-%d %H:%M} is read at {mapped:%Y-%m-%d %H:%M} (local time)"
+        )
+        local = mapped
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=PROFILE_CLOCK)
+    return local.astimezone(UTC), tuple(notes)
+
+
+def _step_of(start: datetime) -> tuple[int, datetime, tuple[str, ...]]:
+    """Row of the profiles a window starting at ``start`` begins at, that row's instant, and
+    the mapping's notes."""
+    instant, notes = profile_instant(start)
+    minutes = (instant - _ORIGIN).total_seconds() / 60.0
     if minutes % RESOLUTION_MIN:
         raise ProfileError(f"start {start.isoformat()} is not on a {RESOLUTION_MIN}-minute step")
-    return int(minutes // RESOLUTION_MIN)
+    return int(minutes // RESOLUTION_MIN), instant, notes
 
 
 def household_shape(hours: np.ndarray) -> np.ndarray:
@@ -54,7 +102,7 @@ def build_profiles(
     """Device powers for ``n_periods`` 15-minute periods from ``start``."""
     if n_periods <= 0:
         raise ProfileError(f"n_periods must be positive, got {n_periods}")
-    first = _step_of(start)
+    first, instant, notes = _step_of(start)
     steps = (first + np.arange(n_periods)) % _SIMBENCH_STEPS
     ids = tuple(d.device_id for d in view.devices)
     p = np.zeros((n_periods, len(ids)))
@@ -73,8 +121,12 @@ def build_profiles(
             )
     else:
         source = "standard-shapes"
-        hours = (steps % _STEPS_PER_DAY) * RESOLUTION_MIN / 60.0
-        doy = steps // _STEPS_PER_DAY + 1
+        local = [
+            (instant + timedelta(minutes=RESOLUTION_MIN * k)).astimezone(PROFILE_CLOCK)
+            for k in range(n_periods)
+        ]
+        hours = np.array([t.hour + t.minute / 60.0 for t in local])
+        doy = np.array([t.timetuple().tm_yday for t in local])
         load_shape = household_shape(hours)
         sun = pv_shape(hours, doy)
         for k, dev in enumerate(view.devices):
@@ -84,16 +136,18 @@ def build_profiles(
             elif dev.kind == DeviceKind.PV:
                 rating = dev.sn_mva or dev.p_mw
                 p[:, k] = rating * sun
-            elif dev.kind == DeviceKind.GENERATOR:
+            elif dev.kind in (DeviceKind.GENERATOR, DeviceKind.RENEWABLE):
                 p[:, k] = dev.p_mw
             # storage: no schedule of its own (0 MW)
+    aware = start if start.tzinfo is not None else start.replace(tzinfo=PROFILE_CLOCK)
     return Profiles(
-        start=start,
+        start=aware,
         resolution_min=RESOLUTION_MIN,
         device_ids=ids,
         p_mw=p,
         q_mvar=q,
         source=source,
+        notes=notes,
     )
 
 

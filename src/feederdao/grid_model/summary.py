@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from feederdao.domain.network import DeviceKind, NetworkView
+from feederdao.domain.network import GENERATION, DeviceKind, NetworkView
 from feederdao.domain.powerflow import PowerFlowResult
 from feederdao.grid_model.powerflow import run_power_flow
 
@@ -43,7 +43,7 @@ def summarise(net: Any, view: NetworkView, flow: PowerFlowResult | None = None) 
     i_min, i_max = int(np.argmin(vm)), int(np.argmax(vm))
     k_max = int(np.argmax(loading)) if len(loading) else -1
     load = sum(d.p_mw for d in view.devices if d.kind in (DeviceKind.LOAD, DeviceKind.FLEX_LOAD))
-    gen = sum(d.p_mw for d in view.devices if d.kind in (DeviceKind.PV, DeviceKind.GENERATOR))
+    gen = sum(d.p_mw for d in view.devices if d.kind in GENERATION)
     return NetworkSummary(
         name=view.name,
         n_buses=len(view.buses),

@@ -273,7 +273,7 @@ def _devices(net: Any, supplied: set[int], rep: dict[int, int]) -> tuple[list[De
         add(
             Device(
                 device_id=f"sgen:{idx}",
-                kind=DeviceKind.PV if is_pv else DeviceKind.GENERATOR,
+                kind=DeviceKind.PV if is_pv else DeviceKind.RENEWABLE,
                 element=int(idx),
                 name=name,
                 bus=int(row.bus),

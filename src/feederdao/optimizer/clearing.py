@@ -1,9 +1,21 @@
-"""``clear``: solve, check with an AC power flow, re-linearise, price and settle.
+"""``clear``: solve, check with an AC power flow, re-linearise, price, settle, assemble.
 
-The loop: solve the linear model; run the AC power flow at its dispatch; if a voltage or
-loading limit is violated beyond tolerance, or the linear losses are off, correct the model
-around the AC result (voltage offsets, loss linearisation, tightened ratings) and solve again,
-at most ``max_iterations`` times. The result states what the last AC check found.
+The engine is a short loop of steps on values:
+
+1. **linearise** at a starting operating point — the previous clearing's AC point when there
+   is one (a re-clear, the next interval of a study), else the profiles' (every bid accepted);
+2. **solve** the linear program (on infeasibility: solve it elastic and say where it had to
+   shed, curtail or relax);
+3. **AC check** the dispatch with the AC power flow;
+4. stop when the limits hold and the linear losses agree with the AC ones (``converged``), at
+   ``max_iterations`` (``iteration-limit``), or when a further step cannot reduce the violations
+   (``no-improvement``); otherwise **re-linearise** around the AC result — voltage offsets, the
+   loss planes (replaced, never piled up), tightened ratings, thermal rows where branches came
+   near their limits, or a new AC expansion on a meshed feeder — and solve again;
+5. **price** from the duals, **settle**, and **assemble** the result of the best iteration.
+
+The linearisation state (:class:`OperatingPoint`) is plain data, so an elastic re-solve or a
+meshed rebuild re-applies it to a freshly built program.
 """
 
 from __future__ import annotations
@@ -12,7 +24,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -27,42 +39,64 @@ from feederdao.domain.clearing import (
 from feederdao.domain.market import Bid, Participant
 from feederdao.domain.network import NetworkView
 from feederdao.domain.params import GridParameters
-from feederdao.domain.powerflow import AcChecker, Linearisation, PowerFlowResult
+from feederdao.domain.powerflow import AcChecker, Lineariser, PowerFlowResult
 from feederdao.domain.profiles import Profiles
 from feederdao.errors import InfeasibleClearingError, NetworkDataError
-from feederdao.optimizer.data import LoadDevice, MarketData, prepare
-from feederdao.optimizer.limits import allowed_loading_percent, branch_limit_mva
+from feederdao.optimizer.data import MarketData, prepare
+from feederdao.optimizer.devices import update_pv_offers
+from feederdao.optimizer.limits import add_thermal_rows, allowed_loading_percent
+from feederdao.optimizer.lp import FloatArray
 from feederdao.optimizer.market import block_cost
-from feederdao.optimizer.model import ClearingModel, Solution
+from feederdao.optimizer.model import ClearingModel, Dispatch, Extension, build
+from feederdao.optimizer.network import loss_plane, relinearise_losses, set_reactive_losses
 from feederdao.optimizer.prices import decompose, decompose_meshed
 from feederdao.optimizer.settlement import settle
-from feederdao.optimizer.topology import Topology
+from feederdao.optimizer.topology import Topology, topology
 
 
-def bus_consumption(data: MarketData, sol: Solution) -> tuple[np.ndarray, np.ndarray]:
-    """Net consumption per [period, bus] of a solution, for the AC check."""
-    p = data.fixed_p_mw - sol.shed + sol.spill
+@dataclass
+class OperatingPoint:
+    """Where the linear model is linearised: the AC flows it was corrected with, the thermal
+    rows written so far and the ratings they hold, and (meshed) the net consumption the AC
+    expansion was taken at."""
+
+    flow: PowerFlowResult | None = None
+    v_lp: FloatArray | None = None  # the LP's |V|² at that point (radial)
+    thermal_keys: frozenset[tuple[int, int]] = frozenset()
+    s_eff: FloatArray | None = None
+    consumption: tuple[FloatArray, FloatArray] | None = None
+    #: the flow is the profiles' (not a cleared dispatch's): its losses are taken as they are,
+    #: without the planes' slopes, which would point the wrong way far from the dispatch
+    guess: bool = False
+    #: the AC flows of the step before (radial): the loss planes become secants through both
+    previous: PowerFlowResult | None = None
+
+
+def bus_consumption(data: MarketData, d: Dispatch) -> tuple[FloatArray, FloatArray]:
+    """Net consumption per [period, bus] of a dispatch, for the AC check."""
+    p = data.fixed_p_mw - d.shed_mw + d.spill_mw
     q = data.fixed_q_mvar.copy()
     bl = data.blocks
-    sign = np.where(bl.is_buy, 1.0, -1.0)
-    np.add.at(p, (bl.period, bl.bus_pos), sign * sol.x)
-    for s, u in enumerate(data.storage):
-        p[:, u.bus_pos] += sol.ch[:, s] - sol.dis[:, s]
-        q[:, u.bus_pos] -= sol.q_st[:, s]
-    for f, fl in enumerate(data.flex):
-        p[:, fl.bus_pos] += sol.p_flex[:, f]
-    for i, inv in enumerate(data.inverters):
-        q[:, inv.bus_pos] -= sol.q_pv[:, i]
+    np.add.at(p, (bl.period, bl.bus_pos), np.where(bl.is_buy, 1.0, -1.0) * d.accepted_mw)
+    st = np.array([u.bus_pos for u in data.storage], dtype=np.int64)
+    np.add.at(p.T, st, (d.charge_mw - d.discharge_mw).T)
+    np.add.at(q.T, st, -d.q_storage_mvar.T)
+    np.add.at(p.T, np.array([f.bus_pos for f in data.flex], dtype=np.int64), d.flex_mw.T)
+    np.add.at(q.T, np.array([i.bus_pos for i in data.inverters], dtype=np.int64), -d.q_pv_mvar.T)
     return p, q
 
 
-#: branches losing less than this (MW) at the AC point get no loss cut; their losses are left
-#: to the loss-error check (10 W per branch is far below any tolerance that matters)
-LOSS_CUT_MIN_MW = 1e-5
+def profile_consumption(data: MarketData) -> tuple[FloatArray, FloatArray]:
+    """Net bus consumption with every bid fully accepted and storage idle: the operating point
+    the profiles describe, where the first linearisation is taken."""
+    p = data.fixed_p_mw.copy()
+    bl = data.blocks
+    np.add.at(p, (bl.period, bl.bus_pos), np.where(bl.is_buy, 1.0, -1.0) * bl.quantity)
+    return p, data.fixed_q_mvar.copy()
 
 
 class ClearingEngine:
-    """A clearing model kept for one feeder and window; ``run`` clears (and re-clears)."""
+    """A clearing kept for one feeder and window; ``run`` clears, ``rebid`` re-clears."""
 
     def __init__(
         self,
@@ -73,31 +107,46 @@ class ClearingEngine:
         params: GridParameters | None = None,
         wholesale: WholesalePrices | None = None,
         options: ClearingOptions | None = None,
+        extensions: Sequence[Extension] = (),
+        start: PowerFlowResult | None = None,
+        threads: int = 2,
     ) -> None:
         self.view = view
         self.participants = tuple(participants)
         self.params = params or GridParameters()
         self.options = options or ClearingOptions()
-        wholesale = wholesale or WholesalePrices.day_shape(profiles.n_periods)
+        self.extensions = tuple(extensions)
+        self.threads = threads
+        self.notes: tuple[str, ...] = profiles.notes
+        if wholesale is None:
+            first = (profiles.start.hour * 60 + profiles.start.minute) // profiles.resolution_min
+            wholesale = WholesalePrices.day_shape(profiles.n_periods, first)
+            self.notes += (
+                "no wholesale prices given: a placeholder day shape was used for the substation's "
+                "import and export prices",
+            )
         self.bids = tuple(bids)
         self._profiles = profiles
         self.data = prepare(
             view, profiles, self.bids, self.participants, self.params, wholesale, self.options
         )
-        # a meshed view's model is built around an AC operating point, in run()
-        self._lazy = self.options.ac_check
-        self._thermal_keys: set[tuple[int, int]] = set()
-        self.model = ClearingModel(view, self.data, None, self._lazy) if view.is_radial else None
-        self._scale: np.ndarray | None = None  # meshed: rating tightening kept across rebuilds
-        self._hash = _provenance_hash(view, self.bids, self.params, wholesale, self.options)
+        self.topo: Topology = topology(view)
+        self.point = OperatingPoint(flow=start)
+        self.model: ClearingModel | None = None
+        self._lin_source: Lineariser | None = None
+        self._checking = False
+        self._hash = _provenance_hash(
+            view, self.bids, self.params, wholesale, self.options, self.extensions
+        )
+
+    # -- public ---------------------------------------------------------------------------
 
     def rebid(self, bids: Sequence[Bid], ac: AcChecker | None) -> ClearingResult:
-        """Clear a new book on the same feeder and window.
+        """Clear a new book on the same feeder and window, starting from the last AC point.
 
-        When the book has the same shape (blocks at the same buses, periods, sides and
-        devices; the rolling-interval case) only prices and quantities change in the kept
-        model and the loaded solver; otherwise the model is rebuilt.
-        """
+        When the book has the same shape (blocks at the same buses, periods, sides and devices:
+        the rolling-interval case) only quantities and prices change in the kept program and in
+        HiGHS; otherwise the program is rebuilt."""
         new = prepare(
             self.view,
             self._profiles,
@@ -114,196 +163,317 @@ class ClearingEngine:
             and np.array_equal(new.blocks.period, old.period)
             and np.array_equal(new.blocks.is_buy, old.is_buy)
             and new.blocks.device == old.device
+            and new.blocks.participant == old.participant
             and np.array_equal(new.fixed_p_mw, self.data.fixed_p_mw)
         )
         self.bids = tuple(bids)
         self.data = new
         self._hash = _provenance_hash(
-            self.view, self.bids, self.params, new.wholesale, self.options
+            self.view, self.bids, self.params, new.wholesale, self.options, self.extensions
         )
-        if not same or self.model is None or self.model.lin is not None:
-            self._thermal_keys = set()
-            self.model = (
-                ClearingModel(self.view, new, None, self._lazy) if self.view.is_radial else None
+        model = self.model
+        if same and model is not None and model.radial is not None:
+            model.data = new
+            model.lp.set_cols(
+                model.bids, upper=new.blocks.quantity, cost=new.period_hours * block_cost(new)
             )
-            return self.run(ac)
-        m = self.model.m
-        self.model.data = new
-        for n in range(len(new.blocks)):
-            m.qty[n].set_value(float(new.blocks.quantity[n]))
-            m.price[n].set_value(block_cost(new, n))
-        limit = branch_limit_mva(self.view, new)
-        for (k, _t), par in m.s_eff.items():
-            par.set_value(float(limit[k]))
-        self.model.build_s = 0.0
+            update_pv_offers(model.lp, new, model.inverters, model.ties)
+        else:
+            self.model = None
         return self.run(ac)
 
     def run(self, ac: AcChecker | None) -> ClearingResult:
         t_start = time.perf_counter()
         opts, view, data = self.options, self.view, self.data
         allowed = allowed_loading_percent(view, data)
-        solve_s = ac_s = 0.0
-        status = "elastic" if opts.elastic else "optimal"
         meshed = not view.is_radial
-        if meshed:
-            if ac is None or not hasattr(ac, "linearise"):
-                raise NetworkDataError(
-                    f"network {view.name!r} is meshed: its clearing is linearised around an AC "
-                    "operating point and needs an AC evaluator (it is never treated as radial)"
-                )
-            t0 = time.perf_counter()
-            p0, q0 = profile_consumption(data)
-            self._rebuild_meshed(ac.linearise(p0, q0))
-            ac_s += time.perf_counter() - t0
-        elif ac is not None and opts.ac_check:
-            # start the linearisation at the profile operating point (every bid accepted)
-            t0 = time.perf_counter()
-            p0, q0 = profile_consumption(data)
-            warm = ac(p0, q0)
-            self._relinearise(None, warm, allowed)
-            self._watch_thermal(warm, allowed, 0.5)
-            ac_s += time.perf_counter() - t0
-        if ac is None or not opts.ac_check:
-            # nothing will find the branches near their limits: write every eligible row
-            self._model.add_thermal(
-                (k, t) for t, k in zip(*np.nonzero(self._model.m.thermal_eligible), strict=True)
+        lineariser = _lineariser(ac) if meshed else None
+        if meshed and lineariser is None:
+            raise NetworkDataError(
+                f"network {view.name!r} is meshed: its clearing is linearised around an AC "
+                "operating point and needs an AC evaluator (it is never treated as radial)"
             )
-        build_s = self._model.build_s
-        sol, shortfalls = self._solve_or_diagnose()
-        solve_s += sol.solve_s
-        if sol.extra.get("elastic"):
-            status = "elastic"
-        flow: PowerFlowResult | None = None
-        check = AcCheck(False, 0, float("nan"), float("nan"), float("nan"), ())
-        iterations = 0
-        if ac is not None and (opts.ac_check or meshed):
-            for it in range(1, opts.max_iterations + 1):
-                iterations = it
-                p, q = bus_consumption(data, sol)
-                t0 = time.perf_counter()
-                flow = ac(p, q)
-                ac_s += time.perf_counter() - t0
-                check = self._evaluate(sol, flow, allowed, it)
-                settled = not check.violations and self._losses_agree(sol, flow)
-                if settled and not self._watch_thermal(flow, allowed, 0.9, dry=True):
-                    break
-                if it == opts.max_iterations:
-                    break
-                # tighten the rows that were there when the overload happened, then add rows
-                # where branches came near their limits
-                if meshed:
-                    t0 = time.perf_counter()
-                    self._tighten(flow, allowed)
-                    self._watch_thermal(flow, allowed, 0.9)
-                    lin = ac.linearise(p, q)  # type: ignore[attr-defined]
-                    ac_s += time.perf_counter() - t0
-                    self._rebuild_meshed(lin)
-                    build_s += self._model.build_s
-                else:
-                    self._relinearise(sol, flow, allowed)
-                    self._watch_thermal(flow, allowed, 0.9)
-                sol, more = self._solve_or_diagnose()
-                shortfalls = more
-                if sol.extra.get("elastic"):
-                    status = "elastic"
-                solve_s += sol.solve_s
-        return self._result(
-            sol,
-            flow,
-            check,
-            shortfalls,
-            status,
-            iterations,
-            build_s,
-            solve_s,
-            ac_s,
-            time.perf_counter() - t_start,
+        checking = ac is not None and opts.ac_check
+        self._lin_source = lineariser
+        self._checking = checking
+        timer = _Timer()
+        # 1. linearise at the starting point
+        with timer("ac"):
+            start = self._starting_point(ac, lineariser, checking)
+        model = self._model(start, timer)
+        # 2.–4. solve, check, re-linearise
+        best: tuple[float, Dispatch, PowerFlowResult | None, AcCheck, tuple[str, ...]] | None
+        best = None
+        iterations, solves, stopped = 0, 0, "not-checked"
+        previous: float | None = None
+        previous_merit: float | None = None
+        added, stalled = False, 0
+        notes: list[str] = []
+        status = "optimal"
+        while True:
+            iterations += 1
+            dispatch, shortfalls, model = self._solve(model, timer)
+            solves += 1
+            notes.extend(dispatch.retried)
+            if model.is_elastic and dispatch.elastic_used:
+                status = "elastic"
+            if not (checking or meshed) or ac is None:
+                check = AcCheck(False, 0, float("nan"), float("nan"), float("nan"), ())
+                best = (0.0, dispatch, None, check, shortfalls)
+                break
+            with timer("ac"):
+                flow = ac(*bus_consumption(data, dispatch))
+            check = self._evaluate(model, dispatch, flow, allowed, iterations)
+            merit = _merit(model, check, flow, allowed, opts)
+            progress = previous is None or merit < previous * (1.0 - 1e-3) - 1e-12
+            previous_merit, previous = previous, merit
+            if best is None or merit <= best[0]:
+                best = (merit, dispatch, flow, check, shortfalls)
+            near = self._near_thermal(model, flow, allowed, 0.9)
+            # a loss line lifted by more than a thousandth of the loss tolerance
+            lifted = bool((dispatch.loss_slack_mw > 1e-3 * opts.loss_tolerance_mw).any())
+            marginal = self._marginal(model, dispatch, flow)
+            if check.feasible and not near and not lifted and marginal:
+                stopped = "converged"
+                break
+            if iterations >= opts.max_iterations:
+                stopped = "iteration-limit"
+                break
+            # two steps in a row that only moved the linearisation and did not help will not
+            # help next time (a step that added thermal rows changed the problem: no guide)
+            stalled = 0 if progress or added else stalled + 1
+            if stalled >= 2 or (stalled and merit == previous_merit):
+                stopped = "no-improvement"
+                break
+            added = bool(near)
+            with timer("ac"):
+                self.point = self._next_point(model, dispatch, flow, allowed, near, lineariser)
+            model = self._model(self.point, timer)
+        assert best is not None
+        _, dispatch, final, check, shortfalls = best
+        if check.performed:
+            check = replace(check, iterations=iterations, stopped=stopped)
+        if final is not None:
+            # the next clearing (a re-clear, the next day) starts at the result's AC point
+            self.point = replace(
+                self.point,
+                previous=self.point.flow if model.radial is not None else None,
+                guess=False,
+                flow=final,
+                v_lp=dispatch.v_pu2 if model.radial is not None else None,
+                consumption=bus_consumption(data, dispatch),
+            )
+        t_read = time.perf_counter()
+        result = self._result(model, dispatch, final, check, shortfalls, status, notes)
+        timer.add("read", time.perf_counter() - t_read)
+        n_var, n_con = model.size
+        stats = SolverStats(
+            build_s=timer.get("build"),
+            solve_s=timer.get("solve"),
+            ac_check_s=timer.get("ac"),
+            total_s=time.perf_counter() - t_start,
+            iterations=max(iterations, 1),
+            n_variables=n_var,
+            n_constraints=n_con,
+            load_s=timer.get("load"),
+            read_s=timer.get("read"),
+            solves=solves,
+            blocks=model.solver.parts if model.solver is not None else 1,
         )
+        return replace(result, stats=stats)
 
-    # -- steps ---------------------------------------------------------------------------
+    # -- steps ----------------------------------------------------------------------------
+
+    def _starting_point(
+        self, ac: AcChecker | None, lineariser: Lineariser | None, checking: bool
+    ) -> OperatingPoint:
+        """The point of the first linearisation: the kept one, or the profiles'."""
+        point = self.point
+        if lineariser is not None:
+            if point.consumption is None:
+                point = replace(point, consumption=profile_consumption(self.data))
+            return point
+        if not checking or ac is None:
+            return point
+        flow = point.flow if point.flow is not None else ac(*profile_consumption(self.data))
+        v_lp = point.v_lp
+        if v_lp is None:
+            v_lp = _lindistflow_voltages(self.view, self.topo, flow)
+        point = replace(point, flow=flow, v_lp=v_lp, guess=self.point.flow is None)
+        allowed = allowed_loading_percent(self.view, self.data)
+        near = flow.branch_loading_percent >= 0.5 * allowed[None, :]
+        keys = {(int(k), int(t)) for t, k in zip(*np.nonzero(near), strict=True)}
+        self.point = replace(point, thermal_keys=point.thermal_keys | frozenset(keys))
+        return self.point
+
+    def _model(
+        self, point: OperatingPoint, timer: _Timer, elastic: bool | None = None
+    ) -> ClearingModel:
+        """The program linearised at ``point``: the kept one when it can be updated in place
+        (radial), else a new one."""
+        data, view = self.data, self.view
+        elastic = self.options.elastic if elastic is None else elastic
+        model = self.model
+        lin = None
+        if not view.is_radial:
+            assert point.consumption is not None
+            lineariser = self._lineariser
+            with timer("ac"):
+                lin = lineariser.linearise(*point.consumption)
+            model = None
+        if model is None or model.is_elastic != elastic:
+            with timer("build"):
+                model = build(view, data, self.topo, lin, elastic, self.extensions, self.threads)
+        self.model = model
+        with timer("build"):
+            self._apply(model, point)
+        return model
 
     @property
-    def _model(self) -> ClearingModel:
-        if self.model is None:
-            raise RuntimeError("the meshed model is built in run()")
-        return self.model
+    def _lineariser(self) -> Lineariser:
+        if self._lin_source is None:
+            raise NetworkDataError("a meshed view needs an AC evaluator that can linearise")
+        return self._lin_source
 
-    def _watch_thermal(
-        self, flow: PowerFlowResult, allowed: np.ndarray, share: float, dry: bool = False
-    ) -> int:
-        """Branch-periods whose AC loading reaches ``share`` of their limit get thermal rows
-        (lazily written rows); return how many are new (``dry``: only count them)."""
-        near = flow.branch_loading_percent >= share * allowed[None, :]
-        keys = {(int(k), int(t)) for t, k in zip(*np.nonzero(near), strict=True)}
-        eligible = self._model.m.thermal_eligible
-        keys = {(k, t) for k, t in keys if eligible[t, k]} - self._thermal_keys
-        if dry or not keys:
-            return len(keys)
-        self._thermal_keys |= keys
-        return self._model.add_thermal(sorted(keys))
+    def _apply(self, model: ClearingModel, point: OperatingPoint) -> None:
+        """Write the operating point into the program: voltage offsets, loss planes, reactive
+        losses (radial), ratings and thermal rows (both)."""
+        lp, view, data, topo = model.lp, self.view, self.data, self.topo
+        th = model.thermal
+        if point.s_eff is not None:
+            th.s_eff = point.s_eff.copy()
+        if model.radial is not None and point.flow is not None:
+            flow = point.flow
+            v_lp = point.v_lp if point.v_lp is not None else flow.vm_pu**2
+            model.voltage_offset = flow.vm_pu**2 - v_lp
+            model.voltage.apply(lp, model.voltage_offset)
+            plane = loss_plane(
+                view,
+                topo,
+                flow.branch_p_from_mw,
+                flow.vm_pu[:, topo.from_pos],
+                flow.losses_per_branch_p,
+                point.previous.branch_p_from_mw if point.previous is not None else None,
+            )
+            if point.guess:
+                plane = (flow.losses_per_branch_p, 0.0 * plane[1])
+            relinearise_losses(lp, model.radial.flows, model.radial.losses, plane)
+            model.loss_factor = plane[1]
+            set_reactive_losses(lp, model.balance, data, topo, flow.losses_per_branch_q)
+        if not self._checking and model.radial is not None:
+            # nothing will find the branches near their limits: write every eligible row
+            ts, ks = np.nonzero(th.eligible)
+            add_thermal_rows(lp, th, model.flows, zip(ks.tolist(), ts.tolist(), strict=True))
+        add_thermal_rows(lp, th, model.flows, point.thermal_keys)
+        th.apply(lp)
 
-    def _rebuild_meshed(self, lin: Linearisation) -> None:
-        elastic = self.model.elastic if self.model is not None else self.options.elastic
-        self.model = ClearingModel(self.view, self.data, lin, self._lazy)
-        self.model.add_thermal(sorted(self._thermal_keys))
-        if elastic != self.model.elastic:
-            self.model.set_elastic(elastic)
-        if self._scale is not None:
-            for (k, t), par in self.model.m.s_eff.items():
-                par.set_value(float(par.value) * self._scale[t, k])
-
-    def _tighten(self, flow: PowerFlowResult, allowed: np.ndarray) -> None:
-        """Meshed: remember a tighter rating where the AC check found an overload."""
-        if self._scale is None:
-            self._scale = np.ones_like(flow.branch_loading_percent)
-        modelled = np.zeros(flow.branch_loading_percent.shape, dtype=bool)
-        for k, t in self._thermal_keys:
-            modelled[t, k] = True
-        over = (flow.branch_loading_percent > allowed[None, :]) & modelled
-        ratio = np.where(
-            over, allowed[None, :] / np.maximum(flow.branch_loading_percent, 1e-9), 1.0
-        )
-        self._scale *= np.where(over, ratio * 0.999, 1.0)
-
-    def _solve_or_diagnose(self) -> tuple[Solution, tuple[str, ...]]:
-        cm = self._model
-        sol = cm.solve()
-        if sol is not None:
-            return sol, _shortfalls(self.view, sol) if cm.elastic else ()
-        cm.set_elastic(True)
-        sol = cm.solve()
-        if sol is None:
+    def _solve(
+        self, model: ClearingModel, timer: _Timer
+    ) -> tuple[Dispatch, tuple[str, ...], ClearingModel]:
+        """Solve; when infeasible, solve elastic and raise (or, elastic, return) where it had to
+        relax the problem."""
+        first_load = model.solver is None
+        t0 = time.perf_counter()
+        d = model.solve()
+        self._account(model, timer, t0, first_load)
+        if d is not None:
+            return d, (_shortfalls(self.view, d) if model.is_elastic else ()), model
+        elastic = self._model(self.point, timer, elastic=True)
+        t0 = time.perf_counter()
+        d = elastic.solve()
+        self._account(elastic, timer, t0, True)
+        if d is None:
             raise InfeasibleClearingError(
                 "the clearing is infeasible even with load shedding, curtailment and voltage "
                 "slack allowed (check the substation voltage against the voltage band)"
             )
-        where = _shortfalls(self.view, sol)
+        where = _shortfalls(self.view, d)
         if not self.options.elastic:
-            cm.set_elastic(False)
+            self.model = None
             raise InfeasibleClearingError(
                 "no dispatch satisfies the bids, devices and limits; an elastic re-solve needs: "
-                + "; ".join(where),
+                + ("; ".join(where) or "nothing it could name"),
                 where,
             )
-        sol.extra["elastic"] = True
-        return sol, where
+        return d, where, elastic
+
+    @staticmethod
+    def _account(model: ClearingModel, timer: _Timer, t0: float, first: bool) -> None:
+        total = time.perf_counter() - t0
+        solver = model.solver
+        load = solver.load_s if solver is not None else 0.0
+        if solver is not None:
+            solver.load_s = 0.0
+        timer.add("load", load)
+        timer.add("solve", max(total - load, 0.0))
+        del first
+
+    def _marginal(self, model: ClearingModel, d: Dispatch, flow: PowerFlowResult) -> bool:
+        """The loss lines the dispatch was priced with have the marginal losses of its own AC
+        flows (within 5 % or 0.0001 MW per MW), so the loss part of the price is marginal."""
+        if model.radial is None:
+            return True  # the AC expansion is taken at each point
+        topo = self.topo
+        a = topo.r_pu[None, :] / (
+            self.view.base_mva * np.maximum(flow.vm_pu[:, topo.from_pos], 0.5) ** 2
+        )
+        tangent = 2 * a * flow.branch_p_from_mw
+        return bool((np.abs(d.loss_factor - tangent) <= 0.05 * np.abs(tangent) + 1e-4).all())
+
+    def _near_thermal(
+        self, model: ClearingModel, flow: PowerFlowResult, allowed: FloatArray, share: float
+    ) -> set[tuple[int, int]]:
+        """Eligible branch-periods without rows whose AC loading reaches ``share`` of their
+        limit."""
+        near = flow.branch_loading_percent >= share * allowed[None, :]
+        keys = {(int(k), int(t)) for t, k in zip(*np.nonzero(near), strict=True)}
+        eligible = model.thermal.eligible
+        return {(k, t) for k, t in keys if eligible[t, k]} - set(model.thermal.written)
+
+    def _next_point(
+        self,
+        model: ClearingModel,
+        d: Dispatch,
+        flow: PowerFlowResult,
+        allowed: FloatArray,
+        near: set[tuple[int, int]],
+        lineariser: Lineariser | None,
+    ) -> OperatingPoint:
+        """Re-linearise around the AC result: tighten the ratings of modelled branches the AC
+        check found overloaded, add rows where branches came near their limits, and move the
+        expansion point to the dispatch just checked."""
+        th = model.thermal
+        loading = flow.branch_loading_percent
+        over = (loading > allowed[None, :]) & th.modelled
+        s_eff = np.where(
+            over, th.s_eff * allowed[None, :] / np.maximum(loading, 1e-9) * 0.999, th.s_eff
+        )
+        keys = frozenset(th.written) | frozenset(near)
+        if lineariser is not None:
+            return OperatingPoint(flow, None, keys, s_eff, bus_consumption(self.data, d))
+        return OperatingPoint(flow, d.v_pu2, keys, s_eff, None, previous=self.point.flow)
 
     def _evaluate(
-        self, sol: Solution, flow: PowerFlowResult, allowed: np.ndarray, iteration: int
+        self,
+        model: ClearingModel,
+        d: Dispatch,
+        flow: PowerFlowResult,
+        allowed: FloatArray,
+        iteration: int,
     ) -> AcCheck:
-        view, p, opts = self.view, self.params, self.options
-        slack = set(self._model.topo.slack_pos.tolist())
-        nonslack = np.array([b not in slack for b in range(len(view.buses))])
+        view, opts = self.view, self.options
+        lo, hi = _band(model)
+        nonslack = model.voltage.pos >= 0
         vm = flow.vm_pu
         violations: list[str] = []
-        hi = (vm > p.v_max_pu + opts.voltage_tolerance_pu) & nonslack
-        lo = (vm < p.v_min_pu - opts.voltage_tolerance_pu) & nonslack
-        for mask, word, bound in ((hi, "above", p.v_max_pu), (lo, "below", p.v_min_pu)):
+        hi_m = (vm > hi[None, :] + opts.voltage_tolerance_pu) & nonslack[None, :]
+        lo_m = (vm < lo[None, :] - opts.voltage_tolerance_pu) & nonslack[None, :]
+        for mask, word, bound in ((hi_m, "above", hi), (lo_m, "below", lo)):
             for b in np.flatnonzero(mask.any(axis=0)):
                 ts = np.flatnonzero(mask[:, b])
                 worst = vm[ts, b].max() if word == "above" else vm[ts, b].min()
                 violations.append(
-                    f"voltage {word} {bound:.3f} pu at {view.buses[b].name} in {len(ts)} "
+                    f"voltage {word} {bound[b]:.3f} pu at {view.buses[b].name} in {len(ts)} "
                     f"period(s) (worst {worst:.4f} pu)"
                 )
         over = flow.branch_loading_percent > allowed[None, :] + opts.loading_tolerance_percent
@@ -314,103 +484,59 @@ class ClearingEngine:
                 f"{flow.branch_loading_percent[ts, k].max():.1f} % > {allowed[k]:.1f} % in "
                 f"{len(ts)} period(s)"
             )
-        lp_losses = _lp_losses(self._model, sol)
+        lp_loss, ac_loss = d.losses_mw, flow.losses_mw
+        err = np.abs(lp_loss - ac_loss)
+        agree = bool(
+            err.max(initial=0.0) <= opts.loss_tolerance_mw
+            or abs(lp_loss.sum() - ac_loss.sum())
+            <= opts.loss_tolerance_fraction * abs(ac_loss.sum())
+        )
         return AcCheck(
             performed=True,
             iterations=iteration,
-            max_voltage_error_pu=float(np.abs(np.sqrt(np.clip(sol.v, 0, None)) - vm).max()),
+            max_voltage_error_pu=float(np.abs(d.vm_pu - vm).max(initial=0.0)),
             max_loading_percent=float(flow.branch_loading_percent.max(initial=0.0)),
-            loss_error_mw=float(np.abs(lp_losses - flow.losses_mw).max()),
+            loss_error_mw=float(err.max(initial=0.0)),
             violations=tuple(violations),
+            losses_agree=agree,
         )
-
-    def _losses_agree(self, sol: Solution, flow: PowerFlowResult) -> bool:
-        """The linear losses match the AC ones: per period within ``loss_tolerance_mw`` or,
-        over the window, within ``loss_tolerance_fraction`` of the AC losses."""
-        lp, ac = _lp_losses(self._model, sol), flow.losses_mw
-        opts = self.options
-        if np.abs(lp - ac).max() <= opts.loss_tolerance_mw:
-            return True
-        return bool(abs(lp.sum() - ac.sum()) <= opts.loss_tolerance_fraction * abs(ac.sum()))
-
-    def _relinearise(
-        self, sol: Solution | None, flow: PowerFlowResult, allowed: np.ndarray
-    ) -> None:
-        """Correct the linear model around the AC operating point (see module docstring).
-
-        Without a solution (before the first solve) the voltage offsets are those of the
-        linear model's own voltages at the AC flows.
-        """
-        m, view, topo = self._model.m, self.view, self._model.topo
-        base = view.base_mva
-        vm2 = flow.vm_pu**2
-        v_lp = sol.v if sol is not None else _lindistflow_voltages(view, topo, flow)
-        voff = vm2 - v_lp
-        for (b, t), par in m.voff.items():
-            par.set_value(float(voff[t, b]))
-        p0, q0 = flow.branch_p_from_mw, flow.branch_q_from_mvar
-        v0 = vm2[:, topo.from_pos]
-        ac_loss = flow.losses_per_branch_p
-        # series losses r(p² + q²)/(base·v0) are convex: add their tangent plane at the AC
-        # point, plus the no-load part (transformer iron, cable charging) the AC check found
-        series = topo.r_pu[None, :] * (p0**2 + q0**2) / (base * v0)
-        cp = 2 * topo.r_pu[None, :] * p0 / (base * v0)
-        cq = 2 * topo.r_pu[None, :] * q0 / (base * v0)
-        c0 = ac_loss - cp * p0 - cq * q0
-        del series
-        n_t, n_k = ac_loss.shape
-        rows = []
-        for t in range(n_t):
-            for k in range(n_k):
-                if ac_loss[t, k] > LOSS_CUT_MIN_MW:
-                    rows.append(
-                        m.loss_cuts.add(
-                            m.loss_p[k, t]
-                            >= float(c0[t, k])
-                            + float(cp[t, k]) * m.p[k, t]
-                            + float(cq[t, k]) * m.q[k, t]
-                        )
-                    )
-        self._model.add_rows(rows)
-        q_loss = flow.losses_per_branch_q
-        for (k, t), par in m.loss_q.items():
-            par.set_value(float(q_loss[t, k]))
-        if sol is None:
-            return  # ratings are only tightened where a cleared dispatch overloads
-        for (k, t), par in m.s_eff.items():
-            loading = flow.branch_loading_percent[t, k]
-            if loading > allowed[k]:
-                par.set_value(float(par.value) * allowed[k] / loading * 0.999)
 
     def _result(
         self,
-        sol: Solution,
+        model: ClearingModel,
+        d: Dispatch,
         flow: PowerFlowResult | None,
         check: AcCheck,
         shortfalls: tuple[str, ...],
         status: str,
-        iterations: int,
-        build_s: float,
-        solve_s: float,
-        ac_s: float,
-        total_s: float,
+        notes: list[str],
     ) -> ClearingResult:
-        view, data, model = self.view, self.data, self._model
-        m = model.m
-        if model.lin is None:
-            prices = decompose(view, model.topo, sol, data.period_hours)
+        view, data = self.view, self.data
+        if model.radial is not None:
+            assert d.voltage_drop is not None
+            prices = decompose(view, self.topo, d, d.loss_factor, d.voltage_drop, data.period_hours)
         else:
-            prices = decompose_meshed(view, model.lin, sol, data.period_hours)
-        s_eff = np.full((data.n_periods, len(view.branches)), np.inf)
-        for (k, t), par in m.s_eff.items():
-            s_eff[t, k] = par.value
-        settlement = settle(data, self.participants, prices, sol, s_eff)
+            assert d.lin is not None
+            prices = decompose_meshed(view, d.lin, d, data.period_hours)
+        settlement = settle(data, self.participants, prices, d, d.s_eff)
         accepted: dict[str, list[float]] = {}
-        for n, bid_id in enumerate(data.blocks.bid_ids):
-            accepted.setdefault(bid_id, []).append(round(float(sol.x[n]), 9))
+        for bid_id, x in zip(data.blocks.bid_ids, np.round(d.accepted_mw, 9).tolist(), strict=True):
+            accepted.setdefault(bid_id, []).append(x)
         rating = np.array([br.rating_mva or np.inf for br in view.branches])
-        lp_loading = np.hypot(sol.p, sol.q) / rating[None, :] * 100.0
-        n_var, n_con = model.size
+        lp_loading = np.hypot(d.branch_p_mw, d.branch_q_mvar) / rating[None, :] * 100.0
+        notes = list(dict.fromkeys([*self.notes, *notes]))
+        if view.unsupplied_buses:
+            notes.append(
+                f"{len(view.unsupplied_buses)} bus(es) not connected to a substation are left "
+                f"out of the clearing: {', '.join(view.unsupplied_buses[:10])}"
+                + (" …" if len(view.unsupplied_buses) > 10 else "")
+            )
+        if view.unsupplied_devices:
+            notes.append(
+                f"{len(view.unsupplied_devices)} device(s) on those buses are left out: "
+                + ", ".join(view.unsupplied_devices[:10])
+                + (" …" if len(view.unsupplied_devices) > 10 else "")
+            )
         return ClearingResult(
             network=view.name,
             status="elastic" if status == "elastic" else "optimal",
@@ -420,33 +546,26 @@ class ClearingEngine:
             bus_names=tuple(b.name for b in view.buses),
             branch_ids=tuple(b.branch_id for b in view.branches),
             branch_names=tuple(b.name for b in view.branches),
-            welfare_eur=sol.welfare,
+            welfare_eur=d.welfare_eur,
             prices=prices,
             accepted_mw={k: tuple(v) for k, v in accepted.items()},
-            setpoints=_setpoints(view, data, sol),
-            lp_vm_pu=np.sqrt(np.clip(sol.v, 0, None)),
-            lp_branch_p_mw=sol.p,
-            lp_branch_q_mvar=sol.q,
+            setpoints=_setpoints(view, data, d),
+            lp_vm_pu=d.vm_pu,
+            lp_branch_p_mw=d.branch_p_mw,
+            lp_branch_q_mvar=d.branch_q_mvar,
             lp_loading_percent=lp_loading,
             ac_vm_pu=flow.vm_pu if flow is not None else None,
             ac_loading_percent=flow.branch_loading_percent if flow is not None else None,
             ac_losses_mw=flow.losses_mw if flow is not None else None,
             ac_slack_p_mw=flow.slack_p_mw if flow is not None else None,
-            slack_import_mw=sol.imp - sol.exp,
+            slack_import_mw=d.import_mw - d.export_mw,
             settlement=settlement,
             ac_check=check,
-            binding=_binding(view, model, sol),
+            binding=_binding(view, d),
             shortfalls=shortfalls,
-            stats=SolverStats(
-                build_s=build_s,
-                solve_s=solve_s,
-                ac_check_s=ac_s,
-                total_s=total_s,
-                iterations=max(iterations, 1),
-                n_variables=n_var,
-                n_constraints=n_con,
-            ),
+            stats=SolverStats(0, 0, 0, 0, 0, 0, 0),
             provenance_hash=self._hash,
+            notes=tuple(notes),
         )
 
 
@@ -459,26 +578,84 @@ def clear(
     wholesale: WholesalePrices | None = None,
     options: ClearingOptions | None = None,
     ac: AcChecker | None = None,
+    extensions: Sequence[Extension] = (),
 ) -> ClearingResult:
-    """Clear ``bids`` on ``view`` for the profiles' window; AC-check with ``ac`` if given."""
-    engine = ClearingEngine(view, profiles, bids, participants, params, wholesale, options)
+    """Clear ``bids`` on ``view`` for the profiles' window; AC-check with ``ac`` if given.
+
+    ``extensions`` are functions that add Pyomo variables, constraints and costs to the
+    clearing (:mod:`feederdao.optimizer.extension`)."""
+    engine = ClearingEngine(
+        view, profiles, bids, participants, params, wholesale, options, extensions
+    )
     return engine.run(ac)
 
 
-def profile_consumption(data: MarketData) -> tuple[np.ndarray, np.ndarray]:
-    """Net bus consumption with every bid fully accepted and storage idle: the operating point
-    the profiles describe, where the first linearisation is taken."""
-    p = data.fixed_p_mw.copy()
-    bl = data.blocks
-    np.add.at(p, (bl.period, bl.bus_pos), np.where(bl.is_buy, 1.0, -1.0) * bl.quantity)
-    return p, data.fixed_q_mvar.copy()
+# -- helpers ------------------------------------------------------------------------------
 
 
-def _lindistflow_voltages(view: NetworkView, topo: Topology, flow: PowerFlowResult) -> np.ndarray:
+class _Timer:
+    def __init__(self) -> None:
+        self.t: dict[str, float] = {}
+
+    def add(self, key: str, s: float) -> None:
+        self.t[key] = self.t.get(key, 0.0) + s
+
+    def get(self, key: str) -> float:
+        return self.t.get(key, 0.0)
+
+    def __call__(self, key: str) -> _Span:
+        return _Span(self, key)
+
+
+class _Span:
+    def __init__(self, timer: _Timer, key: str) -> None:
+        self.timer, self.key = timer, key
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.add(self.key, time.perf_counter() - self.t0)
+
+
+def _lineariser(ac: AcChecker | None) -> Lineariser | None:
+    return ac if ac is not None and hasattr(ac, "linearise") else None  # type: ignore[return-value]
+
+
+def _merit(
+    model: ClearingModel,
+    check: AcCheck,
+    flow: PowerFlowResult,
+    allowed: FloatArray,
+    opts: ClearingOptions,
+) -> float:
+    """How far an AC-checked dispatch is from acceptable (0: it is). Limits first: voltage
+    beyond the band's tolerance (pu, summed over bus-periods) and loading beyond its tolerance
+    (fractions of the limit, summed over branch-periods), weighted 1000; then the largest loss
+    error beyond its tolerance (MW), when the losses do not agree."""
+    if check.feasible:
+        return 0.0
+    lo, hi = _band(model)
+    keep = model.voltage.pos >= 0
+    vm, lo, hi = flow.vm_pu[:, keep], lo[keep], hi[keep]
+    tol = opts.voltage_tolerance_pu
+    volt = float((np.clip(vm - hi - tol, 0, None) + np.clip(lo - tol - vm, 0, None)).sum())
+    fin = np.isfinite(allowed)
+    limit = allowed[fin] + opts.loading_tolerance_percent
+    over = float(np.clip(flow.branch_loading_percent[:, fin] / limit - 1.0, 0, None).sum())
+    loss = 0.0 if check.losses_agree else max(check.loss_error_mw - opts.loss_tolerance_mw, 0.0)
+    return 1000.0 * (volt + over) + loss + 1e-9
+
+
+def _band(model: ClearingModel) -> tuple[FloatArray, FloatArray]:
+    return model.voltage.lower_pu, model.voltage.upper_pu
+
+
+def _lindistflow_voltages(view: NetworkView, topo: Topology, flow: PowerFlowResult) -> FloatArray:
     """|V|² the LinDistFlow equations give for the AC branch flows ([T, bus])."""
     v = np.zeros_like(flow.vm_pu)
     v[:, topo.slack_pos] = flow.vm_pu[:, topo.slack_pos] ** 2
-    for j in range(len(view.buses)):
+    for j in range(len(view.buses)):  # parents first: the view is breadth-first
         k = view.parent_branch[j]
         if k < 0:
             continue
@@ -495,45 +672,28 @@ def _lindistflow_voltages(view: NetworkView, topo: Topology, flow: PowerFlowResu
     return v
 
 
-def _lp_losses(model: ClearingModel, sol: Solution) -> np.ndarray:
-    """Losses of the linear model per period: the loss variables on a tree, the sum of all
-    linearised injections on a mesh."""
-    if model.lin is None:
-        return np.asarray(sol.loss_p.sum(axis=1))
-    lin = model.lin
-    out = np.empty(sol.p.shape[0])
-    for t, (jpa, jpv, _, _) in enumerate(lin.jacobian):
-        out[t] = (
-            lin.p0_mw[t].sum()
-            + (jpa @ sol.extra["dva"][t]).sum()
-            + (jpv @ sol.extra["dvm"][t]).sum()
-        )
-    return out
-
-
-def _shortfalls(view: NetworkView, sol: Solution) -> tuple[str, ...]:
+def _shortfalls(view: NetworkView, d: Dispatch) -> tuple[str, ...]:
     out = []
-    for arr, word in ((sol.shed, "load shed"), (sol.spill, "injection curtailed")):
-        for b in np.flatnonzero(arr.max(axis=0) > 1e-7):
+    for arr, word in ((d.shed_mw, "load shed"), (d.spill_mw, "injection curtailed")):
+        for b in np.flatnonzero(arr.max(axis=0, initial=0.0) > 1e-7):
             ts = np.flatnonzero(arr[:, b] > 1e-7)
             out.append(
                 f"{word} at {view.buses[b].name}: up to {arr[:, b].max() * 1000:.2f} kW in "
                 f"{len(ts)} period(s)"
             )
-    for b in np.flatnonzero(sol.vs.max(axis=0) > 1e-7):
+    for b in np.flatnonzero(d.voltage_slack.max(axis=0, initial=0.0) > 1e-7):
         out.append(f"voltage band relaxed at {view.buses[b].name}")
     return tuple(out)
 
 
-def _binding(view: NetworkView, model: ClearingModel, sol: Solution) -> tuple[str, ...]:
+def _binding(view: NetworkView, d: Dispatch) -> tuple[str, ...]:
     out = []
     tol = 1e-7
-    th = np.abs(sol.dual_thermal[:, :, 2]) > tol
+    th = np.abs(d.thermal[:, :, 2]) > tol
     for k in np.flatnonzero(th.any(axis=0)):
         br = view.branches[k]
         out.append(f"{br.kind} {br.name}: thermal limit in {int(th[:, k].sum())} period(s)")
-    for arr, word in ((sol.dual_v_upper, "upper"), (sol.dual_v_lower, "lower")):
-        mask = np.abs(arr) > tol
+    for word, mask in (("upper", d.voltage < -tol), ("lower", d.voltage > tol)):
         for b in np.flatnonzero(mask.any(axis=0)):
             out.append(
                 f"bus {view.buses[b].name}: {word} voltage limit in {int(mask[:, b].sum())} "
@@ -541,45 +701,50 @@ def _binding(view: NetworkView, model: ClearingModel, sol: Solution) -> tuple[st
             )
     for s, slack in enumerate(view.slacks):
         if slack.max_import_mw is not None:
-            n = int((sol.imp[:, s] >= slack.max_import_mw - 1e-7).sum())
+            n = int((d.import_mw[:, s] >= slack.max_import_mw - 1e-7).sum())
             if n:
                 out.append(f"substation {view.bus_name(slack.bus)}: import limit in {n} period(s)")
-    del model
     return tuple(out)
 
 
-def _setpoints(view: NetworkView, data: MarketData, sol: Solution) -> tuple[Setpoint, ...]:
+def _setpoints(view: NetworkView, data: MarketData, d: Dispatch) -> tuple[Setpoint, ...]:
     out: list[Setpoint] = []
     bl = data.blocks
-    tied: dict[tuple[str, int], list[int]] = {}
-    for n in range(len(bl)):
-        device = bl.device[n]
-        if device is not None and not bl.is_buy[n]:
-            tied.setdefault((device, int(bl.period[n])), []).append(n)
+    n_t = data.n_periods
+    x = d.accepted_mw
+    unsold = np.zeros((n_t, len(data.inverters)))
+    inv_of = {inv.device_id: i for i, inv in enumerate(data.inverters)}
+    inv_idx = np.array(
+        [
+            -1 if buy or dev is None else inv_of.get(dev, -1)
+            for dev, buy in zip(bl.device, bl.is_buy, strict=True)
+        ],
+        dtype=np.int64,
+    )
+    tied = inv_idx >= 0
+    np.add.at(unsold, (bl.period[tied], inv_idx[tied]), bl.quantity[tied] - x[tied])
     pv_actual: dict[tuple[str, int], float] = {}
     for i, inv in enumerate(data.inverters):
         bus = view.buses[inv.bus_pos].index
         owner = data.owner_of_device.get(inv.device_id)
-        for t in range(data.n_periods):
-            p = float(inv.available_mw[t])
-            blocks = tied.get((inv.device_id, t))
-            if blocks and inv.represented[t]:
-                p -= float(sum(bl.quantity[n] - sol.x[n] for n in blocks))
-            p = max(p, 0.0)
+        p_all = np.maximum(inv.available_mw - np.where(inv.represented, unsold[:, i], 0.0), 0.0)
+        for t in range(n_t):
+            p = float(p_all[t])
             if owner is not None and inv.represented[t]:
                 pv_actual[(owner, t)] = pv_actual.get((owner, t), 0.0) + p
-            out.append(Setpoint(inv.device_id, bus, t, p, float(sol.q_pv[t, i])))
+            out.append(Setpoint(inv.device_id, bus, t, p, float(d.q_pv_mvar[t, i])))
     # loads of participants represented by bids consume what was bought, less what was sold,
     # plus what their own PV produces; shared among their loads in proportion to the profile
     net_bought: dict[tuple[str, int], float] = {}
-    for n in range(len(bl)):
-        key = (bl.participant[n], int(bl.period[n]))
-        net_bought[key] = net_bought.get(key, 0.0) + (1.0 if bl.is_buy[n] else -1.0) * sol.x[n]
-    by_owner: dict[str, list[LoadDevice]] = {}
-    for load in data.loads:
-        by_owner.setdefault(load.owner, []).append(load)
-    for owner, loads in by_owner.items():
-        for t in range(data.n_periods):
+    signed = np.where(bl.is_buy, 1.0, -1.0) * x
+    for pid, t, v in zip(bl.participant, bl.period.tolist(), signed.tolist(), strict=True):
+        net_bought[(pid, t)] = net_bought.get((pid, t), 0.0) + v
+    by_owner: dict[str, list[int]] = {}
+    for k, load in enumerate(data.loads):
+        by_owner.setdefault(load.owner, []).append(k)
+    for owner, ks in by_owner.items():
+        loads = [data.loads[k] for k in ks]
+        for t in range(n_t):
             if not loads[0].represented[t]:
                 continue
             total = net_bought.get((owner, t), 0.0) + pv_actual.get((owner, t), 0.0)
@@ -601,16 +766,13 @@ def _setpoints(view: NetworkView, data: MarketData, sol: Solution) -> tuple[Setp
                 )
     for s, u in enumerate(data.storage):
         bus = view.buses[u.bus_pos].index
-        for t in range(data.n_periods):
-            out.append(
-                Setpoint(
-                    u.device_id, bus, t, float(sol.ch[t, s] - sol.dis[t, s]), float(-sol.q_st[t, s])
-                )
-            )
+        net = d.charge_mw[:, s] - d.discharge_mw[:, s]
+        for t in range(n_t):
+            out.append(Setpoint(u.device_id, bus, t, float(net[t]), float(-d.q_storage_mvar[t, s])))
     for f, fl in enumerate(data.flex):
         bus = view.buses[fl.bus_pos].index
-        for t in range(data.n_periods):
-            out.append(Setpoint(fl.device_id, bus, t, float(sol.p_flex[t, f]), 0.0))
+        for t in range(n_t):
+            out.append(Setpoint(fl.device_id, bus, t, float(d.flex_mw[t, f]), 0.0))
     return tuple(out)
 
 
@@ -620,6 +782,7 @@ def _provenance_hash(
     params: GridParameters,
     wholesale: WholesalePrices,
     options: ClearingOptions,
+    extensions: tuple[Extension, ...] = (),
 ) -> str:
     h = hashlib.sha256()
     h.update(repr((view.name, view.buses, view.branches, view.slacks, view.devices)).encode())
@@ -627,4 +790,8 @@ def _provenance_hash(
     h.update(json.dumps(params.values(), sort_keys=True).encode())
     h.update(wholesale.import_eur_per_mwh.tobytes() + wholesale.export_eur_per_mwh.tobytes())
     h.update(json.dumps(asdict(options), sort_keys=True).encode())
+    for fn in extensions:
+        h.update(
+            f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}".encode()
+        )
     return h.hexdigest()

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from feederdao.domain.bidrules import BidRules
 from feederdao.domain.clearing import ClearingOptions, WholesalePrices
 from feederdao.domain.market import Bid, Participant, ParticipantDevice, Side
-from feederdao.domain.network import DeviceKind, NetworkView
+from feederdao.domain.network import CURTAILABLE, DeviceKind, NetworkView
 from feederdao.domain.params import GridParameters
 from feederdao.domain.profiles import FloatArray, Profiles
 from feederdao.errors import ParameterError
@@ -178,7 +178,7 @@ def prepare(
                         rep,
                     )
                 )
-        elif dev.kind == DeviceKind.PV:
+        elif dev.kind in CURTAILABLE:
             fixed_p[:, row] -= np.where(rep, 0.0, p)
             s = (cap.s_mva if cap and cap.s_mva else None) or dev.sn_mva or float(p.max(initial=0))
             inverters.append(

@@ -1,181 +1,248 @@
-"""Controllable devices: PV inverters, storage and flexible loads."""
+"""Controllable devices: PV inverters, storage, flexible loads, and the elastic slacks.
+
+Device capabilities P² + Q² ≤ S² use the inscribed polygon of
+:mod:`feederdao.optimizer.polygon` (``ClearingOptions.polygon_sides`` sides), so every setpoint
+the clearing issues is one the converter can deliver.
+"""
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from dataclasses import dataclass
 
-import pyomo.environ as pyo
+import numpy as np
 
 from feederdao.optimizer.data import MarketData
-from feederdao.optimizer.limits import polygon_directions
+from feederdao.optimizer.lp import INF, Cols, FloatArray, IntArray, LinearProgram, Rows, Terms
+from feederdao.optimizer.market import PvTies
 from feederdao.optimizer.network import Injections
+from feederdao.optimizer.polygon import polygon
 
 
-def add_pv_inverters(m: pyo.ConcreteModel, data: MarketData, injections: Injections) -> None:
+@dataclass(frozen=True)
+class Inverters:
+    """Reactive power of the PV inverters, split ``q = q_up − q_dn`` ([t, inverter]) so a
+    small cost on both keeps inverters idle unless Q helps. ``capability`` holds the rows of
+    the (inverter, period) groups whose P follows their offers (``groups``: indices into the
+    offer ties)."""
+
+    q_up: Cols
+    q_dn: Cols
+    capability: Rows | None
+    groups: IntArray
+
+
+def _follows(data: MarketData, ties: PvTies) -> IntArray:
+    """The tie groups whose inverter's P follows its offers (its owner bids that period)."""
+    rep = [inv.represented for inv in data.inverters]
+    ok = np.array([bool(rep[i][t]) for i, t in zip(ties.inverter, ties.period, strict=True)])
+    return np.flatnonzero(ok) if ok.size else np.zeros(0, dtype=np.int64)
+
+
+def _pv_upper(data: MarketData, ties: PvTies, groups: IntArray, m_poly: int) -> FloatArray:
+    """Right-hand sides of the capability rows: the polygon's sides, then the two
+    power-factor lines, with P = available − Σ offered + Σ accepted."""
+    invs = data.inverters
+    gi, gt = ties.inverter[groups], ties.period[groups]
+    offered = np.zeros(ties.inverter.size)
+    tied = ties.group >= 0
+    np.add.at(offered, ties.group[tied], data.blocks.quantity[tied])
+    avail = np.array([invs[i].available_mw[t] for i, t in zip(gi, gt, strict=True)])
+    const = avail - offered[groups]
+    s = np.array([invs[i].s_mva for i in gi])
+    tan = np.array([invs[i].tan_phi for i in gi])
+    half = polygon(data.options.polygon_sides, "inscribed").half()
+    upper = np.empty((groups.size, m_poly + 2))
+    upper[:, :m_poly] = half.scale * s[:, None] - half.cos[None, :] * const[:, None]
+    upper[:, m_poly:] = (tan * const)[:, None]
+    return upper
+
+
+def add_pv_inverters(
+    lp: LinearProgram, data: MarketData, x: Cols, ties: PvTies, injections: Injections
+) -> Inverters:
     """Reactive power of each PV inverter within its capability.
 
     Where the inverter's P is fixed (its available power, or its owner is not in the market
-    that period) the circle P² + Q² ≤ S² and the power-factor limit |Q| ≤ tan φ · P reduce to
-    bounds on Q. Where its P follows an offer (P = available − unsold offered quantity) they
-    are rows: the half-polygon for P ≥ 0 and the two power-factor lines.
-    ``q_abs`` ≥ |Q| carries a small cost so inverters only absorb or inject when it helps.
+    that period) the circle P² + Q² ≤ S² and the power-factor limit |Q| ≤ tan φ · P are bounds
+    on Q. Where its P follows its offers (P = available − unsold offered quantity) they are rows:
+    the half-polygon for P ≥ 0 and the two power-factor lines.
     """
     invs = data.inverters
-    tied = getattr(m, "pv_tied", {})
-    m.PV = pyo.Set(initialize=range(len(invs)))
-    m.q_pv = pyo.Var(m.PV, m.T, initialize=0.0)
-    m.q_abs = pyo.Var(m.PV, m.T, domain=pyo.NonNegativeReals, initialize=0.0)
-    m.q_abs_pos = pyo.Constraint(m.PV, m.T, rule=lambda m, i, t: m.q_abs[i, t] >= m.q_pv[i, t])
-    m.q_abs_neg = pyo.Constraint(m.PV, m.T, rule=lambda m, i, t: m.q_abs[i, t] >= -m.q_pv[i, t])
-    rows: list[tuple[int, int]] = []
-    p_expr: dict[tuple[int, int], Any] = {}
-    for i, inv in enumerate(invs):
-        for t in range(data.n_periods):
-            avail = float(inv.available_mw[t])
-            blocks = tied.get((inv.device_id, t))
-            if blocks and inv.represented[t]:
-                p_expr[(i, t)] = avail - sum(m.qty[n] - m.x[n] for n in blocks)
-                rows.append((i, t))
-                m.q_pv[i, t].setlb(-inv.s_mva)
-                m.q_pv[i, t].setub(inv.s_mva)
-            else:
-                q_max = min(inv.tan_phi * avail, math.sqrt(max(inv.s_mva**2 - avail**2, 0.0)))
-                m.q_pv[i, t].setlb(-q_max)
-                m.q_pv[i, t].setub(q_max)
-            injections.add_q(inv.bus_pos, t, m.q_pv[i, t])
-    half = [d for d in polygon_directions(data.options.polygon_sides) if d[0] > 1e-9]
-    m.PV_ROWS = pyo.Set(initialize=rows, dimen=2)
-    m.PV_SIDES = pyo.Set(initialize=range(len(half)))
-    m.pv_circle = pyo.Constraint(
-        m.PV_ROWS,
-        m.PV_SIDES,
-        rule=lambda m, i, t, s: (
-            half[s][0] * p_expr[(i, t)] + half[s][1] * m.q_pv[i, t] <= invs[i].s_mva
-        ),
-    )
-    m.pv_pf_up = pyo.Constraint(
-        m.PV_ROWS, rule=lambda m, i, t: m.q_pv[i, t] <= invs[i].tan_phi * p_expr[(i, t)]
-    )
-    m.pv_pf_down = pyo.Constraint(
-        m.PV_ROWS, rule=lambda m, i, t: -m.q_pv[i, t] <= invs[i].tan_phi * p_expr[(i, t)]
-    )
-    m.pv_p_expr = p_expr
+    n_t, n_i = data.n_periods, len(invs)
+    dt = data.period_hours
+    eps = data.options.reactive_cost_eur_per_mvarh
+    avail = np.array([inv.available_mw for inv in invs], dtype=float).T.reshape(n_t, n_i)
+    s = np.array([inv.s_mva for inv in invs], dtype=float)
+    tan = np.array([inv.tan_phi for inv in invs], dtype=float)
+    groups = _follows(data, ties)
+    follows = np.zeros((n_t, n_i), dtype=bool)
+    follows[ties.period[groups], ties.inverter[groups]] = True
+    q_max = np.minimum(tan[None, :] * avail, np.sqrt(np.maximum(s[None, :] ** 2 - avail**2, 0.0)))
+    q_max = np.where(follows, s[None, :], q_max)
+    q_up = lp.add_cols("q_pv_up", (n_t, n_i), 0.0, q_max, dt * eps)
+    q_dn = lp.add_cols("q_pv_dn", (n_t, n_i), 0.0, q_max, dt * eps)
+    t = np.arange(n_t)[:, None]
+    bus = np.array([inv.bus_pos for inv in invs], dtype=np.int64)[None, :]
+    injections.add_q(t, bus, q_up.idx, 1.0)
+    injections.add_q(t, bus, q_dn.idx, -1.0)
+    if not groups.size:
+        return Inverters(q_up, q_dn, None, groups)
+    gi, gt = ties.inverter[groups], ties.period[groups]
+    row_of_group = np.full(ties.inverter.size, -1, dtype=np.int64)
+    row_of_group[groups] = np.arange(groups.size)
+    half = polygon(data.options.polygon_sides, "inscribed").half()
+    m = half.sides + 2  # the polygon's sides, then Q ≤ tan φ P and −Q ≤ tan φ P
+    n = groups.size
+    rows = np.arange(n * m).reshape(n, m)
+    tied = ties.group >= 0
+    blocks = np.flatnonzero(tied & (row_of_group[np.maximum(ties.group, 0)] >= 0))
+    r_of_block = row_of_group[ties.group[blocks]]
+    terms = Terms(n * m)
+    # polygon: cos·Σx + sin·(q_up − q_dn) ≤ scale·S − cos·const
+    terms.add(rows[r_of_block, : half.sides], x.idx[blocks][:, None], half.cos[None, :])
+    terms.add(rows[:, : half.sides], q_up.idx[gt, gi][:, None], half.sin[None, :])
+    terms.add(rows[:, : half.sides], q_dn.idx[gt, gi][:, None], -half.sin[None, :])
+    # power factor: ±(q_up − q_dn) − tan φ · Σx ≤ tan φ · const
+    tg = tan[gi]
+    for j, sign in ((half.sides, 1.0), (half.sides + 1, -1.0)):
+        terms.add(rows[r_of_block, j], x.idx[blocks], -tg[r_of_block])
+        terms.add(rows[:, j], q_up.idx[gt, gi], sign)
+        terms.add(rows[:, j], q_dn.idx[gt, gi], -sign)
+    upper = _pv_upper(data, ties, groups, half.sides)
+    cap = lp.add_rows("pv_capability", (n, m), terms, -INF, upper)
+    return Inverters(q_up, q_dn, cap, groups)
 
 
-def add_storage(m: pyo.ConcreteModel, data: MarketData, injections: Injections) -> None:
+def update_pv_offers(lp: LinearProgram, data: MarketData, inv: Inverters, ties: PvTies) -> None:
+    """New offered quantities (a re-bid of the same shape): new right-hand sides."""
+    if inv.capability is not None:
+        sides = polygon(data.options.polygon_sides, "inscribed").half().sides
+        lp.set_row_bounds(inv.capability, upper=_pv_upper(data, ties, inv.groups, sides))
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Charge, discharge (MW) and reactive power (Mvar, ``q_up − q_dn``, each with the small
+    reactive cost) of each unit ``[t, unit]``; state of charge (MWh) when storage is
+    optimised."""
+
+    ch: Cols
+    dis: Cols
+    q_up: Cols
+    q_dn: Cols
+    soc: Cols | None
+
+
+def add_storage(lp: LinearProgram, data: MarketData, injections: Injections) -> Storage:
     """Storage: charge/discharge power, state of charge and reactive capability.
 
-    soc[t] = soc[t−1] + (η_c · ch[t] − dis[t] / η_d) · Δt, soc_min ≤ soc ≤ soc_max, and the
-    final state at least the initial one. In ``profile`` mode charge and discharge are fixed to
-    the storage's profile. P and Q share the converter's S rating (polygon).
+    Optimised: soc[t] = soc[t−1] + (η_c · ch[t] − dis[t] / η_d) · Δt within [soc_min, soc_max],
+    the final state at least the initial one, ch + dis ≤ P_max (one converter: charging and
+    discharging share the period), and (ch − dis, Q) inside the converter's polygon. Held at
+    its profile: charge and discharge are fixed and Q is bounded by the circle; no state of
+    charge, so the periods stay independent.
     """
     units = data.storage
+    n_t, n_s = data.n_periods, len(units)
     dt = data.period_hours
-    m.ST = pyo.Set(initialize=range(len(units)))
-    m.ch = pyo.Var(
-        m.ST, m.T, domain=pyo.NonNegativeReals, bounds=lambda m, s, t: (0.0, units[s].p_max_mw)
-    )
-    m.dis = pyo.Var(
-        m.ST, m.T, domain=pyo.NonNegativeReals, bounds=lambda m, s, t: (0.0, units[s].p_max_mw)
-    )
-    m.soc = pyo.Var(m.ST, m.T, bounds=lambda m, s, t: (units[s].soc_min_mwh, units[s].soc_max_mwh))
-    m.q_st = pyo.Var(m.ST, m.T, bounds=lambda m, s, t: (-units[s].s_mva, units[s].s_mva))
-
-    def soc_rule(m: pyo.ConcreteModel, s: int, t: int) -> pyo.Expression:
-        u = units[s]
-        prev = m.soc[s, t - 1] if t > 0 else u.soc_init_mwh
-        return (
-            m.soc[s, t] == prev + (u.eta_charge * m.ch[s, t] - m.dis[s, t] / u.eta_discharge) * dt
-        )
-
-    m.soc_balance = pyo.Constraint(m.ST, m.T, rule=soc_rule)
-    last = data.n_periods - 1
-    m.soc_final = pyo.Constraint(m.ST, rule=lambda m, s: m.soc[s, last] >= units[s].soc_init_mwh)
-    # P–Q capability: an octagon inside the circle P² + Q² ≤ S² with corners on the P and Q
-    # axes (full active and reactive rating; at most 7.6 % short of the circle in between);
-    # in profile mode P is fixed and Q is simply bounded
-    octagon = [
-        (math.cos(math.pi / 8 + k * math.pi / 4), math.sin(math.pi / 8 + k * math.pi / 4))
-        for k in range(8)
-    ]
-    m.ST_SIDES = pyo.Set(initialize=range(len(octagon)))
+    p_max = np.array([u.p_max_mw for u in units])
+    s_max = np.array([u.s_mva for u in units])
+    t = np.arange(n_t)[:, None]
+    bus = np.array([u.bus_pos for u in units], dtype=np.int64)[None, :]
     optimise = data.options.storage == "optimise"
-    m.st_circle = pyo.Constraint(
-        m.ST,
-        m.T,
-        m.ST_SIDES,
-        rule=lambda m, s, t, k: (
-            (
-                octagon[k][0] * (m.ch[s, t] - m.dis[s, t]) + octagon[k][1] * m.q_st[s, t]
-                <= units[s].s_mva * math.cos(math.pi / 8)
-            )
-            if optimise
-            else pyo.Constraint.Skip
-        ),
+    q_cost = dt * data.options.reactive_cost_eur_per_mvarh
+    if optimise:
+        ch = lp.add_cols("ch", (n_t, n_s), 0.0, p_max[None, :])
+        dis = lp.add_cols("dis", (n_t, n_s), 0.0, p_max[None, :])
+        q_max = np.broadcast_to(s_max[None, :], (n_t, n_s))
+    else:
+        prof = np.array([u.profile_mw for u in units], dtype=float).T.reshape(n_t, n_s)
+        prof = np.clip(prof, -p_max[None, :], p_max[None, :])
+        q_max = np.sqrt(np.maximum(s_max[None, :] ** 2 - prof**2, 0.0))
+        ch = lp.add_cols("ch", (n_t, n_s), np.maximum(prof, 0), np.maximum(prof, 0))
+        dis = lp.add_cols("dis", (n_t, n_s), np.maximum(-prof, 0), np.maximum(-prof, 0))
+    q_up = lp.add_cols("q_st_up", (n_t, n_s), 0.0, q_max, q_cost)
+    q_dn = lp.add_cols("q_st_dn", (n_t, n_s), 0.0, q_max, q_cost)
+    injections.add_p(t, bus, dis.idx, 1.0)
+    injections.add_p(t, bus, ch.idx, -1.0)
+    injections.add_q(t, bus, q_up.idx, 1.0)
+    injections.add_q(t, bus, q_dn.idx, -1.0)
+    if not optimise or not n_s:
+        return Storage(ch, dis, q_up, q_dn, None)
+    soc_min = np.array([u.soc_min_mwh for u in units])
+    soc_max = np.array([u.soc_max_mwh for u in units])
+    soc0 = np.array([u.soc_init_mwh for u in units])
+    eta_c = np.array([u.eta_charge for u in units])
+    eta_d = np.array([u.eta_discharge for u in units])
+    soc = lp.add_cols("soc", (n_t, n_s), soc_min[None, :], soc_max[None, :])
+    rows = np.arange(n_t * n_s).reshape(n_t, n_s)
+    terms = (
+        Terms(n_t * n_s)
+        .add(rows, soc.idx, 1.0)
+        .add(rows[1:], soc.idx[:-1], -1.0)
+        .add(rows, ch.idx, -eta_c[None, :] * dt)
+        .add(rows, dis.idx, dt / eta_d[None, :])
     )
-    for s, u in enumerate(units):
-        for t in range(data.n_periods):
-            injections.add_p(u.bus_pos, t, m.dis[s, t] - m.ch[s, t])
-            injections.add_q(u.bus_pos, t, m.q_st[s, t])
-            if not optimise:
-                prof = max(min(float(u.profile_mw[t]), u.p_max_mw), -u.p_max_mw)
-                m.ch[s, t].fix(max(prof, 0.0))
-                m.dis[s, t].fix(max(-prof, 0.0))
-                q_max = math.sqrt(max(u.s_mva**2 - prof**2, 0.0))
-                m.q_st[s, t].setlb(-q_max)
-                m.q_st[s, t].setub(q_max)
-    if data.options.storage == "profile":
-        m.soc_final.deactivate()
-        for s in m.ST:
-            for t in m.T:
-                m.soc[s, t].setlb(None)
-                m.soc[s, t].setub(None)
+    rhs = np.zeros((n_t, n_s))
+    rhs[0] = soc0
+    lp.add_rows("soc_balance", (n_t, n_s), terms, rhs, rhs)
+    final = Terms(n_s).add(np.arange(n_s), soc.idx[-1], 1.0)
+    lp.add_rows("soc_final", (n_s,), final, soc0, INF)
+    one = Terms(n_t * n_s).add(rows, ch.idx, 1.0).add(rows, dis.idx, 1.0)
+    lp.add_rows("converter", (n_t, n_s), one, -INF, p_max[None, :])
+    poly = polygon(data.options.polygon_sides, "inscribed")
+    m = poly.sides
+    prow = np.arange(n_t * n_s * m).reshape(n_t, n_s, m)
+    cap = (
+        Terms(n_t * n_s * m)
+        .add(prow, ch.idx[:, :, None], poly.cos[None, None, :])
+        .add(prow, dis.idx[:, :, None], -poly.cos[None, None, :])
+        .add(prow, q_up.idx[:, :, None], poly.sin[None, None, :])
+        .add(prow, q_dn.idx[:, :, None], -poly.sin[None, None, :])
+    )
+    upper = np.broadcast_to((poly.scale * s_max)[None, :, None], (n_t, n_s, m))
+    lp.add_rows("storage_capability", (n_t, n_s, m), cap, -INF, upper)
+    return Storage(ch, dis, q_up, q_dn, soc)
 
 
-def add_flex_loads(m: pyo.ConcreteModel, data: MarketData, injections: Injections) -> None:
+def add_flex_loads(lp: LinearProgram, data: MarketData, injections: Injections) -> Cols:
     """Flexible loads (EV chargers, heat pumps): p ∈ [p_min, p_max] each period and
     Σ p · Δt ≥ energy need over the window (scaled to the window's share of a day)."""
     flex = data.flex
+    n_t, n_f = data.n_periods, len(flex)
     dt = data.period_hours
-    share = min(1.0, data.n_periods * dt / 24.0)
-    m.FX = pyo.Set(initialize=range(len(flex)))
-    m.p_flex = pyo.Var(m.FX, m.T, bounds=lambda m, f, t: (flex[f].p_min_mw, flex[f].p_max_mw))
-    m.flex_energy = pyo.Constraint(
-        m.FX,
-        rule=lambda m, f: (
-            sum(m.p_flex[f, t] for t in m.T) * dt
-            >= min(flex[f].energy_mwh * share, flex[f].p_max_mw * data.n_periods * dt)
-        ),
-    )
-    for f, fl in enumerate(flex):
-        for t in range(data.n_periods):
-            injections.add_p(fl.bus_pos, t, -m.p_flex[f, t])
+    share = min(1.0, n_t * dt / 24.0)
+    lo = np.array([f.p_min_mw for f in flex])
+    hi = np.array([f.p_max_mw for f in flex])
+    p = lp.add_cols("p_flex", (n_t, n_f), lo[None, :], hi[None, :])
+    bus = np.array([f.bus_pos for f in flex], dtype=np.int64)[None, :]
+    injections.add_p(np.arange(n_t)[:, None], bus, p.idx, -1.0)
+    if n_f:
+        need = np.array([min(f.energy_mwh * share, f.p_max_mw * n_t * dt) for f in flex])
+        terms = Terms(n_f).add(np.arange(n_f)[None, :], p.idx, dt)
+        lp.add_rows("flex_energy", (n_f,), terms, need, INF)
+    return p
 
 
-def add_elastic(m: pyo.ConcreteModel, data: MarketData, injections: Injections) -> None:
-    """Load shedding and curtailment at every bus, priced at the price cap, and the voltage
-    slacks' penalty. Fixed at zero unless the clearing runs elastic (or diagnoses
-    infeasibility)."""
-    dt = data.period_hours
-    cap = data.params.price_cap_eur_per_mwh
-    m.shed = pyo.Var(m.B, m.T, domain=pyo.NonNegativeReals, initialize=0.0)
-    m.spill = pyo.Var(m.B, m.T, domain=pyo.NonNegativeReals, initialize=0.0)
-    for b in m.B:
-        for t in m.T:
-            injections.add_p(b, t, m.shed[b, t] - m.spill[b, t])
-    volt_penalty = 100.0 * cap
-    m.elastic_penalty = pyo.Expression(
-        expr=cap * dt * sum(m.shed[b, t] + m.spill[b, t] for b in m.B for t in m.T)
-        + volt_penalty * dt * sum(m.vs_hi[c] + m.vs_lo[c] for c in m.vs_hi)
-    )
+@dataclass(frozen=True)
+class Elastic:
+    """Load shedding and curtailment ``[t, bus]`` (MW), priced at the price cap."""
+
+    shed: Cols
+    spill: Cols
 
 
-def set_elastic(m: pyo.ConcreteModel, on: bool) -> None:
-    """Free (``on``) or fix at zero the elastic variables."""
-    for var in (m.shed, m.spill, m.vs_hi, m.vs_lo):
-        for c in var:
-            if on:
-                var[c].unfix()
-            else:
-                var[c].fix(0.0)
+def add_elastic(
+    lp: LinearProgram, data: MarketData, n_buses: int, injections: Injections
+) -> Elastic:
+    """Load shedding and curtailment at every bus, priced at the price cap. Only built when a
+    clearing runs elastic (or diagnoses an infeasibility)."""
+    n_t = data.n_periods
+    cost = data.params.price_cap_eur_per_mwh * data.period_hours
+    shed = lp.add_cols("shed", (n_t, n_buses), 0.0, INF, cost)
+    spill = lp.add_cols("spill", (n_t, n_buses), 0.0, INF, cost)
+    t = np.arange(n_t)[:, None]
+    b = np.arange(n_buses)[None, :]
+    injections.add_p(t, b, shed.idx, 1.0)
+    injections.add_p(t, b, spill.idx, -1.0)
+    return Elastic(shed, spill)

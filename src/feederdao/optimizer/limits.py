@@ -1,31 +1,28 @@
-"""Operating limits: bus voltage band, branch thermal polygons, substation import/export."""
+"""Operating limits: the voltage band (as column bounds), branch thermal polygons (rows), and the
+ratings they are measured against.
+
+Voltage limits are bounds on the voltage columns (|V|² on a radial feeder, the magnitude change
+on a meshed one), so they add no rows; a bound's reduced cost is the voltage part of the DLMP.
+Each bus's band is the governed one, narrowed by the bus's own ``min_vm_pu``/``max_vm_pu``
+where the network sets them (a tighter limit of the network model is never loosened by a vote).
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
-import pyomo.environ as pyo
+import numpy.typing as npt
+import scipy.sparse as sp
 
 from feederdao.domain.network import NetworkView
 from feederdao.optimizer.data import MarketData
-from feederdao.optimizer.topology import Topology
+from feederdao.optimizer.lp import INF, Cols, FloatArray, IntArray, LinearProgram, Rows, Terms
+from feederdao.optimizer.polygon import Polygon, polygon
 
 
-def polygon_directions(n_sides: int) -> list[tuple[float, float]]:
-    """Unit normals (cos θ, sin θ) of a regular polygon circumscribing the unit circle."""
-
-    def clean(x: float) -> float:
-        return 0.0 if abs(x) < 1e-12 else x  # exact zeros, not 6e-17, on the axes
-
-    return [
-        (clean(math.cos(2 * math.pi * s / n_sides)), clean(math.sin(2 * math.pi * s / n_sides)))
-        for s in range(n_sides)
-    ]
-
-
-def branch_limit_mva(view: NetworkView, data: MarketData) -> np.ndarray:
+def branch_limit_mva(view: NetworkView, data: MarketData) -> FloatArray:
     """Apparent-power limit per branch (inf: no rating): rating × loading limit, less the
     reserve margin. The tighter of the governance parameter and the element's own
     ``max_loading_percent`` applies."""
@@ -40,7 +37,7 @@ def branch_limit_mva(view: NetworkView, data: MarketData) -> np.ndarray:
     return out
 
 
-def allowed_loading_percent(view: NetworkView, data: MarketData) -> np.ndarray:
+def allowed_loading_percent(view: NetworkView, data: MarketData) -> FloatArray:
     """The loading (percent of rating, as pandapower reports it) each branch may reach: the
     limit of :func:`branch_limit_mva` over the rating; inf where the branch has no rating."""
     limit = branch_limit_mva(view, data)
@@ -48,34 +45,215 @@ def allowed_loading_percent(view: NetworkView, data: MarketData) -> np.ndarray:
     return np.asarray(np.where(np.isfinite(limit), limit / rating * 100.0, np.inf))
 
 
-def add_voltage_limits(
-    m: pyo.ConcreteModel, view: NetworkView, data: MarketData, topo: Topology
-) -> None:
-    """v_min² ≤ v[b, t] + voff[b, t] ≤ v_max² at every non-substation bus.
-
-    ``voff`` is the AC-minus-linear error of |V|² at the last AC check (0 before it), so the
-    limits hold on the AC voltage. The duals are the voltage part of the DLMP; elastic slacks
-    ``vs_hi``/``vs_lo`` are fixed at 0 unless the clearing runs elastic.
-    """
+def voltage_band(view: NetworkView, data: MarketData) -> tuple[FloatArray, FloatArray]:
+    """Lower and upper voltage limit (pu) of every bus: the governed band, narrowed by the
+    bus's own limits."""
     p = data.params
-    slack = {int(s) for s in topo.slack_pos}
-    m.BV = pyo.Set(initialize=[b for b in range(len(view.buses)) if b not in slack])
-    m.voff = pyo.Param(m.B, m.T, mutable=True, initialize=0.0)
-    m.vmax2 = pyo.Param(mutable=True, initialize=p.v_max_pu**2)
-    m.vmin2 = pyo.Param(mutable=True, initialize=p.v_min_pu**2)
-    m.vs_hi = pyo.Var(m.BV, m.T, domain=pyo.NonNegativeReals, initialize=0.0)
-    m.vs_lo = pyo.Var(m.BV, m.T, domain=pyo.NonNegativeReals, initialize=0.0)
-    m.v_upper = pyo.Constraint(
-        m.BV, m.T, rule=lambda m, b, t: m.v[b, t] - m.vs_hi[b, t] <= m.vmax2 - m.voff[b, t]
-    )
-    m.v_lower = pyo.Constraint(
-        m.BV, m.T, rule=lambda m, b, t: m.v[b, t] + m.vs_lo[b, t] >= m.vmin2 - m.voff[b, t]
-    )
+    lo = np.array([max(p.v_min_pu, b.min_vm_pu or 0.0) for b in view.buses])
+    hi = np.array([min(p.v_max_pu, b.max_vm_pu or np.inf) for b in view.buses])
+    return lo, hi
 
 
-def flow_bounds(view: NetworkView, data: MarketData, topo: Topology) -> np.ndarray:
-    """An upper bound on |S| of each branch per period ([T, K]): everything downstream
-    consuming or injecting at once. Branches that cannot reach their limit get no rows."""
+@dataclass(frozen=True)
+class FlowMap:
+    """Branch flows as affine maps of the columns: ``p[t, k] = p0[t, k] + P[t·K + k] · x``
+    (likewise ``q``). On a radial feeder ``P`` picks the flow column; on a meshed one it is
+    the flow Jacobian."""
+
+    p0: FloatArray
+    q0: FloatArray
+    p: sp.csr_matrix
+    q: sp.csr_matrix
+
+
+@dataclass(frozen=True)
+class ThermalRows:
+    """One batch of polygon rows: branch-periods ``keys`` ([n, 2] of (k, t)) and the constant
+    part ``offset`` ([n, sides]) of their flows."""
+
+    rows: Rows
+    keys: IntArray
+    offset: FloatArray
+
+
+@dataclass
+class Thermal:
+    """Thermal limits and the polygon rows written so far.
+
+    ``s_eff[t, k]`` is the rating each branch-period is held to (the limit, tightened where an
+    AC check found an overload); rows are written lazily, only where a branch comes near it.
+    """
+
+    limit: FloatArray  # [K] MVA
+    s_eff: FloatArray  # [T, K] MVA
+    eligible: npt.NDArray[np.bool_]  # [T, K]: could reach its limit at all
+    shape: Polygon
+    batches: list[ThermalRows] = field(default_factory=list)
+    written: set[tuple[int, int]] = field(default_factory=set)
+
+    @property
+    def modelled(self) -> npt.NDArray[np.bool_]:
+        """[T, K]: branch-periods with rows."""
+        out = np.zeros(self.eligible.shape, dtype=bool)
+        for b in self.batches:
+            out[b.keys[:, 1], b.keys[:, 0]] = True
+        return out
+
+    def apply(self, lp: LinearProgram) -> None:
+        """Write the current ratings into the rows' upper bounds."""
+        for b in self.batches:
+            k, t = b.keys[:, 0], b.keys[:, 1]
+            lp.set_row_bounds(b.rows, upper=self.s_eff[t, k][:, None] * self.shape.scale - b.offset)
+
+    def duals(self, row_dual: FloatArray) -> FloatArray:
+        """[T, K, 3]: Σ_s y·cos θ_s, Σ_s y·sin θ_s and Σ_s y of every branch-period."""
+        out = np.zeros((*self.eligible.shape, 3))
+        for b in self.batches:
+            y = b.rows.of(row_dual)
+            k, t = b.keys[:, 0], b.keys[:, 1]
+            out[t, k, 0] = y @ self.shape.cos
+            out[t, k, 1] = y @ self.shape.sin
+            out[t, k, 2] = y.sum(axis=1)
+        return out
+
+
+def thermal(
+    view: NetworkView, data: MarketData, flow_bound: FloatArray | None, n_sides: int
+) -> Thermal:
+    """The thermal limits, and which branch-periods are eligible for rows: rated branches
+    whose flow could reach 90 % of the limit (``flow_bound``: an upper bound on |S| per period
+    and branch; None: every rated branch)."""
+    limit = branch_limit_mva(view, data)
+    n_t, n_k = data.n_periods, len(view.branches)
+    bound = np.full((n_t, n_k), np.inf) if flow_bound is None else flow_bound
+    eligible = np.isfinite(limit)[None, :] & (bound > limit[None, :] * 0.9)
+    s_eff = np.broadcast_to(limit, (n_t, n_k)).copy()
+    return Thermal(limit, s_eff, eligible, polygon(n_sides, "circumscribed"))
+
+
+def add_thermal_rows(
+    lp: LinearProgram, th: Thermal, flows: FlowMap, keys: Iterable[tuple[int, int]]
+) -> int:
+    """Write the polygon rows ``cos θ_s · p + sin θ_s · q ≤ S`` of the eligible branch-periods
+    ``keys`` (k, t) not yet written; return how many were new. The duals are the congestion
+    part of the DLMP."""
+    new = sorted({(int(k), int(t)) for k, t in keys if th.eligible[t, k]} - th.written)
+    if not new:
+        return 0
+    arr = np.array(new, dtype=np.int64).reshape(-1, 2)
+    k, t = arr[:, 0], arr[:, 1]
+    flat = t * th.eligible.shape[1] + k
+    poly = th.shape
+    n, m = len(new), poly.sides
+    # row (i, s) = cos_s · P[flat_i] + sin_s · Q[flat_i]
+    pm, qm = flows.p[flat].tocoo(), flows.q[flat].tocoo()
+    rows = np.arange(n * m).reshape(n, m)
+    terms = Terms(n * m)
+    terms.add(rows[pm.row, :], pm.col[:, None], pm.data[:, None] * poly.cos[None, :])
+    terms.add(rows[qm.row, :], qm.col[:, None], qm.data[:, None] * poly.sin[None, :])
+    offset = (
+        poly.cos[None, :] * flows.p0[t, k][:, None] + poly.sin[None, :] * flows.q0[t, k][:, None]
+    )
+    upper = th.s_eff[t, k][:, None] * poly.scale - offset
+    fam = lp.add_rows(f"thermal_{len(th.batches)}", (n, m), terms, -np.inf, upper)
+    th.batches.append(ThermalRows(fam, arr, offset))
+    th.written.update(new)
+    return n
+
+
+@dataclass(frozen=True)
+class VoltageLimits:
+    """The voltage band on the voltage columns of the non-substation buses.
+
+    ``cols[t, pos[b]]`` is bus ``b``'s voltage column (-1: a substation, whose voltage is held)
+    — |V|² on a radial feeder (``squared``), the change of |V| on a meshed one. Without elastic
+    slacks the band is the columns' bounds; with them (``elastic``) it is rows
+    ``v − vs_hi ≤ upper`` and ``v + vs_lo ≥ lower`` whose slacks carry a penalty.
+    """
+
+    cols: Cols
+    pos: IntArray
+    squared: bool
+    lower_pu: FloatArray  # [B]
+    upper_pu: FloatArray  # [B]
+    elastic: tuple[Rows, Rows, Cols, Cols] | None = None
+
+    def bounds(self, offset: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """[t, bus] lower and upper bound of the voltage columns given the offset (radial:
+        the AC-minus-linear error of |V|²; meshed: |V| at the operating point)."""
+        lo, hi = self.lower_pu[None, :], self.upper_pu[None, :]
+        if self.squared:
+            return lo**2 - offset, hi**2 - offset
+        return lo - offset, hi - offset
+
+    def apply(self, lp: LinearProgram, offset: FloatArray) -> None:
+        lo, hi = self.bounds(offset)
+        n_t = offset.shape[0]
+        buses = np.flatnonzero(self.pos >= 0)
+        idx = self.cols.idx[:, self.pos[buses]]
+        if self.elastic is None:
+            lp.col_lower[idx] = lo[:, buses]
+            lp.col_upper[idx] = hi[:, buses]
+            return
+        up, down, _, _ = self.elastic
+        lp.col_lower[idx] = -INF
+        lp.col_upper[idx] = INF
+        lp.set_row_bounds(up, upper=hi[:, buses].reshape(n_t, -1))
+        lp.set_row_bounds(down, lower=lo[:, buses].reshape(n_t, -1))
+
+    def duals(self, cols_dual: FloatArray, row_dual: FloatArray) -> FloatArray:
+        """[t, bus]: the voltage limits' duals (∂objective/∂bound; 0 at substations)."""
+        n_t = self.cols.shape[0]
+        out = np.zeros((n_t, self.pos.size))
+        buses = np.flatnonzero(self.pos >= 0)
+        if self.elastic is None:
+            out[:, buses] = self.cols.of(cols_dual)[:, self.pos[buses]]
+        else:
+            up, down, _, _ = self.elastic
+            out[:, buses] = up.of(row_dual) + down.of(row_dual)
+        return out
+
+    def slack(self, primal: FloatArray) -> FloatArray:
+        """[t, bus]: how far the elastic slacks relaxed the band (0 without them)."""
+        out = np.zeros((self.cols.shape[0], self.pos.size))
+        if self.elastic is not None:
+            _, _, hi, lo = self.elastic
+            buses = np.flatnonzero(self.pos >= 0)
+            out[:, buses] = hi.of(primal) + lo.of(primal)
+        return out
+
+
+def add_voltage_limits(
+    lp: LinearProgram,
+    view: NetworkView,
+    data: MarketData,
+    cols: Cols,
+    pos: IntArray,
+    squared: bool,
+    elastic: bool,
+) -> VoltageLimits:
+    """The voltage band of every non-substation bus (its own limits where tighter); with
+    ``elastic`` the band may be relaxed at a penalty of 100 × the price cap per pu and hour."""
+    lower, upper = voltage_band(view, data)
+    if not elastic:
+        return VoltageLimits(cols, pos, squared, lower, upper)
+    n_t = data.n_periods
+    buses = np.flatnonzero(pos >= 0)
+    n = buses.size
+    penalty = 100.0 * data.params.price_cap_eur_per_mwh * data.period_hours
+    vs_hi = lp.add_cols("vs_hi", (n_t, n), 0.0, INF, penalty)
+    vs_lo = lp.add_cols("vs_lo", (n_t, n), 0.0, INF, penalty)
+    rows = np.arange(n_t * n).reshape(n_t, n)
+    v = cols.idx[:, pos[buses]]
+    up = lp.add_rows("v_upper", (n_t, n), Terms(n_t * n).add(rows, v).add(rows, vs_hi.idx, -1.0))
+    down = lp.add_rows("v_lower", (n_t, n), Terms(n_t * n).add(rows, v).add(rows, vs_lo.idx, 1.0))
+    return VoltageLimits(cols, pos, squared, lower, upper, (up, down, vs_hi, vs_lo))
+
+
+def flow_bounds(data: MarketData, path: sp.csr_matrix) -> FloatArray:
+    """An upper bound on |S| of each branch per period ([T, K]) on a radial feeder: everything
+    downstream consuming or injecting at once (``path``: the bus × branch path incidence).
+    Branches that cannot reach their limit get no thermal rows."""
     d = data
     swing = np.abs(d.fixed_p_mw) + np.abs(d.fixed_q_mvar)
     bl = d.blocks
@@ -87,62 +265,4 @@ def flow_bounds(view: NetworkView, data: MarketData, topo: Topology) -> np.ndarr
     for f in d.flex:
         swing[:, f.bus_pos] += abs(f.p_max_mw) + abs(f.p_min_mw)
     # downstream sum through the path incidence: branch k carries what its subtree does
-    return np.asarray((topo.path.T @ swing.T).T) * 1.2 + 1e-6
-
-
-def add_thermal_limits(
-    m: pyo.ConcreteModel,
-    view: NetworkView,
-    data: MarketData,
-    bound: np.ndarray | None,
-    lazy: bool,
-) -> None:
-    """cos θ_s · p[k, t] + sin θ_s · q[k, t] ≤ S_k,t for the sides of the polygon.
-
-    Only branches that could reach their limit at all are eligible (``bound``: an upper bound
-    on |S| per period and branch, None where unknown). With ``lazy`` rows are added by
-    :func:`add_thermal_rows` where an AC check finds a branch near its limit; otherwise every
-    eligible row is written now. The duals are the congestion part of the DLMP. ``s_eff`` starts
-    at the limit and is tightened where the AC check finds an overload.
-    """
-    limit = branch_limit_mva(view, data)
-    if bound is None:  # no tree to bound flows with: every rated branch is eligible
-        bound = np.full((data.n_periods, len(view.branches)), np.inf)
-    m.thermal_limit = limit
-    m.thermal_eligible = np.isfinite(limit)[None, :] & (bound > limit[None, :] * 0.9)
-    m.thermal_directions = polygon_directions(data.options.polygon_sides)
-    m.thermal = pyo.Constraint(pyo.Any)
-    m.s_eff = pyo.Param(pyo.Any, mutable=True, initialize={})
-    m.thermal_rows = set()
-    if not lazy:
-        ts, ks = np.nonzero(m.thermal_eligible)
-        add_thermal_rows(m, list(zip(ks.tolist(), ts.tolist(), strict=True)))
-
-
-def add_thermal_rows(
-    m: pyo.ConcreteModel, keys: Iterable[tuple[int, int]]
-) -> tuple[list[object], list[object]]:
-    """Write the polygon rows of branch-periods ``keys`` (eligible and not yet written);
-    return the new constraints and parameters so a loaded solver can be told."""
-    rows: list[object] = []
-    params: list[object] = []
-    for k, t in keys:
-        if (k, t) in m.thermal_rows or not m.thermal_eligible[t, k]:
-            continue
-        m.thermal_rows.add((k, t))
-        m.s_eff[k, t] = float(m.thermal_limit[k])
-        params.append(m.s_eff[k, t])
-        for s, (c, sn) in enumerate(m.thermal_directions):
-            m.thermal[k, t, s] = c * m.p[k, t] + sn * m.q[k, t] <= m.s_eff[k, t]
-            rows.append(m.thermal[k, t, s])
-    return rows, params
-
-
-def add_slack_limits(m: pyo.ConcreteModel, view: NetworkView) -> None:
-    """Substation import/export within the ext_grid's limits, where the network sets them."""
-    for s, slack in enumerate(view.slacks):
-        for t in m.T:
-            if slack.max_import_mw is not None:
-                m.imp[s, t].setub(max(slack.max_import_mw, 0.0))
-            if slack.max_export_mw is not None:
-                m.exp[s, t].setub(max(slack.max_export_mw, 0.0))
+    return np.asarray((path.T @ swing.T).T) * 1.2 + 1e-6

@@ -1,148 +1,154 @@
-"""The network for meshed feeders: the AC power flow equations expanded around an AC operating
-point (first-order Taylor in voltage angles and magnitudes), so a mesh is never treated as a
-tree. Losses are part of the expansion; the model is rebuilt at each new operating point.
+"""The network of a meshed feeder: the AC power flow equations expanded around an AC operating
+point (first order in voltage angles and magnitudes), so a mesh is never treated as a tree.
+Losses are part of the expansion; the program is rebuilt at each new operating point.
 
-Variables are the angle and magnitude changes ``dva``/``dvm`` of every internal bus but the
-substations. Row ``i`` of ``balance_p``:
+Columns are the angle and magnitude changes ``dva``/``dvm`` ``[t, i]`` of every internal bus of
+the power-flow model but the substations. Row ``i`` of the active balance:
 
-    −Σ_j (∂P_i/∂θ_j·dva_j + ∂P_i/∂|V|_j·dvm_j) + flexible injections (+ import − export)
+    −Σ_j (∂P_i/∂θ_j · dva_j + ∂P_i/∂|V|_j · dvm_j) + flexible injections (+ import − export)
         = inflexible consumption_i + P_i(operating point)
 
-so its dual is again the DLMP. Branch flows ``p``/``q`` and bus voltages ``vm`` are linear
-expressions of the changes.
+so its dual is again the DLMP. Branch flows and bus voltages are affine in the changes: the
+flows through the flow Jacobian (:class:`~feederdao.optimizer.limits.FlowMap`), |V| =
+|V|₀ + dvm (the voltage limits are bounds on ``dvm``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
-import pyomo.environ as pyo
 import scipy.sparse as sp
 
 from feederdao.domain.network import NetworkView
 from feederdao.domain.powerflow import Linearisation
 from feederdao.optimizer.data import MarketData
-from feederdao.optimizer.network import Injections
+from feederdao.optimizer.limits import FlowMap
+from feederdao.optimizer.lp import Cols, FloatArray, IntArray, LinearProgram, Terms
+from feederdao.optimizer.network import Balance, Injections, Substation
 
 
-def _row_terms(mat: Any, row: int) -> tuple[np.ndarray, np.ndarray]:
-    start, end = mat.indptr[row], mat.indptr[row + 1]
-    return mat.indices[start:end], mat.data[start:end]
+@dataclass(frozen=True)
+class MeshedNetwork:
+    """Voltage-change columns over the non-substation internal buses ``ns``, the balance rows
+    and the flows as affine maps of the columns."""
+
+    lin: Linearisation
+    ns: IntArray  # internal rows that are not substations, in column order
+    dva: Cols
+    dvm: Cols
+    balance: Balance
+    flows: FlowMap
+    aux_rows: IntArray  # internal rows without a view bus (open line ends)
 
 
-def add_linearised_flows(
-    m: pyo.ConcreteModel, view: NetworkView, data: MarketData, lin: Linearisation
+def _jac_terms(
+    terms: Terms,
+    mats: list[sp.csr_matrix],
+    rows_of: IntArray,
+    offset_rows: int,
+    cols: Cols,
+    ns_pos: IntArray,
+    sign: float,
 ) -> None:
-    """Voltage-change variables and the flow and voltage expressions."""
-    n = lin.n_internal
-    slack_rows = {int(r) for r in lin.slack_rows}
-    m.NS = pyo.Set(initialize=[i for i in range(n) if i not in slack_rows])
-    m.dva = pyo.Var(m.NS, m.T, initialize=0.0)
-    m.dvm = pyo.Var(m.NS, m.T, initialize=0.0)
-    m.lin_expr = _linear_builder(m, slack_rows)
-    linear = m.lin_expr
-    flow = [tuple(sp.csr_matrix(x) for x in fj) for fj in lin.flow_jacobian]
-    m.p = pyo.Expression(
-        m.K,
-        m.T,
-        rule=lambda m, k, t: float(lin.flow_p0_mw[t, k]) + linear(flow[t][0], flow[t][1], k, t),
-    )
-    m.q = pyo.Expression(
-        m.K,
-        m.T,
-        rule=lambda m, k, t: float(lin.flow_q0_mvar[t, k]) + linear(flow[t][2], flow[t][3], k, t),
-    )
-
-    def vm(m: pyo.ConcreteModel, b: int, t: int) -> Any:
-        row = int(lin.bus_rows[b])
-        base = float(lin.vm0_pu[t, row])
-        return base if row in slack_rows else base + m.dvm[row, t]
-
-    m.vm = pyo.Expression(m.B, m.T, rule=vm)
-    m.v = pyo.Expression(m.B, m.T, rule=lambda m, b, t: m.vm[b, t] ** 2)  # reporting only
-
-    m.S = pyo.Set(initialize=range(len(view.slacks)))
-    m.imp = pyo.Var(m.S, m.T, domain=pyo.NonNegativeReals, initialize=0.0)
-    m.exp = pyo.Var(m.S, m.T, domain=pyo.NonNegativeReals, initialize=0.0)
-    m.q_slack = pyo.Var(m.S, m.T, initialize=0.0)
-    m.fixed_p = pyo.Param(
-        m.B, m.T, mutable=True, initialize=lambda m, b, t: float(data.fixed_p_mw[t, b])
-    )
-    m.fixed_q = pyo.Param(
-        m.B, m.T, mutable=True, initialize=lambda m, b, t: float(data.fixed_q_mvar[t, b])
-    )
+    """Add ``sign · M[t][rows_of, ns]`` of every period to the rows ``offset_rows·t + r``."""
+    for t, mat in enumerate(mats):
+        sub = mat[rows_of].tocoo()
+        keep = ns_pos[sub.col] >= 0
+        terms.add(
+            offset_rows * t + sub.row[keep],
+            cols.idx[t, ns_pos[sub.col[keep]]],
+            sign * sub.data[keep],
+        )
 
 
-def add_linearised_balance(
-    m: pyo.ConcreteModel,
+def add_linearised_network(
+    lp: LinearProgram,
     view: NetworkView,
+    data: MarketData,
     lin: Linearisation,
+    sub: Substation,
     injections: Injections,
-) -> None:
-    """Active and reactive balance at every internal bus (see the module docstring)."""
-    n = lin.n_internal
-    linear = m.lin_expr
-    jac = [tuple(sp.csr_matrix(x) for x in j) for j in lin.jacobian]
-    slack_at = {int(lin.bus_rows[view.bus_position(s.bus)]): k for k, s in enumerate(view.slacks)}
-    view_of_row = {int(r): b for b, r in enumerate(lin.bus_rows)}
-    aux_rows = [i for i in range(n) if i not in view_of_row]
+) -> MeshedNetwork:
+    """Voltage-change columns, the expanded balances and the flow maps (see the module
+    docstring)."""
+    n_t, n_b, n = data.n_periods, len(view.buses), lin.n_internal
+    slack = np.asarray(lin.slack_rows, dtype=np.int64)
+    ns = np.setdiff1d(np.arange(n), slack)
+    ns_pos = np.full(n, -1, dtype=np.int64)
+    ns_pos[ns] = np.arange(ns.size)
+    dva = lp.add_cols("dva", (n_t, ns.size))
+    dvm = lp.add_cols("dvm", (n_t, ns.size))
+    rows = np.asarray(lin.bus_rows, dtype=np.int64)
+    aux = np.setdiff1d(np.arange(n), rows)
+    jac = [tuple(sp.csr_matrix(m) for m in j) for j in lin.jacobian]
 
-    def balance(kind: str, row: int, t: int, b: int | None) -> Any:
-        ja, jv = (jac[t][0], jac[t][1]) if kind == "p" else (jac[t][2], jac[t][3])
-        expr = -linear(ja, jv, row, t)
-        if row in slack_at:
-            s = slack_at[row]
-            expr += (m.imp[s, t] - m.exp[s, t]) if kind == "p" else m.q_slack[s, t]
-        if b is not None:
-            terms = injections.p if kind == "p" else injections.q
-            expr += sum(terms.get((b, t), ()))
-            fixed = m.fixed_p[b, t] if kind == "p" else m.fixed_q[b, t]
-        else:
-            fixed = 0.0
-        point = lin.p0_mw[t, row] if kind == "p" else lin.q0_mvar[t, row]
-        return expr == fixed + float(point)
+    def balance(kind: str, rows_of: IntArray, base: Terms) -> Terms:
+        a, v = (0, 1) if kind == "p" else (2, 3)
+        _jac_terms(base, [j[a] for j in jac], rows_of, rows_of.size, dva, ns_pos, -1.0)
+        _jac_terms(base, [j[v] for j in jac], rows_of, rows_of.size, dvm, ns_pos, -1.0)
+        return base
 
-    m.balance_p = pyo.Constraint(
-        m.B, m.T, rule=lambda m, b, t: balance("p", int(lin.bus_rows[b]), t, b)
+    t = np.arange(n_t)[:, None]
+    slack_view = np.array([view.bus_position(s.bus) for s in view.slacks], dtype=np.int64)
+    slack_row = t * n_b + slack_view[None, :]
+    tp = balance("p", rows, injections.p)
+    tp.add(slack_row, sub.imp.idx, 1.0).add(slack_row, sub.exp.idx, -1.0)
+    tq = balance("q", rows, injections.q)
+    tq.add(slack_row, sub.q.idx, 1.0)
+    rhs_p = data.fixed_p_mw + lin.p0_mw[:, rows]
+    rhs_q = data.fixed_q_mvar + lin.q0_mvar[:, rows]
+    bal_p = lp.add_rows("balance_p", (n_t, n_b), tp, rhs_p, rhs_p)
+    bal_q = lp.add_rows("balance_q", (n_t, n_b), tq, rhs_q, rhs_q)
+    aux_p = aux_q = None
+    if aux.size:
+        ta = balance("p", aux, Terms(n_t * aux.size))
+        ra = lin.p0_mw[:, aux]
+        aux_p = lp.add_rows("balance_aux_p", (n_t, aux.size), ta, ra, ra)
+        tb = balance("q", aux, Terms(n_t * aux.size))
+        rb = lin.q0_mvar[:, aux]
+        aux_q = lp.add_rows("balance_aux_q", (n_t, aux.size), tb, rb, rb)
+    flows = _flow_map(lp.n_cols, lin, dva, dvm, ns_pos, len(view.branches))
+    return MeshedNetwork(
+        lin, ns, dva, dvm, Balance(bal_p, bal_q, aux_p, aux_q), flows, aux.astype(np.int64)
     )
-    m.balance_q = pyo.Constraint(
-        m.B, m.T, rule=lambda m, b, t: balance("q", int(lin.bus_rows[b]), t, b)
-    )
-    m.AUX = pyo.Set(initialize=aux_rows)
-    m.balance_aux_p = pyo.Constraint(m.AUX, m.T, rule=lambda m, i, t: balance("p", i, t, None))
-    m.balance_aux_q = pyo.Constraint(m.AUX, m.T, rule=lambda m, i, t: balance("q", i, t, None))
 
 
-def _linear_builder(m: pyo.ConcreteModel, slack_rows: set[int]) -> Any:
-    def linear(mat_a: Any, mat_v: Any, row: int, t: int) -> Any:
-        expr: Any = 0.0
-        for mat, var in ((mat_a, m.dva), (mat_v, m.dvm)):
-            cols, vals = _row_terms(mat, row)
-            expr += sum(
-                float(a) * var[int(c), t]
-                for c, a in zip(cols, vals, strict=True)
-                if int(c) not in slack_rows
-            )
-        return expr
+def _flow_map(
+    n_cols: int, lin: Linearisation, dva: Cols, dvm: Cols, ns_pos: IntArray, n_k: int
+) -> FlowMap:
+    n_t = len(lin.flow_jacobian)
+    mats = []
+    for kind in (0, 2):  # P then Q: (∂/∂θ, ∂/∂|V|) pairs at 0, 1 and 2, 3
+        terms = Terms(n_t * n_k)
+        for t, fj in enumerate(lin.flow_jacobian):
+            for m, cols in ((fj[kind], dva), (fj[kind + 1], dvm)):
+                sub = sp.coo_matrix(m)
+                keep = ns_pos[sub.col] >= 0
+                terms.add(
+                    t * n_k + sub.row[keep], cols.idx[t, ns_pos[sub.col[keep]]], sub.data[keep]
+                )
+        mats.append(terms.csr(n_cols))
+    return FlowMap(lin.flow_p0_mw, lin.flow_q0_mvar, mats[0], mats[1])
 
-    return linear
+
+def voltage_offsets(net: MeshedNetwork, view: NetworkView) -> tuple[FloatArray, IntArray]:
+    """|V|₀ ``[t, bus]`` at the operating point and the ``dvm`` column position of each view
+    bus (-1 for a substation)."""
+    rows = np.asarray(net.lin.bus_rows, dtype=np.int64)
+    pos = np.full(net.lin.n_internal, -1, dtype=np.int64)
+    pos[net.ns] = np.arange(net.ns.size)
+    del view
+    return net.lin.vm0_pu[:, rows], pos[rows]
 
 
-def add_voltage_limits_meshed(
-    m: pyo.ConcreteModel, view: NetworkView, data: MarketData, lin: Linearisation
-) -> None:
-    """v_min ≤ |V| ≤ v_max (pu) at every non-substation bus; elastic slacks as for radial."""
-    p = data.params
-    slack_rows = {int(r) for r in lin.slack_rows}
-    m.BV = pyo.Set(
-        initialize=[b for b in range(len(view.buses)) if int(lin.bus_rows[b]) not in slack_rows]
-    )
-    m.vs_hi = pyo.Var(m.BV, m.T, domain=pyo.NonNegativeReals, initialize=0.0)
-    m.vs_lo = pyo.Var(m.BV, m.T, domain=pyo.NonNegativeReals, initialize=0.0)
-    m.v_upper = pyo.Constraint(
-        m.BV, m.T, rule=lambda m, b, t: m.vm[b, t] - m.vs_hi[b, t] <= p.v_max_pu
-    )
-    m.v_lower = pyo.Constraint(
-        m.BV, m.T, rule=lambda m, b, t: m.vm[b, t] + m.vs_lo[b, t] >= p.v_min_pu
-    )
+def lp_losses(net: MeshedNetwork, dva: FloatArray, dvm: FloatArray) -> FloatArray:
+    """Losses of the expanded model per period: the sum of all linearised injections."""
+    lin = net.lin
+    out = np.empty(dva.shape[0])
+    for t, (jpa, jpv, _, _) in enumerate(lin.jacobian):
+        xa = np.zeros(lin.n_internal)
+        xv = np.zeros(lin.n_internal)
+        xa[net.ns], xv[net.ns] = dva[t], dvm[t]
+        out[t] = lin.p0_mw[t].sum() + (jpa @ xa).sum() + (jpv @ xv).sum()
+    return out

@@ -1,311 +1,351 @@
-"""Assemble the clearing model in a fixed order and keep it for re-solves.
+"""Assemble the clearing program in a fixed order, and read a solution back as typed arrays.
 
-A :class:`ClearingModel` is built once per feeder and window; re-linearisation and new bids
-only change mutable parameters, bounds and fixed values, so the persistent HiGHS interface
-updates the loaded LP instead of rebuilding it.
+:func:`build` adds every family of columns and rows — LinDistFlow on a radial view, the AC
+expansion on a meshed one — and returns a :class:`ClearingModel` holding a typed handle to each
+family. :meth:`ClearingModel.solve` loads it into HiGHS (once), pushes what changed since, and
+returns a :class:`Dispatch`.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyomo.environ as pyo
-from pyomo.common.errors import ApplicationError
-from pyomo.contrib.solver.common.results import TerminationCondition
-from pyomo.contrib.solver.solvers.highs import Highs
 
 from feederdao.domain.network import NetworkView
 from feederdao.domain.powerflow import Linearisation
-from feederdao.errors import SolverError
 from feederdao.optimizer.data import MarketData
 from feederdao.optimizer.devices import (
+    Elastic,
+    Inverters,
+    Storage,
     add_elastic,
     add_flex_loads,
     add_pv_inverters,
     add_storage,
-    set_elastic,
 )
+from feederdao.optimizer.highs import HighsSolver, Solution
 from feederdao.optimizer.limits import (
-    add_slack_limits,
-    add_thermal_limits,
-    add_thermal_rows,
+    FlowMap,
+    Thermal,
+    VoltageLimits,
     add_voltage_limits,
     flow_bounds,
+    thermal,
 )
-from feederdao.optimizer.market import add_bid_blocks, add_objective, add_pv_offer_caps
+from feederdao.optimizer.lp import Cols, FloatArray, LinearProgram, Rows
+from feederdao.optimizer.market import PvTies, add_bid_blocks, add_pv_offer_caps
 from feederdao.optimizer.meshed import (
-    add_linearised_balance,
-    add_linearised_flows,
-    add_voltage_limits_meshed,
+    MeshedNetwork,
+    add_linearised_network,
+    lp_losses,
+    voltage_offsets,
 )
 from feederdao.optimizer.network import (
+    Balance,
+    Flows,
     Injections,
-    add_flows_and_voltages,
+    Losses,
+    Substation,
+    add_flows,
+    add_losses,
     add_nodal_balance,
-    add_slack_voltage,
+    add_substation,
     add_voltage_drop,
 )
-from feederdao.optimizer.topology import Topology, topology
+from feederdao.optimizer.topology import Topology
 
-FloatArray = np.ndarray
+if TYPE_CHECKING:
+    from feederdao.optimizer.extension import ClearingExtension, CompiledExtension
+
+Extension = Callable[["ClearingExtension"], None]
 
 
-class BatchedHighs(Highs):  # type: ignore[misc]
-    """Pyomo's persistent HiGHS interface, loading all variables in one batch.
+@dataclass(frozen=True)
+class Radial:
+    """LinDistFlow's families."""
 
-    The stock interface adds the variables of each constraint as it meets them, one HiGHS call
-    per constraint; adding every variable of the model first makes loading several times
-    faster. Behaviour is otherwise unchanged.
+    flows: Flows
+    voltage_drop: Rows
+    losses: Losses
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """One solve read back as arrays in view order (``[t, row]``), with the duals that price it.
+
+    Duals are ∂objective/∂right-hand side (EUR per unit and period): ``balance_p`` of a bus is
+    its DLMP times the period's hours; ``voltage`` the voltage limits' (bounds or elastic rows);
+    ``thermal[t, k]`` = (Σ_s y cos θ_s, Σ_s y sin θ_s, Σ_s y) over the branch's polygon rows.
     """
 
-    def add_block(self, block: Any) -> None:
-        known = self._referenced_variables
-        self.add_variables(
-            [
-                v
-                for v in block.component_data_objects(pyo.Var, descend_into=True)
-                if id(v) not in known
-            ]
+    objective_eur: float
+    welfare_eur: float
+    branch_p_mw: FloatArray
+    branch_q_mvar: FloatArray
+    vm_pu: FloatArray
+    v_pu2: FloatArray  # the LP's |V|² (radial) or (|V|₀ + dvm)² (meshed)
+    losses_mw: FloatArray  # [t]
+    import_mw: FloatArray
+    export_mw: FloatArray
+    accepted_mw: FloatArray  # [block]
+    q_pv_mvar: FloatArray
+    charge_mw: FloatArray
+    discharge_mw: FloatArray
+    q_storage_mvar: FloatArray
+    flex_mw: FloatArray
+    shed_mw: FloatArray
+    spill_mw: FloatArray
+    voltage_slack: FloatArray
+    loss_slack_mw: FloatArray  # [t, k]: where the loss line had to be lifted to zero
+    balance_p: FloatArray
+    balance_q: FloatArray
+    voltage: FloatArray
+    thermal: FloatArray
+    aux_p: FloatArray | None
+    aux_q: FloatArray | None
+    dva: FloatArray | None
+    dvm: FloatArray | None
+    voltage_drop: FloatArray | None  # [t, k] duals of the voltage-drop rows (radial)
+    loss_factor: FloatArray  # [t, k] c_p of the loss planes the solve used (radial)
+    s_eff: FloatArray  # [t, k] ratings of the thermal rows (inf where none)
+    lin: Linearisation | None  # the expansion the solve used (meshed)
+    solve_s: float
+    retried: tuple[str, ...] = ()
+
+    @property
+    def elastic_used(self) -> bool:
+        return bool(
+            (self.shed_mw > 1e-7).any()
+            or (self.spill_mw > 1e-7).any()
+            or (self.voltage_slack > 1e-7).any()
         )
-        super().add_block(block)
-
-    def _check_for_new_vars(self, variables: list[Any]) -> None:
-        known = self._referenced_variables
-        new = {id(v): v for v in variables if id(v) not in known}
-        if new:
-            self.add_variables(list(new.values()))
 
 
-def build_model(
+@dataclass
+class ClearingModel:
+    """A built program, its handles, and (once solved) its HiGHS instances."""
+
+    view: NetworkView
+    data: MarketData
+    topo: Topology
+    lp: LinearProgram
+    substation: Substation
+    bids: Cols
+    ties: PvTies
+    inverters: Inverters
+    storage: Storage
+    flex: Cols
+    balance: Balance
+    voltage: VoltageLimits
+    flows: FlowMap
+    thermal: Thermal
+    radial: Radial | None
+    meshed: MeshedNetwork | None
+    elastic: Elastic | None
+    extension: CompiledExtension | None
+    build_s: float
+    threads: int = 2
+    solver: HighsSolver | None = field(default=None, repr=False)
+    #: c_p of each branch's loss plane [t, k] (radial; zero before the first AC point)
+    loss_factor: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+    #: the AC-minus-linear error of |V|² the voltage limits are corrected by [t, bus] (radial)
+    voltage_offset: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+
+    @property
+    def is_elastic(self) -> bool:
+        return self.elastic is not None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.lp.n_cols, self.lp.n_rows
+
+    @property
+    def load_s(self) -> float:
+        return self.solver.load_s if self.solver is not None else 0.0
+
+    def solve(self) -> Dispatch | None:
+        """Solve (loading the program on first use); ``None`` when infeasible."""
+        if self.solver is None:
+            self.solver = HighsSolver(self.lp, self.threads)
+        sol = self.solver.solve()
+        if sol is None:
+            return None
+        if self.extension is not None:
+            self.extension.read(sol)
+        return self.read(sol)
+
+    def read(self, sol: Solution) -> Dispatch:
+        lp, view = self.lp, self.view
+        n_t, n_b = self.data.n_periods, len(view.buses)
+        if self.radial is not None:
+            fl = self.radial.flows
+            p, q, v2 = sol.value(fl.p), sol.value(fl.q), sol.value(fl.v)
+            # the voltage the linear model predicts for the AC network: |V|² plus its correction
+            vm = np.sqrt(np.clip(v2 + self.voltage_offset, 0.0, None))
+            losses = sol.value(self.radial.losses.p).sum(axis=1)
+            dva = dvm = None
+        else:
+            assert self.meshed is not None
+            net = self.meshed
+            x = sol.primal[: self.flows.p.shape[1]]
+            p = self.flows.p0 + (self.flows.p @ x).reshape(n_t, -1)
+            q = self.flows.q0 + (self.flows.q @ x).reshape(n_t, -1)
+            vm0, pos = voltage_offsets(net, view)
+            dvm_all = sol.value(net.dvm)
+            vm = vm0 + np.where(pos[None, :] >= 0, dvm_all[:, np.maximum(pos, 0)], 0.0)
+            v2 = vm**2
+            dva, dvm = sol.value(net.dva), dvm_all
+            losses = lp_losses(net, dva, dvm)
+        sub, st = self.substation, self.storage
+        market = float(
+            lp.cost[self.bids.start : self.bids.start + self.bids.size] @ sol.value(self.bids)
+        )
+        wholesale = float(
+            (sol.value(sub.imp) * sub.imp.of(lp.cost)).sum()
+            + (sol.value(sub.exp) * sub.exp.of(lp.cost)).sum()
+        )
+        zeros = np.zeros((n_t, n_b))
+        zeros_k = np.zeros((n_t, len(view.branches)))
+        el = self.elastic
+        bal = self.balance
+        return Dispatch(
+            objective_eur=sol.objective,
+            welfare_eur=-(market + wholesale),
+            branch_p_mw=p,
+            branch_q_mvar=q,
+            vm_pu=vm,
+            v_pu2=v2,
+            losses_mw=np.asarray(losses),
+            import_mw=sol.value(sub.imp),
+            export_mw=sol.value(sub.exp),
+            accepted_mw=_snap(sol.value(self.bids), self.data.blocks.quantity),
+            q_pv_mvar=sol.value(self.inverters.q_up) - sol.value(self.inverters.q_dn),
+            charge_mw=sol.value(st.ch),
+            discharge_mw=sol.value(st.dis),
+            q_storage_mvar=sol.value(st.q_up) - sol.value(st.q_dn),
+            flex_mw=sol.value(self.flex),
+            shed_mw=sol.value(el.shed) if el else zeros,
+            spill_mw=sol.value(el.spill) if el else zeros,
+            voltage_slack=self.voltage.slack(sol.primal),
+            loss_slack_mw=sol.value(self.radial.losses.slack) if self.radial else zeros_k,
+            balance_p=sol.dual(bal.p),
+            balance_q=sol.dual(bal.q),
+            voltage=self.voltage.duals(sol.col_dual, sol.row_dual),
+            thermal=self.thermal.duals(sol.row_dual),
+            aux_p=sol.dual(bal.aux_p) if bal.aux_p is not None else None,
+            aux_q=sol.dual(bal.aux_q) if bal.aux_q is not None else None,
+            dva=dva,
+            dvm=dvm,
+            voltage_drop=sol.dual(self.radial.voltage_drop) if self.radial else None,
+            loss_factor=self.loss_factor.copy(),
+            s_eff=np.where(self.thermal.modelled, self.thermal.s_eff, np.inf),
+            lin=self.meshed.lin if self.meshed is not None else None,
+            solve_s=sol.solve_s,
+            retried=sol.retried,
+        )
+
+
+def build(
     view: NetworkView,
     data: MarketData,
     topo: Topology,
     lin: Linearisation | None = None,
-    lazy: bool = False,
-) -> pyo.ConcreteModel:
-    """Add every family of variables and constraints, in a fixed order: LinDistFlow for a
-    radial view, the AC expansion ``lin`` for a meshed one. ``lazy`` leaves the thermal rows
-    to be added where AC checks find branches near their limits."""
-    m = pyo.ConcreteModel(name=f"clearing:{view.name}")
-    m.T = pyo.Set(initialize=range(data.n_periods))
-    m.B = pyo.Set(initialize=range(len(view.buses)))
-    m.K = pyo.Set(initialize=range(len(view.branches)))
-    injections = Injections()
+    elastic: bool = False,
+    extensions: Sequence[Extension] = (),
+    threads: int = 2,
+) -> ClearingModel:
+    """Add every family, in a fixed order: substation, network columns (radial), bids, PV offer
+    caps, inverters, storage, flexible loads, elastic slacks (when asked), the balances (with
+    the network's expansion on a meshed view), the voltage band, the thermal limits (rows
+    written lazily), then the user's extensions."""
+    t0 = time.perf_counter()
+    n_t, n_b = data.n_periods, len(view.buses)
+    lp = LinearProgram(n_t)
+    inj = Injections(n_t, n_b)
+    sub = add_substation(lp, view, data)
+    radial: Radial | None = None
     if lin is None:
-        add_flows_and_voltages(m, view, data)
-        add_voltage_drop(m, view, data, topo)
-        add_slack_voltage(m, view, topo)
-        add_voltage_limits(m, view, data, topo)
-        add_thermal_limits(m, view, data, flow_bounds(view, data, topo), lazy)
+        flows = add_flows(lp, view, data)
+        radial = Radial(flows, add_voltage_drop(lp, view, topo, flows), add_losses(lp, data, flows))
+    x = add_bid_blocks(lp, data, inj)
+    ties = add_pv_offer_caps(lp, data, x)
+    inverters = add_pv_inverters(lp, data, x, ties, inj)
+    storage = add_storage(lp, data, inj)
+    flex = add_flex_loads(lp, data, inj)
+    el = add_elastic(lp, data, n_b, inj) if elastic else None
+    meshed: MeshedNetwork | None = None
+    if radial is not None:
+        balance = add_nodal_balance(lp, view, data, topo, radial.flows, radial.losses, sub, inj)
+        v = radial.flows.v
+        slack = topo.slack_pos
+        vm_slack = np.array([s.vm_pu for s in view.slacks])
+        lp.col_lower[v.idx[:, slack]] = vm_slack**2
+        lp.col_upper[v.idx[:, slack]] = vm_slack**2
+        pos = np.arange(n_b, dtype=np.int64)
+        pos[slack] = -1
+        voltage = add_voltage_limits(lp, view, data, v, pos, True, elastic)
+        voltage.apply(lp, np.zeros((n_t, n_b)))
+        n_k = len(view.branches)
+        ident = _identity_map(radial.flows, n_t, n_k, lp.n_cols)
+        flow_map = ident
+        th = thermal(view, data, flow_bounds(data, topo.path), data.options.polygon_sides)
     else:
-        add_linearised_flows(m, view, data, lin)
-        add_voltage_limits_meshed(m, view, data, lin)
-        add_thermal_limits(m, view, data, None, lazy)
-    add_bid_blocks(m, data, injections)
-    add_pv_offer_caps(m, data)
-    add_pv_inverters(m, data, injections)
-    add_storage(m, data, injections)
-    add_flex_loads(m, data, injections)
-    add_elastic(m, data, injections)
-    if lin is None:
-        add_nodal_balance(m, view, data, topo, injections)
-    else:
-        add_linearised_balance(m, view, lin, injections)
-    add_slack_limits(m, view)
-    add_objective(m, data)
-    set_elastic(m, data.options.elastic)
-    return m
+        assert lin is not None
+        meshed = add_linearised_network(lp, view, data, lin, sub, inj)
+        balance = meshed.balance
+        vm0, pos = voltage_offsets(meshed, view)
+        voltage = add_voltage_limits(lp, view, data, meshed.dvm, pos, False, elastic)
+        voltage.apply(lp, vm0)
+        flow_map = meshed.flows
+        th = thermal(view, data, None, data.options.polygon_sides)
+    model = ClearingModel(
+        view=view,
+        data=data,
+        topo=topo,
+        lp=lp,
+        substation=sub,
+        bids=x,
+        ties=ties,
+        inverters=inverters,
+        storage=storage,
+        flex=flex,
+        balance=balance,
+        voltage=voltage,
+        flows=flow_map,
+        thermal=th,
+        radial=radial,
+        meshed=meshed,
+        elastic=el,
+        extension=None,
+        build_s=0.0,
+        threads=threads,
+    )
+    if extensions:
+        from feederdao.optimizer.extension import compile_extensions
+
+        model.extension = compile_extensions(model, extensions)
+    model.loss_factor = np.zeros((n_t, len(view.branches)))
+    model.voltage_offset = np.zeros((n_t, n_b))
+    model.build_s = time.perf_counter() - t0
+    return model
 
 
-@dataclass
-class Solution:
-    """Primal values and duals of one solve, as arrays in view order ([T, row])."""
-
-    objective: float
-    welfare: float
-    p: FloatArray
-    q: FloatArray
-    v: FloatArray
-    imp: FloatArray
-    exp: FloatArray
-    x: FloatArray
-    q_pv: FloatArray
-    ch: FloatArray
-    dis: FloatArray
-    q_st: FloatArray
-    p_flex: FloatArray
-    loss_p: FloatArray
-    shed: FloatArray
-    spill: FloatArray
-    vs: FloatArray
-    dual_p: FloatArray
-    dual_q: FloatArray
-    dual_v_upper: FloatArray
-    dual_v_lower: FloatArray
-    dual_thermal: FloatArray  # [T, K, 3]: Σ_s y·cos θ_s, Σ_s y·sin θ_s and Σ_s y
-    solve_s: float
-    extra: dict[str, Any] = field(default_factory=dict)
+def _snap(x: FloatArray, upper: FloatArray, tol: float = 1e-7) -> FloatArray:
+    """Accepted quantities within the solver's feasibility tolerance of a bound, on it."""
+    x = np.clip(x, 0.0, upper)
+    return np.where(x < tol, 0.0, np.where(upper - x < tol, upper, x))
 
 
-def _values(comp: Any, shape: tuple[int, ...]) -> FloatArray:
-    """Values of an indexed variable or expression ``[a, t]`` as an array ``[t, a]``."""
-    out = np.zeros(shape)
-    for idx, c in comp.items():
-        val = pyo.value(c, exception=False)
-        if val is not None:
-            out[idx[::-1] if isinstance(idx, tuple) else idx] = val
-    return out
+def _identity_map(flows: Flows, n_t: int, n_k: int, n_cols: int) -> FlowMap:
+    import scipy.sparse as sp
 
-
-class ClearingModel:
-    """A built model with its persistent HiGHS instance."""
-
-    def __init__(
-        self,
-        view: NetworkView,
-        data: MarketData,
-        lin: Linearisation | None = None,
-        lazy: bool = False,
-    ) -> None:
-        t0 = time.perf_counter()
-        self.view = view
-        self.data = data
-        self.lin = lin
-        self.topo = topology(view)
-        self.m = build_model(view, data, self.topo, lin, lazy)
-        self.build_s = time.perf_counter() - t0
-        self._new_solver()
-        self.elastic = data.options.elastic
-
-    def _new_solver(self) -> None:
-        self.solver = BatchedHighs()
-        self.solver.config.raise_exception_on_nonoptimal_result = False
-        self.solver.config.load_solutions = False
-        self.solver.config.solver_options = {"presolve": "on"}
-        # parameters change between solves; the structure only changes through set_elastic
-        # and add_rows, which tell the solver themselves
-        updates = self.solver.config.auto_updates
-        updates.check_for_new_or_removed_constraints = False
-        updates.check_for_new_or_removed_vars = False
-        updates.check_for_new_or_removed_params = False
-        updates.check_for_new_objective = False
-        updates.update_constraints = False
-        updates.update_vars = False
-        updates.update_named_expressions = False
-        updates.update_objective = False
-        self._loaded = False
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return (
-            self.m.nvariables(),
-            self.m.nconstraints(),
-        )
-
-    def set_elastic(self, on: bool) -> None:
-        set_elastic(self.m, on)
-        self.elastic = on
-        if self._loaded:
-            self._new_solver()  # fixing/unfixing is not picked up incrementally: reload
-
-    def add_rows(self, rows: list[Any], params: list[Any] | None = None) -> None:
-        """Tell the loaded solver about constraints (and the mutable parameters in them) added
-        to the model since it was loaded."""
-        if self._loaded and params:
-            self.solver.add_parameters(params)
-        if self._loaded and rows:
-            self.solver.add_constraints(rows)
-
-    def add_thermal(self, keys: Any) -> int:
-        """Write the thermal rows of ``keys`` (branch, period) and load them; return how many
-        branch-periods were new."""
-        before = len(self.m.thermal_rows)
-        rows, params = add_thermal_rows(self.m, keys)
-        self.add_rows(rows, params)
-        return len(self.m.thermal_rows) - before
-
-    def solve(self) -> Solution | None:
-        """Solve; ``None`` when infeasible. Raises :class:`SolverError` for anything else."""
-        t0 = time.perf_counter()
-        try:
-            res = self.solver.solve(self.m)
-            self._loaded = True
-        except ApplicationError as exc:
-            raise SolverError(f"HiGHS failed: {exc}") from exc
-        solve_s = time.perf_counter() - t0
-        tc = res.termination_condition
-        if tc in (
-            TerminationCondition.provenInfeasible,
-            TerminationCondition.infeasibleOrUnbounded,
-        ):
-            return None
-        if tc != TerminationCondition.convergenceCriteriaSatisfied:
-            raise SolverError(f"HiGHS stopped without an optimal solution: {tc.name}")
-        res.solution_loader.load_vars()
-        duals = res.solution_loader.get_duals()
-        return self._extract(duals, solve_s)
-
-    def _extract(self, duals: Any, solve_s: float) -> Solution:
-        m, d = self.m, self.data
-        n_t, n_b, n_k = d.n_periods, len(self.view.buses), len(self.view.branches)
-        n_s = len(self.view.slacks)
-
-        def dual_array(con: Any, shape: tuple[int, int]) -> FloatArray:
-            out = np.zeros(shape)
-            for (a, t), c in con.items():
-                out[t, a] = duals.get(c, 0.0)
-            return out
-
-        thermal = np.zeros((n_t, n_k, 3))
-        dirs = m.thermal_directions
-        for (k, t, s), c in m.thermal.items():
-            y = duals.get(c, 0.0)
-            if y:
-                thermal[t, k, 0] += y * dirs[s][0]
-                thermal[t, k, 1] += y * dirs[s][1]
-                thermal[t, k, 2] += y
-        x = np.array([m.x[n].value or 0.0 for n in range(len(d.blocks))])
-        extra: dict[str, Any] = {}
-        if self.lin is not None:
-            n_aux = len(m.AUX)
-            aux = list(m.AUX)
-            extra["dual_aux_p"] = np.zeros((n_t, n_aux))
-            extra["dual_aux_q"] = np.zeros((n_t, n_aux))
-            for j, i in enumerate(aux):
-                for t in range(n_t):
-                    extra["dual_aux_p"][t, j] = duals.get(m.balance_aux_p[i, t], 0.0)
-                    extra["dual_aux_q"][t, j] = duals.get(m.balance_aux_q[i, t], 0.0)
-            extra["aux_rows"] = aux
-            n_int = self.lin.n_internal
-            extra["dva"] = _values(m.dva, (n_t, n_int))
-            extra["dvm"] = _values(m.dvm, (n_t, n_int))
-        vs = _values(m.vs_hi, (n_t, n_b)) + _values(m.vs_lo, (n_t, n_b))
-        return Solution(
-            objective=float(pyo.value(m.obj)),
-            welfare=float(pyo.value(m.welfare_expr)),
-            p=_values(m.p, (n_t, n_k)),
-            q=_values(m.q, (n_t, n_k)),
-            v=_values(m.v, (n_t, n_b)),
-            imp=_values(m.imp, (n_t, n_s)),
-            exp=_values(m.exp, (n_t, n_s)),
-            x=x,
-            q_pv=_values(m.q_pv, (n_t, len(d.inverters))),
-            ch=_values(m.ch, (n_t, len(d.storage))),
-            dis=_values(m.dis, (n_t, len(d.storage))),
-            q_st=_values(m.q_st, (n_t, len(d.storage))),
-            p_flex=_values(m.p_flex, (n_t, len(d.flex))),
-            loss_p=_values(m.loss_p, (n_t, n_k)) if hasattr(m, "loss_p") else np.zeros((n_t, n_k)),
-            shed=_values(m.shed, (n_t, n_b)),
-            spill=_values(m.spill, (n_t, n_b)),
-            vs=vs,
-            dual_p=dual_array(m.balance_p, (n_t, n_b)),
-            dual_q=dual_array(m.balance_q, (n_t, n_b)),
-            dual_v_upper=dual_array(m.v_upper, (n_t, n_b)),
-            dual_v_lower=dual_array(m.v_lower, (n_t, n_b)),
-            dual_thermal=thermal,
-            solve_s=solve_s,
-            extra=extra,
-        )
+    rows = np.arange(n_t * n_k)
+    ones = np.ones(n_t * n_k)
+    p = sp.csr_matrix((ones, (rows, flows.p.idx.ravel())), shape=(n_t * n_k, n_cols))
+    q = sp.csr_matrix((ones, (rows, flows.q.idx.ravel())), shape=(n_t * n_k, n_cols))
+    zero = np.zeros((n_t, n_k))
+    return FlowMap(zero, zero, p, q)

@@ -1,127 +1,263 @@
-"""LinDistFlow: branch flows, squared voltages, voltage drop and nodal balances.
+"""LinDistFlow on a radial feeder: branch flows, squared voltages, voltage drop, losses and the
+nodal balances whose duals are the DLMPs.
 
-Flows ``p[k, t]``/``q[k, t]`` (MW/Mvar) enter branch ``k`` at its from (parent) bus;
-``v[b, t]`` is |V|² in pu². Active losses ``loss_p[k, t] ≥ 0`` are bounded below by tangent
-planes of ``r (p² + q²) / (base · v)`` added at every AC operating point (an outer
-approximation that tightens as the AC checks accumulate); reactive losses are taken from the
-last AC check as constants.
+Columns ``p[t, k]``/``q[t, k]`` (MW/Mvar) enter branch ``k`` at its from (parent) bus;
+``v[t, b]`` is |V|² in pu². Active losses ``loss_p[t, k] ≥ 0`` follow a line through the
+last AC operating point (:func:`loss_plane`), as an equality:
+
+    loss_p − slack − c_p · p = c_0        (c_0 holds the no-load part the AC check found)
+
+so losses are bounded from both sides: the LP can neither dump energy into them nor make
+them vanish, and their marginal value enters the prices. Far from the AC point the line can
+fall below zero; ``loss_p ≥ 0`` then needs ``slack``, priced at the price cap, so the LP never
+creates energy out of a line — and the engine does not stop while a slack is in use. The rows
+are replaced (never piled up) at every new operating point. Reactive losses are the last AC
+check's, as constants on the right-hand side of the reactive balance.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-import pyomo.environ as pyo
+import numpy as np
+import numpy.typing as npt
 
 from feederdao.domain.network import NetworkView
 from feederdao.optimizer.data import MarketData
+from feederdao.optimizer.lp import INF, Cols, FloatArray, IntArray, LinearProgram, Rows, Terms
 from feederdao.optimizer.topology import Topology
 
 
 class Injections:
-    """Flexible injections (MW, Mvar; consumption negative) per (bus row, period), collected
+    """Flexible injections (MW, Mvar; consumption negative) at (period, bus row), collected
     from the market and device families before the balances are written."""
 
-    def __init__(self) -> None:
-        self.p: dict[tuple[int, int], list[Any]] = {}
-        self.q: dict[tuple[int, int], list[Any]] = {}
+    def __init__(self, n_periods: int, n_buses: int) -> None:
+        self.shape = (n_periods, n_buses)
+        self.p = Terms(n_periods * n_buses)
+        self.q = Terms(n_periods * n_buses)
 
-    def add_p(self, b: int, t: int, term: Any) -> None:
-        self.p.setdefault((b, t), []).append(term)
+    def row(self, period: npt.ArrayLike, bus: npt.ArrayLike) -> IntArray:
+        return np.asarray(period, dtype=np.int64) * self.shape[1] + np.asarray(bus, np.int64)
 
-    def add_q(self, b: int, t: int, term: Any) -> None:
-        self.q.setdefault((b, t), []).append(term)
+    def add_p(
+        self,
+        period: npt.ArrayLike,
+        bus: npt.ArrayLike,
+        cols: npt.ArrayLike,
+        coef: npt.ArrayLike = 1.0,
+    ) -> None:
+        self.p.add(self.row(period, bus), cols, coef)
 
-
-def add_flows_and_voltages(m: pyo.ConcreteModel, view: NetworkView, data: MarketData) -> None:
-    """Branch flows, squared voltages and the loss-linearisation parameters."""
-    m.p = pyo.Var(m.K, m.T, initialize=0.0)
-    m.q = pyo.Var(m.K, m.T, initialize=0.0)
-    m.v = pyo.Var(m.B, m.T, initialize=1.0)
-    m.loss_p = pyo.Var(m.K, m.T, domain=pyo.NonNegativeReals, initialize=0.0)
-    m.loss_q = pyo.Param(m.K, m.T, mutable=True, initialize=0.0)
-    m.loss_cuts = pyo.ConstraintList()
-
-
-def add_voltage_drop(
-    m: pyo.ConcreteModel, view: NetworkView, data: MarketData, topo: Topology
-) -> None:
-    """v[to] = v[from] / ratio² − 2 (r p + x q) / base for every branch and period.
-
-    The duals of these rows carry the voltage limits' prices up the feeder.
-    """
-    base = view.base_mva
-    fp, tp, r, x, ratio = topo.from_pos, topo.to_pos, topo.r_pu, topo.x_pu, topo.ratio
-
-    def rule(m: pyo.ConcreteModel, k: int, t: int) -> pyo.Expression:
-        return (
-            m.v[int(tp[k]), t]
-            - m.v[int(fp[k]), t] / float(ratio[k]) ** 2
-            + 2.0 * (float(r[k]) * m.p[k, t] + float(x[k]) * m.q[k, t]) / base
-            == 0.0
-        )
-
-    m.voltage_drop = pyo.Constraint(m.K, m.T, rule=rule)
+    def add_q(
+        self,
+        period: npt.ArrayLike,
+        bus: npt.ArrayLike,
+        cols: npt.ArrayLike,
+        coef: npt.ArrayLike = 1.0,
+    ) -> None:
+        self.q.add(self.row(period, bus), cols, coef)
 
 
-def add_slack_voltage(m: pyo.ConcreteModel, view: NetworkView, topo: Topology) -> None:
-    """v[slack, t] = vm_slack² (the substation holds its voltage)."""
-    m.S = pyo.Set(initialize=range(len(view.slacks)))
-    m.slack_vm2 = pyo.Param(
-        m.S,
-        mutable=True,
-        initialize={s: view.slacks[s].vm_pu ** 2 for s in range(len(view.slacks))},
+@dataclass(frozen=True)
+class Flows:
+    """The radial network's columns: branch flows and squared voltages."""
+
+    p: Cols
+    q: Cols
+    v: Cols
+
+
+@dataclass(frozen=True)
+class Substation:
+    """Import, export (MW) and reactive supply (Mvar) at each slack: ``[t, slack]``."""
+
+    imp: Cols
+    exp: Cols
+    q: Cols
+
+
+@dataclass(frozen=True)
+class Losses:
+    """Active losses per branch and period (MW), the slack that keeps them non-negative where
+    the loss line falls below zero, and the rows that tie them to the flows."""
+
+    p: Cols
+    slack: Cols
+    rows: Rows
+
+
+@dataclass(frozen=True)
+class Balance:
+    """Active and reactive balance rows ``[t, bus]``; auxiliary internal buses of a meshed
+    power-flow model (open line ends) have rows of their own."""
+
+    p: Rows
+    q: Rows
+    aux_p: Rows | None = None
+    aux_q: Rows | None = None
+
+
+def add_flows(lp: LinearProgram, view: NetworkView, data: MarketData) -> Flows:
+    """Branch flows (free) and squared voltages (bounded by the voltage limits)."""
+    n_t, n_k, n_b = data.n_periods, len(view.branches), len(view.buses)
+    return Flows(
+        p=lp.add_cols("p", (n_t, n_k)),
+        q=lp.add_cols("q", (n_t, n_k)),
+        v=lp.add_cols("v", (n_t, n_b), 0.0),
     )
-    m.slack_voltage = pyo.Constraint(
-        m.S, m.T, rule=lambda m, s, t: m.v[int(topo.slack_pos[s]), t] == m.slack_vm2[s]
+
+
+def add_voltage_drop(lp: LinearProgram, view: NetworkView, topo: Topology, flows: Flows) -> Rows:
+    """v[to] − v[from] / ratio² + 2 (r p + x q) / base = 0 for every branch and period.
+
+    The duals carry the voltage limits' prices up the feeder."""
+    n_t, n_k = flows.p.shape
+    rows = np.arange(n_t * n_k).reshape(n_t, n_k)
+    v = flows.v.idx
+    base = view.base_mva
+    terms = (
+        Terms(n_t * n_k)
+        .add(rows, v[:, topo.to_pos], 1.0)
+        .add(rows, v[:, topo.from_pos], -1.0 / topo.ratio**2)
+        .add(rows, flows.p.idx, 2.0 * topo.r_pu / base)
+        .add(rows, flows.q.idx, 2.0 * topo.x_pu / base)
+    )
+    return lp.add_rows("voltage_drop", (n_t, n_k), terms, 0.0, 0.0)
+
+
+def add_losses(lp: LinearProgram, data: MarketData, flows: Flows) -> Losses:
+    """Loss columns, tied to the flows by rows that :func:`relinearise_losses` writes at each
+    AC operating point (before the first one: no losses)."""
+    n_t, n_k = flows.p.shape
+    loss = lp.add_cols("loss_p", (n_t, n_k), 0.0)
+    cap = data.params.price_cap_eur_per_mwh * data.period_hours
+    slack = lp.add_cols("loss_slack", (n_t, n_k), 0.0, INF, cap)
+    rows = np.arange(n_t * n_k)
+    terms = Terms(n_t * n_k).add(rows, loss.idx.ravel(), 1.0).add(rows, slack.idx.ravel(), -1.0)
+    return Losses(loss, slack, lp.add_rows("loss", (n_t, n_k), terms, 0.0, 0.0))
+
+
+def loss_plane(
+    view: NetworkView,
+    topo: Topology,
+    p0: FloatArray,
+    vm0: FloatArray,
+    ac_loss: FloatArray,
+    p_before: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """The loss line (c_0, c_p) ``[t, k]`` through an AC point: active flow ``p0`` at
+    the from bus, |V| there ``vm0``, and the AC losses ``ac_loss``.
+
+    The slope is that of the series losses a·p² (a = r / (base · |V|²)): given the step
+    before's flow ``p_before``, the secant a·(p0 + p_before) through both points — exact at
+    each, so a dispatch that swings between two states sees the losses of both as they are and
+    settles, and the tangent (the marginal loss factor 2·a·p0) once the flow is steady; with no
+    step before, or where the flow is shrinking towards zero, the chord to zero flow a·p0, so
+    the line never promises negative losses on the way there. The reactive part of the losses
+    is held at the AC point (no slope in Q): reactive power costs almost nothing to move, and a
+    slope there would invite the linear model to trade it for losses that do not exist."""
+    v0 = np.maximum(vm0, 0.5) ** 2
+    a = topo.r_pu[None, :] / (view.base_mva * v0)
+    if p_before is None:
+        ref = np.zeros_like(p0)
+    else:
+        shrinking = (np.sign(p_before) == np.sign(p0)) & (np.abs(p_before) > np.abs(p0))
+        ref = np.where(shrinking, 0.0, p_before)
+    cp = a * (p0 + ref)
+    c0 = ac_loss - cp * p0
+    return c0, cp
+
+
+def relinearise_losses(
+    lp: LinearProgram,
+    flows: Flows,
+    losses: Losses,
+    plane: tuple[FloatArray, FloatArray],
+) -> None:
+    """Replace the loss rows by ``loss_p − slack − c_p p = c_0``."""
+    c0, cp = plane
+    n_t, n_k = flows.p.shape
+    rows = np.arange(n_t * n_k)
+    terms = (
+        Terms(n_t * n_k)
+        .add(rows, losses.p.idx.ravel(), 1.0)
+        .add(rows, losses.slack.idx.ravel(), -1.0)
+        .add(rows, flows.p.idx.ravel(), -cp.ravel())
+    )
+    lp.replace_rows(losses.rows, terms, c0, c0)
+
+
+def add_substation(lp: LinearProgram, view: NetworkView, data: MarketData) -> Substation:
+    """Import and export at every slack within the ext_grid's limits where it sets them, priced
+    at the wholesale prices; reactive supply free."""
+    n_t, n_s = data.n_periods, len(view.slacks)
+    dt = data.period_hours
+    w = data.wholesale
+    imp_max = np.array(
+        [np.inf if s.max_import_mw is None else max(s.max_import_mw, 0.0) for s in view.slacks]
+    )
+    exp_max = np.array(
+        [np.inf if s.max_export_mw is None else max(s.max_export_mw, 0.0) for s in view.slacks]
+    )
+    return Substation(
+        imp=lp.add_cols(
+            "import", (n_t, n_s), 0.0, imp_max[None, :], dt * w.import_eur_per_mwh[:, None]
+        ),
+        exp=lp.add_cols(
+            "export", (n_t, n_s), 0.0, exp_max[None, :], -dt * w.export_eur_per_mwh[:, None]
+        ),
+        q=lp.add_cols("q_slack", (n_t, n_s)),
     )
 
 
 def add_nodal_balance(
-    m: pyo.ConcreteModel,
+    lp: LinearProgram,
     view: NetworkView,
     data: MarketData,
     topo: Topology,
+    flows: Flows,
+    losses: Losses,
+    sub: Substation,
     injections: Injections,
-) -> None:
-    """Active and reactive balance at every bus and period, with fixed consumption on the
+) -> Balance:
+    """Active and reactive balance at every bus and period, inflexible consumption on the
     right-hand side.
 
-    ``balance_p[b, t]``: inflow (after losses) − outflow + substation import − flexible
-    consumption + flexible injection = inflexible consumption. Its dual (EUR per MW-period,
-    divided by the period length) is the bus's DLMP. ``balance_q`` likewise prices reactive
-    power.
-    """
-    n_b = len(view.buses)
-    into: list[list[int]] = [[] for _ in range(n_b)]
-    out_of: list[list[int]] = [[] for _ in range(n_b)]
-    for k in range(len(view.branches)):
-        into[int(topo.to_pos[k])].append(k)
-        out_of[int(topo.from_pos[k])].append(k)
-    slack_at = {int(pos): s for s, pos in enumerate(topo.slack_pos)}
-    m.fixed_p = pyo.Param(
-        m.B, m.T, mutable=True, initialize=lambda m, b, t: float(data.fixed_p_mw[t, b])
+    ``balance_p[t, b]``: inflow less its losses − outflow + import − export + flexible
+    injections = inflexible consumption. Its dual (EUR per MW and period; divided by the
+    period's hours) is the bus's DLMP. ``balance_q`` likewise prices reactive power; its
+    right-hand side adds the reactive losses of the branches feeding the bus
+    (:func:`set_reactive_losses`)."""
+    n_t, n_b, n_k = data.n_periods, len(view.buses), len(view.branches)
+    t = np.arange(n_t)[:, None]
+    into = t * n_b + topo.to_pos[None, :]
+    out = t * n_b + topo.from_pos[None, :]
+    slack = t * n_b + topo.slack_pos[None, :]
+    tp = (
+        injections.p.add(into, flows.p.idx, 1.0)
+        .add(into, losses.p.idx, -1.0)
+        .add(out, flows.p.idx, -1.0)
+        .add(slack, sub.imp.idx, 1.0)
+        .add(slack, sub.exp.idx, -1.0)
     )
-    m.fixed_q = pyo.Param(
-        m.B, m.T, mutable=True, initialize=lambda m, b, t: float(data.fixed_q_mvar[t, b])
+    tq = (
+        injections.q.add(into, flows.q.idx, 1.0)
+        .add(out, flows.q.idx, -1.0)
+        .add(slack, sub.q.idx, 1.0)
     )
-    m.imp = pyo.Var(m.S, m.T, domain=pyo.NonNegativeReals, initialize=0.0)
-    m.exp = pyo.Var(m.S, m.T, domain=pyo.NonNegativeReals, initialize=0.0)
-    m.q_slack = pyo.Var(m.S, m.T, initialize=0.0)
+    del n_k
+    return Balance(
+        p=lp.add_rows("balance_p", (n_t, n_b), tp, data.fixed_p_mw, data.fixed_p_mw),
+        q=lp.add_rows("balance_q", (n_t, n_b), tq, data.fixed_q_mvar, data.fixed_q_mvar),
+    )
 
-    def p_rule(m: pyo.ConcreteModel, b: int, t: int) -> pyo.Expression:
-        expr = sum(m.p[k, t] - m.loss_p[k, t] for k in into[b]) - sum(m.p[k, t] for k in out_of[b])
-        if b in slack_at:
-            expr += m.imp[slack_at[b], t] - m.exp[slack_at[b], t]
-        expr += sum(injections.p.get((b, t), ()))
-        return expr == m.fixed_p[b, t]
 
-    def q_rule(m: pyo.ConcreteModel, b: int, t: int) -> pyo.Expression:
-        expr = sum(m.q[k, t] for k in into[b]) - sum(m.q[k, t] for k in out_of[b])
-        if b in slack_at:
-            expr += m.q_slack[slack_at[b], t]
-        expr += sum(injections.q.get((b, t), ()))
-        return expr == m.fixed_q[b, t] + sum(m.loss_q[k, t] for k in into[b])
-
-    m.balance_p = pyo.Constraint(m.B, m.T, rule=p_rule)
-    m.balance_q = pyo.Constraint(m.B, m.T, rule=q_rule)
+def set_reactive_losses(
+    lp: LinearProgram, balance: Balance, data: MarketData, topo: Topology, q_loss: FloatArray
+) -> None:
+    """Reactive balance right-hand side: inflexible consumption plus the reactive losses
+    ``q_loss[t, k]`` of the branches feeding each bus."""
+    rhs = data.fixed_q_mvar.copy()
+    np.add.at(rhs.T, topo.to_pos, q_loss.T)
+    lp.set_row_bounds(balance.q, rhs, rhs)

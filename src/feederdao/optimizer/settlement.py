@@ -7,14 +7,14 @@ import numpy as np
 from feederdao.domain.clearing import Prices, Settlement, SettlementRow
 from feederdao.domain.market import Participant
 from feederdao.optimizer.data import MarketData
-from feederdao.optimizer.model import Solution
+from feederdao.optimizer.model import Dispatch
 
 
 def settle(
     data: MarketData,
     participants: tuple[Participant, ...],
     prices: Prices,
-    sol: Solution,
+    sol: Dispatch,
     s_eff: np.ndarray,
 ) -> Settlement:
     """Energy at the DLMP of each participant's bus, the network fee on bought energy.
@@ -35,33 +35,27 @@ def settle(
     pay = np.zeros(n)
     # every block's participant is known: prepare() refuses bids of anyone else
     owner_idx = np.array([pos_of[pid] for pid in bl.participant], dtype=np.int64)
-    for i in range(len(bl)):
-        k = owner_idx[i]
-        mwh = sol.x[i] * dt
-        price = lam[bl.period[i], bl.bus_pos[i]]
-        if bl.is_buy[i]:
-            bought[k] += mwh
-            pay[k] += price * mwh
-        else:
-            sold[k] += mwh
-            pay[k] -= price * mwh
+    mwh = sol.accepted_mw * dt
+    price = lam[bl.period, bl.bus_pos]
+    buy = bl.is_buy
+    np.add.at(bought, owner_idx[buy], mwh[buy])
+    np.add.at(sold, owner_idx[~buy], mwh[~buy])
+    np.add.at(pay, owner_idx, np.where(buy, 1.0, -1.0) * price * mwh)
+    buy_mwh = np.zeros(n)
+    np.add.at(buy_mwh, owner_idx[buy], mwh[buy])
     for s, unit in enumerate(data.storage):
         k = pos_of.get(data.owner_of_device.get(unit.device_id, ""), -1)
         if k >= 0:
-            net = (sol.ch[:, s] - sol.dis[:, s]) * dt
+            net = (sol.charge_mw[:, s] - sol.discharge_mw[:, s]) * dt
             bought[k] += float(np.clip(net, 0, None).sum())
             sold[k] += float(np.clip(-net, 0, None).sum())
             pay[k] += float((lam[:, unit.bus_pos] * net).sum())
     for f, fl in enumerate(data.flex):
         k = pos_of.get(data.owner_of_device.get(fl.device_id, ""), -1)
         if k >= 0:
-            e = sol.p_flex[:, f] * dt
+            e = sol.flex_mw[:, f] * dt
             bought[k] += float(e.sum())
             pay[k] += float((lam[:, fl.bus_pos] * e).sum())
-    buy_mwh = np.zeros(n)
-    for i in range(len(bl)):
-        if bl.is_buy[i]:
-            buy_mwh[owner_idx[i]] += sol.x[i] * dt
     rows = tuple(
         SettlementRow(
             participant_id=p.participant_id,
@@ -74,19 +68,19 @@ def settle(
         for k, p in enumerate(participants)
         if bought[k] or sold[k]
     )
-    fixed = data.fixed_p_mw - sol.shed + sol.spill
+    fixed = data.fixed_p_mw - sol.shed_mw + sol.spill_mw
     non_market = float((lam * fixed).sum() * dt)
     w = data.wholesale
     wholesale = float(
         (
-            (w.import_eur_per_mwh[:, None] * sol.imp).sum()
-            - (w.export_eur_per_mwh[:, None] * sol.exp).sum()
+            (w.import_eur_per_mwh[:, None] * sol.import_mw).sum()
+            - (w.export_eur_per_mwh[:, None] * sol.export_mw).sum()
         )
         * dt
     )
     ms = float(pay.sum()) + non_market - wholesale
     finite = np.isfinite(s_eff)
-    rent = float(-(sol.dual_thermal[:, :, 2][finite] * s_eff[finite]).sum())
+    rent = float(-(sol.thermal[:, :, 2][finite] * s_eff[finite]).sum())
     return Settlement(
         rows=rows,
         non_market_payment_eur=non_market,

@@ -59,8 +59,6 @@ from feederdao.store.models import (
 from feederdao.workflows.clearing import Market, clear_market
 from feederdao.workflows.network import OpenNetwork, open_network
 
-PROFILE_YEAR = 2016  # SimBench's profile year: delivery times map onto it by day and time
-
 
 class NotApprovedError(FeederDaoError, PermissionError):
     """The participant exists but the operator has not approved it (or it is unknown)."""
@@ -431,7 +429,7 @@ class MarketService:
         profiles = build_profiles(
             self.network.loaded,
             self.network.view,
-            start.replace(year=PROFILE_YEAR, tzinfo=None),
+            start,
             interval.periods,
         )
         registry = registry_from_assignments(

@@ -46,7 +46,7 @@ def ac_objective(engine: ClearingEngine, result: ClearingResult) -> float:
     x = np.concatenate(
         [np.asarray(result.accepted_mw[b]) for b in dict.fromkeys(data.blocks.bid_ids)]
     )
-    cost = sum(block_cost(data, n) * x[n] * dt for n in range(len(data.blocks)))
+    cost = float((block_cost(data) * x).sum() * dt)
     imp = result.ac_slack_p_mw if result.ac_slack_p_mw is not None else result.slack_import_mw
     price = data.wholesale.import_eur_per_mwh
     return float(cost + (price * imp.sum(axis=1)).sum() * dt)
@@ -158,14 +158,15 @@ def pandapower_opf(engine: ClearingEngine, net: Any, dc: bool = False) -> PeerRu
     return PeerRun(build, solve, converged, data.n_periods, objective)
 
 
-def pypsa_linear_opf(engine: ClearingEngine) -> PeerRun:
+def pypsa_linear_opf(engine: ClearingEngine, storage: bool = False) -> PeerRun:
     """The same window, bids and costs as a PyPSA linear OPF (linopy + HiGHS): DC flows with
     thermal limits only — no voltage, no reactive power, no losses.
 
     Each participant's k-th buy or sell block is one generator whose availability and marginal
     cost vary by period (consumption as negative generation valued at the bid price), the
-    substation a generator at the wholesale price, inflexible consumption (storage at its
-    profile included) fixed loads.
+    substation a generator at the wholesale price, inflexible consumption fixed loads. Storage
+    is held at its profile (a fixed load), or with ``storage`` optimised as PyPSA storage units
+    (power, energy between the state-of-charge limits, efficiencies, cyclic state of charge).
     """
     import logging
 
@@ -179,6 +180,7 @@ def pypsa_linear_opf(engine: ClearingEngine) -> PeerRun:
     t0 = time.perf_counter()
     net = pypsa.Network()
     net.set_snapshots(list(range(n_t)))
+    net.snapshot_weightings.loc[:, :] = data.period_hours  # MWh per MW and period
     names = [str(b.index) for b in view.buses]
     net.add("Bus", names, v_nom=1.0)  # per unit: x in Ω on 1 kV is x in pu on 1 MVA
     limit = branch_limit_mva(view, data)
@@ -202,7 +204,20 @@ def pypsa_linear_opf(engine: ClearingEngine) -> PeerRun:
         )
     fixed = data.fixed_p_mw.copy()
     for unit in data.storage:
-        fixed[:, unit.bus_pos] += unit.profile_mw
+        if not storage:
+            fixed[:, unit.bus_pos] += unit.profile_mw
+            continue
+        net.add(
+            "StorageUnit",
+            unit.device_id,
+            bus=str(view.buses[unit.bus_pos].index),
+            p_nom=unit.p_max_mw,
+            max_hours=(unit.soc_max_mwh - unit.soc_min_mwh) / max(unit.p_max_mw, 1e-9),
+            efficiency_store=unit.eta_charge,
+            efficiency_dispatch=unit.eta_discharge,
+            state_of_charge_initial=unit.soc_init_mwh - unit.soc_min_mwh,
+            cyclic_state_of_charge=True,
+        )
     net.add(
         "Load",
         [f"fixed{b}" for b in names],
@@ -248,5 +263,5 @@ def pypsa_linear_opf(engine: ClearingEngine) -> PeerRun:
     t0 = time.perf_counter()
     status, _ = net.optimize.solve_model(solver_name="highs", solver_options={"output_flag": False})
     solve = time.perf_counter() - t0
-    objective = float(net.objective or 0.0) * data.period_hours if status == "ok" else float("nan")
+    objective = float(net.objective or 0.0) if status == "ok" else float("nan")
     return PeerRun(build, solve, n_t if status == "ok" else 0, n_t, objective)

@@ -1,0 +1,286 @@
+"""Load a :class:`~feederdao.optimizer.lp.LinearProgram` into HiGHS in bulk, keep it there, and
+solve it again after changes, pushing only what changed.
+
+When no row links periods the program is split into one HiGHS instance per period; the
+instances are solved on a small thread pool (HiGHS releases the interpreter while it solves).
+Bounds and costs are compared with what each instance holds and changed in bulk; a row family
+whose coefficients were replaced is deleted and added again; new families are added. Results
+come back as whole arrays: primal values, row duals and reduced costs, and the objective as
+HiGHS computed it.
+
+A solve that ends in neither an optimum nor a proof of infeasibility (HiGHS's "unknown" or
+"not set" after a warm start) is retried once from scratch with presolve; only then is it an
+error, which names the period and the status.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+from highspy._core import _Highs
+
+from feederdao.errors import SolverError
+from feederdao.optimizer.lp import Cols, FloatArray, IntArray, LinearProgram, RowBlock, Rows
+
+_OPTIMAL = highspy.HighsModelStatus.kOptimal
+_INFEASIBLE = (
+    highspy.HighsModelStatus.kInfeasible,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible,
+)
+
+
+@dataclass(frozen=True)
+class Solution:
+    """Primal values, row duals (∂objective/∂bound of each row) and reduced costs of one
+    solve, over the whole program, with the objective HiGHS reports."""
+
+    objective: float
+    primal: FloatArray
+    row_dual: FloatArray
+    col_dual: FloatArray
+    solve_s: float
+    retried: tuple[str, ...] = ()
+
+    def value(self, cols: Cols) -> FloatArray:
+        return cols.of(self.primal)
+
+    def dual(self, rows: Rows) -> FloatArray:
+        return rows.of(self.row_dual)
+
+    def reduced_cost(self, cols: Cols) -> FloatArray:
+        return cols.of(self.col_dual)
+
+
+def _new_highs() -> Any:
+    # the bare binding: highspy.Highs's constructor registers callbacks before any option can
+    # be set, and that prints HiGHS's banner on the process's stdout
+    h = _Highs()
+    _quiet(h)
+    return h
+
+
+def _quiet(h: Any) -> None:
+    # HiGHS's own thread count is left at its default: its task scheduler is one per process,
+    # sized by the first instance that runs, and an instance asking for another size fails
+    # (with "not set") — whoever else in the process uses HiGHS
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("log_to_console", False)
+
+
+@dataclass
+class _Part:
+    """One HiGHS instance and the part of the program it holds."""
+
+    period: int  # -1: the whole program
+    highs: Any  # highspy._core._Highs
+    cols: IntArray  # global column ids, in the instance's order
+    rows: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    lower: FloatArray = field(default_factory=lambda: np.zeros(0))
+    upper: FloatArray = field(default_factory=lambda: np.zeros(0))
+    cost: FloatArray = field(default_factory=lambda: np.zeros(0))
+    row_lower: FloatArray = field(default_factory=lambda: np.zeros(0))
+    row_upper: FloatArray = field(default_factory=lambda: np.zeros(0))
+    versions: dict[int, int] = field(default_factory=dict)  # family start → version loaded
+    status: str = ""
+
+
+class HighsSolver:
+    """The program loaded into HiGHS; :meth:`solve` syncs changes and solves."""
+
+    def __init__(self, lp: LinearProgram, threads: int = 2, decompose: bool = True) -> None:
+        self.lp = lp
+        self.threads = max(1, threads)
+        self.split = bool(decompose and lp.decomposable and lp.n_periods > 1)
+        self._parts: list[_Part] = []
+        self._local = np.zeros(0, dtype=np.int64)
+        self.load_s = 0.0
+        self._load()
+
+    @property
+    def parts(self) -> int:
+        return len(self._parts)
+
+    # -- loading --------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        t0 = time.perf_counter()
+        lp = self.lp
+        n = lp.n_cols
+        if self.split:
+            order = np.argsort(lp.col_period, kind="stable")
+            bounds = np.searchsorted(lp.col_period[order], np.arange(lp.n_periods + 1))
+            groups = [order[bounds[t] : bounds[t + 1]] for t in range(lp.n_periods)]
+            periods = list(range(lp.n_periods))
+        else:
+            groups, periods = [np.arange(n, dtype=np.int64)], [-1]
+        self._local = np.empty(n, dtype=np.int64)
+        for t, cols in zip(periods, groups, strict=True):
+            self._local[cols] = np.arange(cols.size)
+            part = _Part(t, _new_highs(), cols.astype(np.int64))
+            part.lower, part.upper = lp.col_lower[cols].copy(), lp.col_upper[cols].copy()
+            part.cost = lp.cost[cols].copy()
+            h = part.highs
+            h.addVars(cols.size, part.lower, part.upper)
+            if cols.size:
+                h.changeColsCost(cols.size, np.arange(cols.size, dtype=np.int32), part.cost)
+            self._parts.append(part)
+        for block in lp.blocks:
+            self._add_block(block)
+        self.load_s += time.perf_counter() - t0
+
+    def _rows_of(self, block: RowBlock, part: _Part) -> IntArray:
+        """Positions (within the family) of the family's rows that ``part`` holds."""
+        if part.period < 0:
+            return np.arange(block.rows.size, dtype=np.int64)
+        return np.flatnonzero(block.period == part.period)
+
+    def _add_block(self, block: RowBlock) -> None:
+        n_cols = self.lp.n_cols
+        matrix = sp.csr_matrix(
+            (block.matrix.data, block.matrix.indices, block.matrix.indptr),
+            shape=(block.rows.size, n_cols),
+        )
+        for part in self._parts:
+            local_rows = self._rows_of(block, part)
+            part.versions[block.rows.start] = block.version
+            if not local_rows.size:
+                continue
+            sub = matrix[local_rows]
+            lo, hi = block.lower[local_rows], block.upper[local_rows]
+            part.highs.addRows(
+                local_rows.size,
+                lo,
+                hi,
+                sub.nnz,
+                sub.indptr[:-1].astype(np.int32),
+                self._local[sub.indices].astype(np.int32),
+                sub.data,
+            )
+            part.rows = np.concatenate([part.rows, block.rows.start + local_rows])
+            part.row_lower = np.concatenate([part.row_lower, lo])
+            part.row_upper = np.concatenate([part.row_upper, hi])
+
+    def _delete_block(self, block: RowBlock) -> None:
+        lo, hi = block.rows.start, block.rows.start + block.rows.size
+        for part in self._parts:
+            where = np.flatnonzero((part.rows >= lo) & (part.rows < hi))
+            if where.size:
+                part.highs.deleteRows(where.size, where.astype(np.int32))
+                keep = np.ones(part.rows.size, dtype=bool)
+                keep[where] = False
+                part.rows = part.rows[keep]
+                part.row_lower = part.row_lower[keep]
+                part.row_upper = part.row_upper[keep]
+
+    # -- changes --------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Push every change made to the program since the last solve."""
+        t0 = time.perf_counter()
+        lp = self.lp
+        if lp.n_cols != self._local.size:
+            raise SolverError("columns were added after the program was loaded")
+        first = self._parts[0].versions if self._parts else {}
+        for block in lp.blocks:
+            loaded = first.get(block.rows.start)
+            if loaded is None:
+                self._add_block(block)
+            elif loaded != block.version:
+                self._delete_block(block)
+                self._add_block(block)
+        row_lower = np.concatenate([b.lower for b in lp.blocks]) if lp.blocks else np.zeros(0)
+        row_upper = np.concatenate([b.upper for b in lp.blocks]) if lp.blocks else np.zeros(0)
+        for part in self._parts:
+            h, cols = part.highs, part.cols
+            lo, hi, c = lp.col_lower[cols], lp.col_upper[cols], lp.cost[cols]
+            changed = np.flatnonzero((lo != part.lower) | (hi != part.upper))
+            if changed.size:
+                h.changeColsBounds(changed.size, changed.astype(np.int32), lo[changed], hi[changed])
+                part.lower, part.upper = lo, hi
+            changed = np.flatnonzero(c != part.cost)
+            if changed.size:
+                h.changeColsCost(changed.size, changed.astype(np.int32), c[changed])
+                part.cost = c
+            rlo, rhi = row_lower[part.rows], row_upper[part.rows]
+            changed = np.flatnonzero((rlo != part.row_lower) | (rhi != part.row_upper))
+            if changed.size:
+                h.changeRowsBounds(  # type: ignore[attr-defined]
+                    changed.size, changed.astype(np.int32), rlo[changed], rhi[changed]
+                )
+                part.row_lower, part.row_upper = rlo, rhi
+        self.load_s += time.perf_counter() - t0
+
+    # -- solving --------------------------------------------------------------------------
+
+    def solve(self) -> Solution | None:
+        """Solve every part; ``None`` when the program is infeasible. Raises
+        :class:`SolverError` when HiGHS reaches neither an optimum nor infeasibility, even
+        after a cold retry."""
+        self.sync()
+        t0 = time.perf_counter()
+        parts = self._parts
+        if len(parts) > 1 and self.threads > 1:
+            with ThreadPoolExecutor(self.threads) as pool:
+                statuses = list(pool.map(_run, parts))
+        else:
+            statuses = [_run(p) for p in parts]
+        retried: list[str] = []
+        for part, status in zip(parts, statuses, strict=True):
+            if status == _OPTIMAL or status in _INFEASIBLE:
+                continue
+            first = part.highs.modelStatusToString(status)
+            status = _run(part, cold=True)
+            where = f"period {part.period}" if part.period >= 0 else "the window"
+            if status != _OPTIMAL and status not in _INFEASIBLE:
+                raise SolverError(
+                    f"HiGHS stopped without an optimal solution for {where}: "
+                    f"{part.highs.modelStatusToString(status)} (first {first}, then again from "
+                    "scratch with presolve)"
+                )
+            retried.append(f"{where}: {first}, solved again from scratch")
+            statuses[parts.index(part)] = status
+        solve_s = time.perf_counter() - t0
+        if any(s in _INFEASIBLE for s in statuses):
+            return None
+        return self._read(solve_s, tuple(retried))
+
+    def infeasible_periods(self) -> tuple[int, ...]:
+        """Periods whose part was infeasible in the last solve (-1: the whole window)."""
+        return tuple(p.period for p in self._parts if p.status == "infeasible")
+
+    def _read(self, solve_s: float, retried: tuple[str, ...]) -> Solution:
+        lp = self.lp
+        primal = np.zeros(lp.n_cols)
+        col_dual = np.zeros(lp.n_cols)
+        row_dual = np.zeros(lp.n_rows)
+        objective = lp.offset
+        for part in self._parts:
+            sol = part.highs.getSolution()
+            primal[part.cols] = sol.col_value
+            col_dual[part.cols] = sol.col_dual
+            if part.rows.size:
+                row_dual[part.rows] = sol.row_dual
+            objective += part.highs.getInfo().objective_function_value
+        return Solution(float(objective), primal, row_dual, col_dual, solve_s, retried)
+
+
+def _run(part: _Part, cold: bool = False) -> highspy.HighsModelStatus:
+    h = part.highs
+    if cold:
+        # from scratch: no basis, default options (a limit set on the instance goes too)
+        h.clearSolver()
+        h.resetOptions()
+        _quiet(h)
+        h.setOptionValue("presolve", "on")
+    h.run()
+    status: highspy.HighsModelStatus = h.getModelStatus()
+    part.status = (
+        "optimal" if status == _OPTIMAL else "infeasible" if status in _INFEASIBLE else "other"
+    )
+    return status

@@ -1,0 +1,284 @@
+"""The engine itself: losses bounded from both sides, negative prices, the loss part of the price
+on its own, the solver's cold retry, decomposition by period, what the result says about
+islands and the AC loop, curtailable renewables, the polygon, and Pyomo extensions."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from io import StringIO
+
+import numpy as np
+import pandapower as pp
+import pyomo.environ as pyo
+import pytest
+from rich.console import Console
+
+from feederdao.domain import Bid, GridParameters, PriceBlock, Side
+from feederdao.domain.clearing import ClearingOptions, WholesalePrices
+from feederdao.grid_model import AcEvaluator, build_view
+from feederdao.optimizer.clearing import ClearingEngine, clear
+from feederdao.optimizer.data import prepare
+from feederdao.optimizer.extension import ClearingExtension, ExtensionError
+from feederdao.optimizer.highs import HighsSolver
+from feederdao.optimizer.model import build
+from feederdao.optimizer.polygon import polygon
+from feederdao.optimizer.topology import topology
+from feederdao.workflows.clearing import clear_market, open_market
+from tests.optimizer.feeders import empty_profiles, participants, two_bus
+
+WIDE = GridParameters(v_min_pu=0.8, v_max_pu=1.2)
+
+
+def sell(bid_id: str, who: str, price: float, mw: float, device: str | None = None) -> Bid:
+    return Bid(bid_id, who, 1, 0, Side.SELL, (PriceBlock(price, mw),), device)
+
+
+def buy(bid_id: str, who: str, price: float, mw: float) -> Bid:
+    return Bid(bid_id, who, 1, 0, Side.BUY, (PriceBlock(price, mw),))
+
+
+def test_negative_prices_come_out_as_they_are() -> None:
+    """A subsidised plant offering at −40 EUR/MWh behind a full line: the price at its bus is its
+    offer. Losses can absorb nothing beyond what the AC flow loses, so nothing floors it."""
+    net, view = two_bus(max_i_ka=0.05 / (0.4 * math.sqrt(3)), x_ohm=0.08, generator_mva=0.2)
+    r = clear(
+        view,
+        empty_profiles(view),
+        [sell("s", "g", -40.0, 0.2)],
+        participants(("g", 1)),
+        WIDE,
+        WholesalePrices.flat(1, 60.0, 20.0),
+        ClearingOptions(),
+        AcEvaluator(net, view),
+    )
+    assert r.ac_check.feasible, r.ac_check
+    assert 0.0 < r.accepted_mw["s"][0] < 0.2  # curtailed by the line, not by the price
+    assert r.prices.dlmp[0, 1] == pytest.approx(-40.0, abs=1e-6)
+    assert r.prices.congestion[0, 1] < -50.0
+    # the linear losses are the AC ones, not an energy sink
+    assert r.ac_losses_mw is not None
+    assert abs(r.ac_check.loss_error_mw) < 1e-4
+
+
+def test_the_loss_part_of_the_price_is_the_marginal_loss_at_the_receiving_end() -> None:
+    """Uncongested, inside the voltage band: the price at the far bus is the substation's plus
+    the branch's marginal losses bought there, c_p · λ₁, with c_p = 2 L / p from the AC flow."""
+    net, view = two_bus(x_ohm=0.08)
+    r = clear(
+        view,
+        empty_profiles(view),
+        [buy("b", "h", 500.0, 0.05)],
+        participants(("h", 1)),
+        WIDE,
+        WholesalePrices.flat(1, 50.0, 10.0),
+        ClearingOptions(),
+        AcEvaluator(net, view),
+    )
+    assert r.ac_check.feasible and r.ac_check.stopped == "converged"
+    lam0, lam1 = r.prices.dlmp[0]
+    assert lam0 == pytest.approx(50.0)
+    assert r.ac_losses_mw is not None
+    loss_mw, flow_mw = float(r.ac_losses_mw[0]), float(r.lp_branch_p_mw[0, 0])
+    marginal = 2 * loss_mw / flow_mw  # a·p² → d/dp = 2a·p = 2L/p
+    assert r.prices.loss[0, 1] == pytest.approx(marginal * lam1, rel=0.02)
+    assert lam1 == pytest.approx(lam0 / (1 - marginal), rel=1e-3)
+    p = r.prices
+    np.testing.assert_allclose(p.energy + p.loss + p.congestion + p.voltage, p.dlmp, atol=1e-6)
+    np.testing.assert_allclose(p.congestion, 0.0, atol=1e-9)
+    np.testing.assert_allclose(p.voltage, 0.0, atol=1e-9)
+
+
+def test_the_price_parts_add_up_on_a_real_feeder() -> None:
+    """Every part is computed from its own duals (none is a residual): their sum is the DLMP."""
+    market = open_market("case33bw", periods=4, seed=1)
+    r = clear_market(market, GridParameters(v_min_pu=0.95, v_max_pu=1.05))
+    p = r.prices
+    np.testing.assert_allclose(p.energy + p.loss + p.congestion + p.voltage, p.dlmp, atol=1e-6)
+    assert p.loss[:, 1:].max() > 0.1  # case33bw loses several percent: its loss part shows
+
+
+def test_a_solve_that_stops_short_is_retried_from_scratch() -> None:
+    _, view = two_bus()
+    data = prepare(
+        view,
+        empty_profiles(view, 3),
+        [buy("b", "h", 200.0, 0.01)],
+        participants(("h", 1)),
+        WIDE,
+        WholesalePrices.flat(3, 50.0, 10.0),
+        ClearingOptions(ac_check=False),
+    )
+    model = build(view, data, topology(view))
+    solver = HighsSolver(model.lp, threads=1)
+    model.solver = solver
+    # HiGHS stops after 0 iterations: "iteration limit", not an optimum
+    solver._parts[1].highs.setOptionValue("presolve", "off")
+    solver._parts[1].highs.setOptionValue("simplex_iteration_limit", 0)
+    d = model.solve()
+    assert d is not None
+    assert d.accepted_mw == pytest.approx([0.01])
+    assert d.retried and "period 1" in d.retried[0] and "from scratch" in d.retried[0]
+
+
+def test_independent_periods_are_solved_apart_and_agree_with_the_whole() -> None:
+    market = open_market("1-LV-rural1--2-sw", periods=8, seed=2)
+    view = market.network.view
+    parts = tuple(market.registry.values())
+    held = ClearingOptions(storage="profile", ac_check=False)
+    prices = WholesalePrices.flat(8, 100.0, 40.0)
+    data = prepare(view, market.profiles, market.bids, parts, GridParameters(), prices, held)
+    whole = build(view, data, topology(view))
+    apart = build(view, data, topology(view))
+    assert apart.lp.decomposable
+    a = HighsSolver(apart.lp, threads=2).solve()
+    w = HighsSolver(whole.lp, decompose=False).solve()
+    assert a is not None and w is not None
+    assert a.objective == pytest.approx(w.objective, rel=1e-9, abs=1e-9)
+    np.testing.assert_allclose(a.row_dual, w.row_dual, atol=1e-6)
+    r = ClearingEngine(view, market.profiles, market.bids, parts, options=held).run(None)
+    assert r.stats.blocks == 8
+    # storage optimised links the periods through its state of charge: one block
+    optimised = ClearingEngine(
+        view, market.profiles, market.bids, parts, options=ClearingOptions(ac_check=False)
+    ).run(None)
+    assert optimised.stats.blocks == 1
+
+
+def test_islands_are_named_in_the_result() -> None:
+    net, _ = two_bus(x_ohm=0.08)
+    lonely = pp.create_bus(net, vn_kv=0.4, name="island")
+    pp.create_load(net, lonely, p_mw=0.01, name="stranded")
+    view = build_view(net, "with-island")
+    r = clear(
+        view,
+        empty_profiles(view),
+        [buy("b", "h", 200.0, 0.01)],
+        participants(("h", 1)),
+        WIDE,
+        WholesalePrices.flat(1, 50.0, 10.0),
+    )
+    assert any("island" in n and "left out" in n for n in r.notes), r.notes
+    assert any("load:0" in n for n in r.notes), r.notes
+
+
+def test_renewables_other_than_pv_offer_and_are_curtailed() -> None:
+    """A wind farm's offer is tied to it like a PV inverter's; congestion curtails it."""
+    net, _ = two_bus(max_i_ka=0.05 / (0.4 * math.sqrt(3)), x_ohm=0.08)
+    pp.create_sgen(net, 1, p_mw=0.1, sn_mva=0.12, type="Wind_MV", name="wind")
+    view = build_view(net, "wind")
+    assert view.device("sgen:0").kind == "renewable"
+    from feederdao.grid_model import ParticipantRegistry
+
+    registry = ParticipantRegistry.from_network(view, empty_profiles(view))
+    owner = next(p for p in registry.values() if p.has_device("sgen:0"))
+    profiles = empty_profiles(view)
+    profiles = replace(profiles, p_mw=np.array([[0.1]]), q_mvar=np.array([[0.0]]))
+    r = clear(
+        view,
+        profiles,
+        [Bid("w", owner.participant_id, 1, 0, Side.SELL, (PriceBlock(5.0, 0.1),), "sgen:0")],
+        tuple(registry.values()),
+        WIDE,
+        WholesalePrices.flat(1, 60.0, 20.0),
+        ClearingOptions(),
+        AcEvaluator(net, view),
+    )
+    assert r.ac_check.feasible
+    sold = r.accepted_mw["w"][0]
+    assert 0.0 < sold < 0.06
+    wind = next(s for s in r.setpoints if s.device_id == "sgen:0")
+    assert wind.p_mw == pytest.approx(sold, abs=1e-9)  # the curtailed plant runs at what it sold
+
+
+def test_an_iteration_that_cannot_improve_ends_the_loop() -> None:
+    market = open_market("1-LV-rural2--1-sw", periods=96, seed=0)
+    r = clear_market(market, GridParameters())
+    assert r.ac_check.stopped in ("converged", "no-improvement")
+    assert r.ac_check.iterations < 6
+
+
+def test_the_summary_never_says_all_limits_met_when_losses_or_money_do_not_add_up() -> None:
+    from feederdao.cli import render
+
+    _, view = two_bus(x_ohm=0.08)
+    net, _ = two_bus(x_ohm=0.08)
+    r = clear(
+        view,
+        empty_profiles(view),
+        [buy("b", "h", 200.0, 0.01)],
+        participants(("h", 1)),
+        WIDE,
+        WholesalePrices.flat(1, 50.0, 10.0),
+        ClearingOptions(),
+        AcEvaluator(net, view),
+    )
+
+    def shown(result: object) -> str:
+        out = StringIO()
+        render.clearing_summary(Console(file=out, width=200), result)  # type: ignore[arg-type]
+        return out.getvalue()
+
+    assert "all limits met" in shown(r)
+    off = replace(r, ac_check=replace(r.ac_check, losses_agree=False, loss_error_mw=0.5))
+    assert "all limits met" not in shown(off) and "losses" in shown(off)
+    broke = replace(r, settlement=replace(r.settlement, merchandising_surplus_eur=-100.0))
+    assert "all limits met" not in shown(broke) and "budget" in shown(broke)
+
+
+def test_the_polygon_is_inscribed_or_circumscribed_as_it_says() -> None:
+    for n in (4, 8, 16):
+        inner, outer = polygon(n, "inscribed"), polygon(n, "circumscribed")
+        # vertices of the inscribed polygon lie on the unit circle, on the axes
+        for x, y in ((1, 0), (0, 1), (-1, 0), (0, -1)):
+            assert (inner.cos * x + inner.sin * y <= inner.scale + 1e-12).all()
+            assert (inner.cos * x + inner.sin * y >= inner.scale - 1e-12).any()
+        # the circumscribed one touches the circle at each side's middle and contains it
+        theta = np.linspace(0, 2 * np.pi, 361)
+        pts = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+        assert ((pts @ np.stack([outer.cos, outer.sin])) <= 1 + 1e-12).all()
+        assert ((pts * 0.999 @ np.stack([inner.cos, inner.sin])) <= inner.scale).any(axis=1).all()
+
+
+def test_a_pyomo_extension_is_honoured_and_reads_its_duals() -> None:
+    _, view = two_bus()
+    seen: dict[str, object] = {}
+
+    def cap_import(ext: ClearingExtension) -> None:
+        imp = ext.var("import")
+        m = ext.model
+        m.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
+        m.cap = pyo.Constraint(ext.periods, rule=lambda m, t: imp[t, 0] <= 0.004)
+        seen["model"] = m
+
+    r = clear(
+        view,
+        empty_profiles(view),
+        [buy("b", "h", 200.0, 0.01)],
+        participants(("h", 1)),
+        WIDE,
+        WholesalePrices.flat(1, 50.0, 10.0),
+        ClearingOptions(ac_check=False),
+        extensions=[cap_import],
+    )
+    assert r.accepted_mw["b"][0] == pytest.approx(0.004)
+    m = seen["model"]
+    assert pyo.value(m.clearing_import[0, 0]) == pytest.approx(0.004)  # type: ignore[attr-defined]
+    # the cap is worth (200 − 50) EUR/MWh for a quarter hour: its dual
+    assert m.dual[m.cap[0]] == pytest.approx(-(200.0 - 50.0) * 0.25)  # type: ignore[attr-defined]
+
+    def bad(ext: ClearingExtension) -> None:
+        v = ext.var("import")
+        ext.model.sq = pyo.Constraint(expr=v[0, 0] * v[0, 0] <= 1)
+
+    with pytest.raises(ExtensionError, match="not linear"):
+        clear(
+            view,
+            empty_profiles(view),
+            [],
+            participants(("h", 1)),
+            WIDE,
+            WholesalePrices.flat(1, 50.0, 10.0),
+            ClearingOptions(ac_check=False),
+            extensions=[bad],
+        )

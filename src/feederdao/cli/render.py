@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from feederdao.domain.clearing import ClearingResult
-from feederdao.governance.reader import Reading
-from feederdao.grid_model.summary import NetworkSummary
-from feederdao.workflows.dispatch import DispatchCheck
+if TYPE_CHECKING:  # annotations only: `feederdao gov …` need not import the optimizer
+    from feederdao.domain.clearing import ClearingResult
+    from feederdao.governance.reader import Reading
+    from feederdao.grid_model.summary import NetworkSummary
+    from feederdao.workflows.dispatch import DispatchCheck
 
 
 def network_summary(console: Console, s: NetworkSummary) -> None:

@@ -136,3 +136,11 @@ def test_gov_errors_are_one_line(anvil: Web3, tmp_path: Path) -> None:
     )
     line = fails("gov", "vote", *common, "--proposal", "12345", "--support", "for")
     assert "GovernorNonexistentProposal(proposalId=12345)" in line
+    broken = long / "broken.json"
+    broken.write_text(dep.read_text().replace('"token": "0x', '"token": "0xzz'))
+    assert "token '0xzz" in fails("gov", "status", "--deployment", str(broken), "--rpc", url)
+    result = runner.invoke(
+        app, ["gov", "delegate", *common], env={"FEEDERDAO_PRIVATE_KEY": "not-a-key"}
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "the private key is not a 32-byte hex key" in result.output.strip()

@@ -44,7 +44,10 @@ def use_private_key(w3: Web3, private_key: str) -> str:
     from eth_account import Account
     from web3.middleware import SignAndSendRawMiddlewareBuilder
 
-    account = Account.from_key(private_key)
+    try:
+        account = Account.from_key(private_key)
+    except (ValueError, TypeError) as exc:
+        raise GovernanceError(f"the private key is not a 32-byte hex key: {exc}") from None
     w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(account), layer=0)
     w3.eth.default_account = account.address
     return str(account.address)

@@ -96,9 +96,13 @@ class DaoAddresses:
     @classmethod
     def read(cls, path: Path) -> DaoAddresses:
         try:
-            return cls(**json.loads(Path(path).read_text()))
+            found = cls(**json.loads(Path(path).read_text()))
         except (OSError, ValueError, TypeError) as exc:
             raise GovernanceError(f"{str(path)!r} is not a deployment file: {exc}") from exc
+        for name, value in asdict(found).items():
+            if name != "deployed_at_block" and not Web3.is_address(value):
+                raise GovernanceError(f"{str(path)!r}: {name} {value!r} is not an address")
+        return found
 
 
 def contract(w3: Web3, name: str, address: str | None = None) -> Any:

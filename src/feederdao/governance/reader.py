@@ -147,6 +147,7 @@ class ParameterReader:
         self.registry = contract(w3, "GridParameters", parameters_address)
         self._timelock: Any = None
         self._operations: dict[bytes, str | None] = {}
+        self._alarms: list[str] = []
         self.envelope = envelope or SafetyEnvelope()
         self.store: StateStore = state or MemoryState()
         self.finality = finality
@@ -182,10 +183,27 @@ class ParameterReader:
                     block_number=int(ev["blockNumber"]),
                     block_hash="0x" + bytes(ev["blockHash"]).hex(),
                     transaction="0x" + bytes(tx).hex(),
-                    proposal_id=self._proposal_of(tx, int(ev["logIndex"])) if trace else None,
+                    proposal_id=self._traced(tx, int(ev["logIndex"])) if trace else None,
                 )
             )
         return out
+
+    def _traced(self, tx: Any, log_index: int) -> str | None:
+        """:meth:`_proposal_of`, or None with an alarm when the node cannot answer the search
+        (some limit the range of a log query): a missing name must not void the read."""
+        try:
+            found = self._proposal_of(tx, log_index)
+        except Exception as exc:
+            self._alarms.append(
+                f"the proposal behind the change in transaction 0x{bytes(tx).hex()} could not "
+                f"be traced: {exc}"
+            )
+            return None
+        if found is None:
+            self._alarms.append(
+                f"the change in transaction 0x{bytes(tx).hex()} was not made by a Governor proposal"
+            )
+        return found
 
     def _timelock_address(self) -> str:
         if self._timelock is None:
@@ -243,6 +261,7 @@ class ParameterReader:
     def read(self) -> Reading:
         state = self.store.load()
         alarms: list[str] = []
+        self._alarms = alarms
         now = self.clock()
         try:
             final = self.final_block()

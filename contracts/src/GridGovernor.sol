@@ -6,17 +6,23 @@ import {GovernorSettings} from "@openzeppelin/contracts/governance/extensions/Go
 import {GovernorCountingSimple} from "@openzeppelin/contracts/governance/extensions/GovernorCountingSimple.sol";
 import {GovernorVotes} from "@openzeppelin/contracts/governance/extensions/GovernorVotes.sol";
 import {GovernorVotesQuorumFraction} from "@openzeppelin/contracts/governance/extensions/GovernorVotesQuorumFraction.sol";
+import {GovernorPreventLateQuorum} from "@openzeppelin/contracts/governance/extensions/GovernorPreventLateQuorum.sol";
 import {GovernorTimelockControl} from "@openzeppelin/contracts/governance/extensions/GovernorTimelockControl.sol";
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
 import {IVotes} from "@openzeppelin/contracts/governance/utils/IVotes.sol";
 
 /// @title GridGovernor: OpenZeppelin Governor over GridToken votes, executing through a Timelock.
+/// @notice Counting is OpenZeppelin's simple counting (`support=bravo&quorum=for,abstain`): a
+/// proposal succeeds when For exceeds Against and For + Abstain reach the quorum. A proposal that
+/// reaches its quorum late has its voting extended (GovernorPreventLateQuorum), so holders always
+/// have `lateQuorumExtension` blocks to answer a last-minute swing.
 contract GridGovernor is
     Governor,
     GovernorSettings,
     GovernorCountingSimple,
     GovernorVotes,
     GovernorVotesQuorumFraction,
+    GovernorPreventLateQuorum,
     GovernorTimelockControl
 {
     constructor(
@@ -25,12 +31,14 @@ contract GridGovernor is
         uint48 votingDelayBlocks,
         uint32 votingPeriodBlocks,
         uint256 proposalThresholdVotes,
-        uint256 quorumPercent
+        uint256 quorumPercent,
+        uint48 lateQuorumExtensionBlocks
     )
         Governor("GridGovernor")
         GovernorSettings(votingDelayBlocks, votingPeriodBlocks, proposalThresholdVotes)
         GovernorVotes(token)
         GovernorVotesQuorumFraction(quorumPercent)
+        GovernorPreventLateQuorum(lateQuorumExtensionBlocks)
         GovernorTimelockControl(timelock)
     {}
 
@@ -40,6 +48,19 @@ contract GridGovernor is
 
     function votingPeriod() public view override(Governor, GovernorSettings) returns (uint256) {
         return super.votingPeriod();
+    }
+
+    function proposalDeadline(uint256 proposalId)
+        public
+        view
+        override(Governor, GovernorPreventLateQuorum)
+        returns (uint256)
+    {
+        return super.proposalDeadline(proposalId);
+    }
+
+    function _tallyUpdated(uint256 proposalId) internal override(Governor, GovernorPreventLateQuorum) {
+        super._tallyUpdated(proposalId);
     }
 
     function quorum(uint256 timepoint)

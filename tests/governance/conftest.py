@@ -34,19 +34,23 @@ class Dev:
     carol: str  # 1 token
     dave: str  # no tokens at first
 
-    def pass_proposal(self, changes: dict[str, float], description: str) -> Proposal:
-        """Propose, vote it through, queue and execute."""
-        p = self.dao.propose(self.alice, changes, description)
+    def ready(self, p: Proposal) -> Proposal:
+        """Vote ``p`` through, queue it and wait out the Timelock delay."""
         self.chain.mine(2)
         self.dao.vote(self.alice, p.proposal_id, "for", "ok")
         self.chain.mine(21)
         self.dao.queue(p, self.alice)
         self.chain.advance_time(61)
+        return p
+
+    def pass_proposal(self, changes: dict[str, float], description: str) -> Proposal:
+        """Propose, vote it through, queue and execute."""
+        p = self.ready(self.dao.propose(self.alice, changes, description))
         self.dao.execute(p, self.alice)
         return p
 
 
-def make_dev(w3: Web3) -> Dev:
+def make_dev(w3: Web3, config: DaoConfig | None = None) -> Dev:
     a = w3.eth.accounts
     addresses = deploy_dao(
         w3,
@@ -54,7 +58,7 @@ def make_dev(w3: Web3) -> Dev:
         guardian=a[1],
         operator=a[2],
         holders={a[3]: 400_000 * TOKEN, a[4]: 300_000 * TOKEN, a[5]: TOKEN},
-        config=DaoConfig(),
+        config=config or DaoConfig(),
     )
     dao = Dao(w3, addresses)
     for holder in a[3:6]:
@@ -66,6 +70,15 @@ def make_dev(w3: Web3) -> Dev:
 @pytest.fixture
 def dev() -> Dev:
     return make_dev(connect())
+
+
+@pytest.fixture(params=["embedded", "anvil"])
+def any_chain(request: pytest.FixtureRequest) -> Web3:
+    """The embedded chain, then anvil: contract behaviour must not depend on the EVM."""
+    if request.param == "embedded":
+        return connect()
+    w3: Web3 = request.getfixturevalue("anvil")
+    return w3
 
 
 ANVIL = Path(__file__).resolve().parents[2] / "contracts" / "node_modules" / ".bin" / "anvil"

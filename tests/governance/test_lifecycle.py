@@ -1,10 +1,13 @@
 """The DAO lifecycle on the embedded chain, and what the contracts refuse."""
 
 import pytest
+from web3 import Web3
 
-from feederdao.governance.errors import GovernanceError
+from feederdao.governance.dao import Dao
+from feederdao.governance.errors import ChainUnavailableError, GovernanceError
 from feederdao.governance.keys import key_of, to_chain
 from feederdao.governance.reader import ParameterReader
+from feederdao.governance.snapshot.power import voting_power
 from tests.governance.conftest import TOKEN, Dev
 
 
@@ -62,12 +65,14 @@ def test_execution_fails_outside_bounds_or_step(dev: Dev, changes: dict, reason:
     assert dev.dao.parameter_values()["v_max_pu"] == 1.05
 
 
-def test_a_second_change_too_soon_fails(dev: Dev) -> None:
+def test_changes_within_an_interval_share_one_step(dev: Dev) -> None:
     dev.pass_proposal({"v_max_pu": 1.04}, "first")
-    # the second proposal is through voting and the timelock within the hour
-    with pytest.raises(GovernanceError, match="TooSoon"):
-        dev.pass_proposal({"v_max_pu": 1.03}, "second, too soon")
-    assert dev.dao.parameter_values()["v_max_pu"] == 1.04
+    # the second proposal is through voting and the timelock within the hour: together with
+    # the first it would move v_max_pu 0.03 (1.05 → 1.02), more than its 0.02 step
+    with pytest.raises(GovernanceError, match=r"StepTooLarge\(key=v_max_pu, movement=30000"):
+        dev.pass_proposal({"v_max_pu": 1.02}, "second, too far within the hour")
+    dev.pass_proposal({"v_max_pu": 1.03}, "a correction inside the step")
+    assert dev.dao.parameter_values()["v_max_pu"] == 1.03
 
 
 def test_the_guardian_cannot_set_values_but_can_pause(dev: Dev) -> None:
@@ -89,9 +94,11 @@ def test_the_guardian_can_cancel_a_queued_operation(dev: Dev) -> None:
     dao.vote(dev.alice, p.proposal_id, "for")
     dev.chain.mine(21)
     operation = dao.queue(p, dev.alice)
-    with pytest.raises(GovernanceError, match="AccessControlUnauthorizedAccount"):
-        dao.cancel_queued(dev.bob, operation)  # a token holder is no canceller
-    dao.cancel_queued(dev.guardian, operation)
+    assert operation == dao.operation_id(p)
+    with pytest.raises(GovernanceError, match="NotGuardian"):
+        dao.cancel_queued(dev.bob, p)  # a token holder is no canceller
+    dao.cancel_queued(dev.guardian, p)
+    assert dao.state(p.proposal_id) == "Canceled"
     dev.chain.advance_time(61)
     with pytest.raises(GovernanceError):
         dao.execute(p, dev.alice)
@@ -121,3 +128,26 @@ def test_settlement_is_anchored_once_by_the_operator_only(dev: Dev) -> None:
     assert bytes(reg.functions.resultHash(7).call()) == digest
     with pytest.raises(GovernanceError, match="AlreadyAnchored"):
         dev.dao._send(reg.functions.anchor(7, bytes.fromhex("cd" * 32)), dev.operator, "again")
+
+
+def test_voting_before_it_opens_says_when_it_opens(dev: Dev) -> None:
+    p = dev.dao.propose(dev.alice, {"network_fee_eur_per_mwh": 5.0}, "a fee")
+    opens = dev.dao.status(p.proposal_id).snapshot_block + 1
+    with pytest.raises(GovernanceError, match=f"is Pending: voting opens at block {opens}"):
+        dev.dao.vote(dev.alice, p.proposal_id, "for")
+
+
+def test_web3_errors_reach_the_caller_as_governance_errors(dev: Dev) -> None:
+    with pytest.raises(GovernanceError, match=r"GovernorNonexistentProposal\(proposalId=12345\)"):
+        dev.dao.state(12345)
+    dead_node = Web3(Web3.HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 0.5}))
+    dead = Dao(dead_node, dev.addresses)
+    with pytest.raises(ChainUnavailableError, match="the node does not answer"):
+        dead.proposals()
+    with pytest.raises(ChainUnavailableError, match="reading the voting power"):
+        voting_power(
+            dead_node,
+            [{"name": "erc20-votes", "params": {"address": dev.addresses.token}}],
+            [dev.alice],
+            1,
+        )

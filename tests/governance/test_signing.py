@@ -67,3 +67,15 @@ def test_recovery_and_refusals() -> None:
         assert "prices" in str(exc)
     else:
         raise AssertionError("an out-of-range price was encoded")
+
+
+def test_signature_errors_are_feederdao_errors_naming_their_field() -> None:
+    from feederdao.errors import FeederDaoError, FieldError
+
+    try:
+        recover_digest(b"\0" * 32, "0x12")
+    except FeederDaoError as exc:  # the one root: the API needs no special case for it
+        assert isinstance(exc, SignatureError) and isinstance(exc, FieldError | ValueError)
+        assert exc.field == "signature" and "65" in str(exc)
+    else:
+        raise AssertionError("a 1-byte signature was accepted")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from feederdao.domain.clearing import ClearingResult
-from feederdao.governance.reader import Reading
-from feederdao.grid_model.summary import NetworkSummary
-from feederdao.workflows.dispatch import DispatchCheck
+if TYPE_CHECKING:  # annotations only: `feederdao gov …` need not import the optimizer
+    from feederdao.domain.clearing import ClearingResult
+    from feederdao.governance.reader import Reading
+    from feederdao.grid_model.summary import NetworkSummary
+    from feederdao.workflows.dispatch import DispatchCheck
 
 
 def network_summary(console: Console, s: NetworkSummary) -> None:
@@ -122,29 +126,39 @@ def clearing_summary(console: Console, r: ClearingResult, top_buses: int = 12) -
 
 
 def reading(console: Console, r: Reading) -> None:
-    """Applied grid parameters with their provenance and the reader's alarms."""
+    """Applied grid parameters with their provenance, pending changes and the reader's alarms,
+    one fact per line, ids and hashes in full (the words do not depend on the terminal's width).
+    """
     p = r.parameters
     prov = p.provenance
     colour = {"fresh": "green", "last-known-good": "yellow", "safe-defaults": "red"}[r.status]
-    t = Table(title=f"grid parameters ([{colour}]{r.status}[/])", title_justify="left")
-    t.add_column("parameter")
-    t.add_column("value", justify="right")
-    t.add_column("last change")
+    where = ""
+    if r.final_block is not None:
+        where = f": read at the final block {r.final_block} (the chain is at block {r.head_block})"
+
+    def line(*parts: str | tuple[str, str]) -> None:
+        console.print(Text.assemble(*parts), soft_wrap=True)
+
+    line("grid parameters (", (r.status, colour), ")", where)
     last: dict[str, str] = {}
     for c in prov.changes:
-        pid = f", proposal {c.proposal_id[:10]}…" if c.proposal_id else ""
-        last[c.name] = f"{c.old_value:g} → {c.new_value:g} at block {c.block_number}{pid}"
+        by = f" by proposal {c.proposal_id}" if c.proposal_id else ""
+        last[c.name] = f" (changed {c.old_value:g} → {c.new_value:g} at block {c.block_number}{by})"
     for name, value in p.values().items():
-        t.add_row(name, f"{value:g}", last.get(name, "-"))
-    console.print(t)
-    where = (
-        f"block {prov.block_number} ({(prov.block_hash or '')[:14]}…)" if prov.block_hash else ""
-    )
-    console.print(f"source: {prov.source} {where}")
+        line(f"  {name} = {value:g}{last.get(name, '')}")
+    if prov.block_hash:
+        line(f"source: {prov.source}, block {prov.block_number} ({prov.block_hash})")
+    else:
+        line(f"source: {prov.source}")
     if prov.transaction:
-        console.print(f"last change: transaction {prov.transaction}")
+        line(f"last change: transaction {prov.transaction}")
+    for c in r.pending:
+        line(
+            f"pending: {c.name} → {c.new_value:g} at block {c.block_number}, applied once that "
+            "block is final"
+        )
     for a in r.alarms:
-        console.print(f"[bold red]alarm:[/] {a}")
+        line(("alarm:", "bold red"), f" {a}")
 
 
 def dispatch_check(console: Console, check: DispatchCheck) -> None:

@@ -1,4 +1,7 @@
-"""``feederdao snapshot``: read Snapshot spaces and tally proposals, verified against chain."""
+"""``feederdao snapshot``: read Snapshot spaces and tally proposals, verified against chain;
+run Snapshot-format votes on feederdao proposals.
+
+Output is one fact per line with ids in full, whatever the terminal's width."""
 
 from __future__ import annotations
 
@@ -7,12 +10,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from feederdao.cli.errors import user_errors
 
 app = typer.Typer(help="Snapshot: proposals and verified tallies.", no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True, markup=False, highlight=False)
 
 Hub = Annotated[str, typer.Option("--hub", help="GraphQL endpoint of the Snapshot hub.")]
 ApiKey = Annotated[
@@ -34,14 +36,12 @@ def proposals(
 
     with SnapshotClient(hub, api_key) as client:
         items = client.proposals(space, state)
-    table = Table(title=f"proposals of {space}", title_justify="left")
-    for col in ("id", "state", "type", "votes", "title"):
-        table.add_column(col)
+    console.print(f"{len(items)} proposal(s) of {space}")
     for p in items:
-        table.add_row(
-            p.proposal.id[:14] + "…", p.state, p.proposal.voting_type, str(p.votes), p.title
+        console.print(
+            f"proposal {p.proposal.id}: {p.state}, {p.proposal.voting_type}, {p.votes} votes"
         )
-    console.print(table)
+        console.print(f"  {p.title}")
 
 
 @app.command()
@@ -71,29 +71,25 @@ def tally(
     with SnapshotClient(hub, api_key) as client:
         report = tally_hub_proposal(client, proposal, w3)
     p, t = report.proposal, report.tally
-    table = Table(
-        title=f"{p.title} ({p.proposal.voting_type}, "
-        f"{'power from chain' if report.verified else 'power as the hub reports it'})",
-        title_justify="left",
+    console.print(
+        f"{p.title} ({p.proposal.voting_type}, "
+        f"{'power from chain' if report.verified else 'power as the hub reports it'})"
     )
-    for col in ("choice", "score", "hub score"):
-        table.add_column(col)
     choices = (
         ("For", "Against", "Abstain") if p.proposal.voting_type == "basic" else p.proposal.choices
     )
     for i, name in enumerate(choices):
         hub_score = f"{report.hub_scores[i]:,.4f}" if i < len(report.hub_scores) else "-"
-        table.add_row(name, f"{t.scores[i]:,.4f}", hub_score)
-    console.print(table)
+        console.print(f"  {name}: {t.scores[i]:,.4f} (hub {hub_score})")
     winner = choices[t.winner - 1] if t.winner else "none (tie or no votes)"
     console.print(
         f"total power {t.total_power:,.4f}; quorum {t.quorum:,.4f} "
         f"{'reached' if t.quorum_reached else 'not reached'}; winner: {winner}"
     )
     for m in report.mismatches:
-        console.print(
-            f"[red]power mismatch[/] {m.voter}: hub {m.hub_power:g}, chain {m.chain_power:g}"
-        )
+        console.print(f"power mismatch {m.voter}: hub {m.hub_power:g}, chain {m.chain_power:g}")
+    for voter, why in report.refused:
+        console.print(f"not counted: vote of {voter}: {why}")
 
 
 Box = Annotated[Path, typer.Option("--box", help="Vote box file of a feederdao proposal.")]
@@ -116,19 +112,13 @@ def create(
 ) -> None:
     """Open a basic (for/against/abstain) Snapshot-format vote on a parameter change."""
     from feederdao.governance.errors import GovernanceError
-    from feederdao.governance.keys import PARAMETER_NAMES
+    from feederdao.governance.keys import parse_assignment
     from feederdao.governance.snapshot.collect import VoteBox
     from feederdao.governance.snapshot.votes import SnapshotProposal
 
-    changes: dict[str, float] = {}
-    for item in set_:
-        name, _, value = item.partition("=")
-        if name not in PARAMETER_NAMES:
-            raise GovernanceError(f"--set {item!r}: unknown grid parameter {name!r}")
-        try:
-            changes[name] = float(value)
-        except ValueError:
-            raise GovernanceError(f"--set {item!r}: expected NAME=NUMBER") from None
+    changes = {name: float(value) for name, value in map(parse_assignment, set_)}
+    if end <= start:
+        raise GovernanceError(f"--end {end} must be after --start {start}")
     proposal = SnapshotProposal(
         proposal_id,
         space,
@@ -152,28 +142,26 @@ def submit(
         Path,
         typer.Option(
             "--vote",
-            help="Signed vote (JSON: voter, space, "
-            "timestamp, proposal, choice, signature, reason, app, "
-            "metadata).",
+            help="Signed vote: the JSON envelope a Snapshot client posts "
+            "({address, sig, data: {domain, types, message}}).",
         ),
     ],
     rpc: Annotated[
         str | None, typer.Option("--rpc", help="Node, for contract wallets (ERC-1271).")
     ] = None,
 ) -> None:
-    """Verify a Snapshot-format signed vote and store it in the box."""
-    import json
-
+    """Verify a Snapshot signed vote (as the Snapshot client posts it) and store it in the box."""
     from feederdao.governance.chain import connect
-    from feederdao.governance.errors import GovernanceError
+    from feederdao.governance.errors import VoteRefused
     from feederdao.governance.snapshot.collect import VoteBox
-    from feederdao.governance.snapshot.votes import SignedVote
+    from feederdao.governance.snapshot.message import SignedVote, loads_strict
 
     vb = VoteBox.load(box)
     try:
-        signed = SignedVote(**json.loads(vote.read_text()))
-    except (OSError, ValueError, TypeError) as exc:
-        raise GovernanceError(f"{str(vote)!r} is not a signed vote: {exc}") from exc
+        raw = loads_strict(vote.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise VoteRefused(f"{str(vote)!r} is not a signed vote (strict JSON): {exc}") from exc
+    signed = SignedVote.from_envelope(raw)
     vb.submit(signed, connect(rpc) if rpc else None)
     vb.save(box)
     console.print(f"vote of {signed.voter} accepted ({len(vb.votes)} in the box)")
@@ -198,30 +186,49 @@ def close(
         ),
     ] = None,
     envelope: Annotated[Path | None, typer.Option(help="Operator's safety envelope.")] = None,
+    close_early: Annotated[
+        str,
+        typer.Option(
+            "--close-early",
+            help="Close before the proposal's end: the reason (an operator override, recorded).",
+        ),
+    ] = "",
+    operator: Annotated[
+        str, typer.Option("--operator", help="Who overrides the end (with --close-early).")
+    ] = "",
 ) -> None:
-    """Tally the box with power from chain; a pass becomes a Governor proposal."""
+    """Tally the box with power from chain; a pass becomes a Governor proposal. The box closes
+    at the proposal's end; closing earlier needs --close-early REASON --operator NAME."""
     from feederdao.governance.chain import connect
     from feederdao.governance.dao import Dao
     from feederdao.governance.deploy import DaoAddresses
     from feederdao.governance.envelope import SafetyEnvelope
-    from feederdao.governance.snapshot.collect import VoteBox
+    from feederdao.governance.snapshot.collect import VoteBox, quorum_votes
     from feederdao.workflows.snapshot import enact
 
+    vb = VoteBox.load(box)
+    addresses = DaoAddresses.read(deployment) if deployment else None
+    env = SafetyEnvelope.from_toml(envelope) if envelope else None
     w3 = connect(rpc)
-    dao = Dao(w3, DaoAddresses.read(deployment)) if deployment else None
+    dao = Dao(w3, addresses) if addresses else None
     proposer = sender or (w3.eth.accounts[0] if dao else None)
     outcome = enact(
-        VoteBox.load(box),
+        vb,
         w3,
         dao,
         proposer,
         frozenset(offchain or ()),
-        SafetyEnvelope.from_toml(envelope) if envelope else None,
+        env,
+        early_by=operator,
+        early_reason=close_early,
     )
+    vb.save(box)  # records the closure
     t = outcome.tally
+    if vb.closure is not None:
+        console.print(f"vote box {vb.closure.describe()}")
     console.print(
-        f"for {t.scores[0]:,.2f}, against {t.scores[1]:,.2f}, abstain "
-        f"{t.scores[2]:,.2f}; quorum {'reached' if t.quorum_reached else 'missed'}: "
+        f"for {t.scores[0]:,.2f}, against {t.scores[1]:,.2f}, abstain {t.scores[2]:,.2f}; "
+        f"quorum (for + abstain) {quorum_votes(t):,.2f} of {t.quorum:,.2f}: "
         + ("passed" if outcome.passed else "not passed")
     )
     if outcome.governor_proposal_id is not None:
@@ -229,4 +236,4 @@ def close(
     if outcome.applied:
         console.print(f"applied off chain: {outcome.applied}")
     for r in outcome.refused:
-        console.print(f"[red]not applied:[/] {r}")
+        console.print(f"not applied: {r}")

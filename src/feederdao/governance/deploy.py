@@ -21,8 +21,9 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 @dataclass(frozen=True)
 class ParameterDefinition:
-    """A parameter's hard bounds, largest step per change and shortest interval between
-    changes, fixed in the contract at deployment."""
+    """A parameter's hard bounds, largest step and interval, fixed in the contract at
+    deployment: within any ``min_interval_s`` seconds the value moves at most ``max_step``,
+    however the changes are batched (the interval must be positive)."""
 
     name: str
     initial: float
@@ -51,17 +52,31 @@ def default_definitions(initial: GridParameters | None = None) -> tuple[Paramete
 @dataclass(frozen=True)
 class DaoConfig:
     """Governance timing and thresholds. The defaults suit a development chain; an operator
-    starting a real DAO sets days, not blocks."""
+    starting a real DAO sets days, not blocks.
+
+    ``proposal_threshold`` is the votes (in 10⁻¹⁸ tokens) a proposer needs; None means 0.1 % of
+    the supply (1,000 of the default 1,000,000 tokens): enough to keep dust accounts from
+    flooding the Governor with proposals, small enough for any sizeable holder. A proposal that
+    reaches its quorum late gets ``late_quorum_extension_blocks`` more blocks of voting
+    (OpenZeppelin's GovernorPreventLateQuorum); it may not exceed the voting period.
+    """
 
     token_name: str = "Feeder Grid Token"
     token_symbol: str = "GRID"
     supply: int = 1_000_000 * 10**18
     voting_delay_blocks: int = 1
     voting_period_blocks: int = 20
-    proposal_threshold: int = 0
+    proposal_threshold: int | None = None
     quorum_percent: int = 4
+    late_quorum_extension_blocks: int = 5
     timelock_delay_s: int = 60
     definitions: tuple[ParameterDefinition, ...] = field(default_factory=default_definitions)
+
+    @property
+    def proposal_threshold_votes(self) -> int:
+        if self.proposal_threshold is not None:
+            return self.proposal_threshold
+        return self.supply // 1000
 
 
 @dataclass(frozen=True)
@@ -81,9 +96,13 @@ class DaoAddresses:
     @classmethod
     def read(cls, path: Path) -> DaoAddresses:
         try:
-            return cls(**json.loads(Path(path).read_text()))
+            found = cls(**json.loads(Path(path).read_text()))
         except (OSError, ValueError, TypeError) as exc:
             raise GovernanceError(f"{str(path)!r} is not a deployment file: {exc}") from exc
+        for name, value in asdict(found).items():
+            if name != "deployed_at_block" and not Web3.is_address(value):
+                raise GovernanceError(f"{str(path)!r}: {name} {value!r} is not an address")
+        return found
 
 
 def contract(w3: Web3, name: str, address: str | None = None) -> Any:
@@ -108,8 +127,9 @@ def deploy_dao(
     config: DaoConfig | None = None,
 ) -> DaoAddresses:
     """Deploy the contracts, hand the parameter registry to the Timelock, make the Governor the
-    Timelock's only proposer (anyone may execute), give the guardian the canceller role, drop
-    the deployer's admin role, and distribute tokens to ``holders``."""
+    Timelock's only proposer (anyone may execute), give the canceller role to the Governor and to
+    the parameter registry (which cancels on the guardian's behalf, never the guardian's own
+    replacement), drop the deployer's admin role, and distribute tokens to ``holders``."""
     config = config or DaoConfig()
     token = _deploy(
         w3, "GridToken", deployer, config.token_name, config.token_symbol, config.supply, deployer
@@ -125,14 +145,29 @@ def deploy_dao(
         timelock.address,
         config.voting_delay_blocks,
         config.voting_period_blocks,
-        config.proposal_threshold,
+        config.proposal_threshold_votes,
         config.quorum_percent,
+        config.late_quorum_extension_blocks,
+    )
+    defs = config.definitions
+    parameters = _deploy(
+        w3,
+        "GridParameters",
+        deployer,
+        timelock.address,
+        guardian,
+        [key_of(d.name) for d in defs],
+        [to_chain(d.initial) for d in defs],
+        [to_chain(d.minimum) for d in defs],
+        [to_chain(d.maximum) for d in defs],
+        [to_chain(d.max_step) for d in defs],
+        [d.min_interval_s for d in defs],
     )
     roles = [timelock]
     for role_fn, who in (
         ("PROPOSER_ROLE", governor.address),
         ("CANCELLER_ROLE", governor.address),
-        ("CANCELLER_ROLE", guardian),
+        ("CANCELLER_ROLE", parameters.address),
     ):
         role = getattr(timelock.functions, role_fn)().call()
         transact(
@@ -149,20 +184,6 @@ def deploy_dao(
         deployer,
         "renouncing the deployer's timelock admin role",
         roles,
-    )
-    defs = config.definitions
-    parameters = _deploy(
-        w3,
-        "GridParameters",
-        deployer,
-        timelock.address,
-        guardian,
-        [key_of(d.name) for d in defs],
-        [to_chain(d.initial) for d in defs],
-        [to_chain(d.minimum) for d in defs],
-        [to_chain(d.maximum) for d in defs],
-        [to_chain(d.max_step) for d in defs],
-        [d.min_interval_s for d in defs],
     )
     settlement = _deploy(w3, "SettlementRegistry", deployer, operator)
     for holder, amount in (holders or {}).items():

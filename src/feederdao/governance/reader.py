@@ -7,7 +7,9 @@ Each ``read()``:
 2. checks that the block which applied the last-known-good values is still on the chain; after
    a reorg it rolls back to the values before it and raises an alarm;
 3. reads every value at the final block in one call and follows ``ParameterChanged`` events from
-   the persisted cursor, recording block, transaction and the executing proposal;
+   the persisted cursor, recording block, transaction and the proposal that made the change —
+   found through the Timelock operation that executed it, so it is named whether the Governor
+   executed the proposal or someone executed the operation on the Timelock directly;
 4. re-checks every value against the operator's safety envelope: a value outside it, or
    stepping too far from the last-known-good one, is not applied (the last-known-good value
    stays) and an alarm says why;
@@ -15,6 +17,10 @@ Each ``read()``:
 
 When the chain is unreachable the last-known-good values stand, with an alarm, until they are
 older than the envelope's staleness; then the envelope's safe defaults apply.
+
+Changes in blocks after the final block are not applied yet; a reading lists them as pending.
+On a development chain without finality (anvil) a change is applied once ``confirmations``
+blocks (2 by default) have been mined on top of it.
 """
 
 from __future__ import annotations
@@ -108,11 +114,23 @@ class MemoryState:
 
 @dataclass(frozen=True)
 class Reading:
-    """The parameters to use, where they come from, and every alarm raised on the way."""
+    """The parameters to use, where they come from, and every alarm raised on the way.
+    ``final_block``/``head_block`` say where the read stood; ``pending`` lists changes made
+    after the final block (not applied until their block is final)."""
 
     parameters: GridParameters
     status: Literal["fresh", "last-known-good", "safe-defaults"]
     alarms: tuple[str, ...]
+    final_block: int | None = None
+    head_block: int | None = None
+    pending: tuple[ParameterChange, ...] = ()
+
+
+_CALL_EXECUTED = bytes(Web3.keccak(text="CallExecuted(bytes32,uint256,address,uint256,bytes)"))
+_CALL_SCHEDULED = bytes(
+    Web3.keccak(text="CallScheduled(bytes32,uint256,address,uint256,bytes,bytes32,uint256)")
+)
+_PROPOSAL_QUEUED = bytes(Web3.keccak(text="ProposalQueued(uint256,uint256)"))
 
 
 class ParameterReader:
@@ -127,7 +145,9 @@ class ParameterReader:
     ) -> None:
         self.w3 = w3
         self.registry = contract(w3, "GridParameters", parameters_address)
-        self.governor_abi_event = None
+        self._timelock: Any = None
+        self._operations: dict[bytes, str | None] = {}
+        self._alarms: list[str] = []
         self.envelope = envelope or SafetyEnvelope()
         self.store: StateStore = state or MemoryState()
         self.finality = finality
@@ -135,7 +155,8 @@ class ParameterReader:
 
     # -- chain ----------------------------------------------------------------------------
 
-    def _final_block(self) -> Any:
+    def final_block(self) -> Any:
+        """The block this reader counts as final now."""
         if self.finality in ("auto", "finalized"):
             try:
                 block = self.w3.eth.get_block("finalized")
@@ -147,7 +168,7 @@ class ParameterReader:
         latest = self.w3.eth.block_number
         return self.w3.eth.get_block(max(latest - self.envelope.confirmations, 0))
 
-    def _changes(self, start: int, end: int) -> list[ParameterChange]:
+    def _changes(self, start: int, end: int, trace: bool = True) -> list[ParameterChange]:
         if end < start:
             return []
         logs = self.registry.events.ParameterChanged().get_logs(from_block=start, to_block=end)
@@ -162,28 +183,88 @@ class ParameterReader:
                     block_number=int(ev["blockNumber"]),
                     block_hash="0x" + bytes(ev["blockHash"]).hex(),
                     transaction="0x" + bytes(tx).hex(),
-                    proposal_id=self._proposal_of(tx),
+                    proposal_id=self._traced(tx, int(ev["logIndex"])) if trace else None,
                 )
             )
         return out
 
-    def _proposal_of(self, tx: Any) -> str | None:
-        """The Governor proposal executed in transaction ``tx`` (ProposalExecuted(uint256))."""
-        topic = Web3.keccak(text="ProposalExecuted(uint256)")
+    def _traced(self, tx: Any, log_index: int) -> str | None:
+        """:meth:`_proposal_of`, or None with an alarm when the node cannot answer the search
+        (some limit the range of a log query): a missing name must not void the read."""
+        try:
+            found = self._proposal_of(tx, log_index)
+        except Exception as exc:
+            self._alarms.append(
+                f"the proposal behind the change in transaction 0x{bytes(tx).hex()} could not "
+                f"be traced: {exc}"
+            )
+            return None
+        if found is None:
+            self._alarms.append(
+                f"the change in transaction 0x{bytes(tx).hex()} was not made by a Governor proposal"
+            )
+        return found
+
+    def _timelock_address(self) -> str:
+        if self._timelock is None:
+            self._timelock = str(self.registry.functions.timelock().call())
+        return str(self._timelock)
+
+    def _proposal_of(self, tx: Any, log_index: int) -> str | None:
+        """The Governor proposal behind the change logged at ``log_index`` of ``tx``.
+
+        The Timelock emits ``CallExecuted(id, …)`` right after each call it makes, so the first
+        one after the change names the operation, whoever executed it (the Governor, or anyone
+        on the Timelock directly, which emits no ``ProposalExecuted``)."""
+        timelock = self._timelock_address().lower()
         receipt = self.w3.eth.get_transaction_receipt(tx)
         for entry in receipt["logs"]:
-            if entry["topics"] and bytes(entry["topics"][0]) == bytes(topic):
-                return str(int.from_bytes(bytes(entry["data"])[:32], "big"))
+            if (
+                int(entry["logIndex"]) > log_index
+                and str(entry["address"]).lower() == timelock
+                and entry["topics"]
+                and bytes(entry["topics"][0]) == _CALL_EXECUTED
+            ):
+                return self._proposal_of_operation(bytes(entry["topics"][1]))
         return None
+
+    def _proposal_of_operation(self, operation: bytes) -> str | None:
+        """The proposal that scheduled Timelock ``operation``: in the transaction that scheduled
+        it, the ``ProposalQueued`` a proposer of the Timelock (the Governor) emitted after it."""
+        if operation in self._operations:
+            return self._operations[operation]
+        timelock = contract(self.w3, "GridTimelock", self._timelock_address())
+        found: str | None = None
+        scheduled = timelock.events.CallScheduled().get_logs(
+            from_block=0, argument_filters={"id": operation}
+        )
+        if scheduled:
+            receipt = self.w3.eth.get_transaction_receipt(scheduled[-1]["transactionHash"])
+            proposer = timelock.functions.PROPOSER_ROLE().call()
+            after = -1
+            for entry in receipt["logs"]:
+                topics = [bytes(t) for t in entry["topics"]]
+                if topics[:1] == [_CALL_SCHEDULED] and topics[1] == operation:
+                    after = int(entry["logIndex"])
+                elif (
+                    after >= 0
+                    and topics[:1] == [_PROPOSAL_QUEUED]
+                    and timelock.functions.hasRole(proposer, entry["address"]).call()
+                ):
+                    found = str(int.from_bytes(bytes(entry["data"])[:32], "big"))
+                    break
+        self._operations[operation] = found
+        return found
 
     # -- read -----------------------------------------------------------------------------
 
     def read(self) -> Reading:
         state = self.store.load()
         alarms: list[str] = []
+        self._alarms = alarms
         now = self.clock()
         try:
-            final = self._final_block()
+            final = self.final_block()
             if state.applied is not None:
                 on_chain = self.w3.eth.get_block(state.applied.block_number)
                 if "0x" + bytes(on_chain["hash"]).hex() != state.applied.block_hash:
@@ -200,6 +281,8 @@ class ParameterReader:
             keys, raw = self.registry.functions.values().call(block_identifier=final["number"])
             candidate = {name_of(k): from_chain(v) for k, v in zip(keys, raw, strict=True)}
             changes = self._changes(state.cursor + 1, int(final["number"]))
+            head = int(self.w3.eth.block_number)
+            pending = tuple(self._changes(int(final["number"]) + 1, head, trace=False))
         except Exception as exc:  # unreachable node, timeouts, a node without the state
             alarms.append(f"chain unreachable or unreadable: {exc}")
             return self._fallback(state, now, alarms)
@@ -236,7 +319,14 @@ class ParameterReader:
         self.store.save(ReaderState(int(final["number"]), applied, previous))
         for a in alarms:
             log.warning("parameter reader: %s", a)
-        return Reading(self._typed(applied, "chain", tuple(rejected)), "fresh", tuple(alarms))
+        return Reading(
+            self._typed(applied, "chain", tuple(rejected)),
+            "fresh",
+            tuple(alarms),
+            int(final["number"]),
+            head,
+            pending,
+        )
 
     def _fallback(self, state: ReaderState, now: float, alarms: list[str]) -> Reading:
         for a in alarms:

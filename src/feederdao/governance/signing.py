@@ -20,6 +20,8 @@ from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError as EthValidationError
 from web3 import Web3
 
+from feederdao.governance.errors import SignatureError as SignatureError
+
 PRICE_SCALE = 1_000  # milli-EUR per MWh
 QUANTITY_SCALE = 1_000_000  # W per MW
 
@@ -60,10 +62,6 @@ class MarketDomain:
             "chainId": self.chain_id,
             "verifyingContract": Web3.to_checksum_address(self.verifying_contract),
         }
-
-
-class SignatureError(ValueError):
-    """A signature is malformed or does not recover to the claimed address."""
 
 
 def typed_data(domain: MarketDomain, primary: str, message: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
-"""Snapshot use cases: tally a hub proposal, its voting power recomputed from the chain."""
+"""Snapshot use cases: tally a hub proposal, its voting power recomputed from the chain; close
+a self-hosted vote box and act on a pass."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from web3 import Web3
@@ -9,10 +11,10 @@ from web3 import Web3
 from feederdao.governance.dao import Dao
 from feederdao.governance.envelope import SafetyEnvelope
 from feederdao.governance.errors import GovernanceError
-from feederdao.governance.snapshot.client import HubProposal, SnapshotClient
+from feederdao.governance.snapshot.client import HubProposal, HubVote, SnapshotClient
 from feederdao.governance.snapshot.collect import VoteBox, passed
 from feederdao.governance.snapshot.power import PowerMismatch, mismatches, voting_power
-from feederdao.governance.snapshot.tally import CountedVote, Tally, tally
+from feederdao.governance.snapshot.tally import CountedVote, Tally, choice_problem, tally
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,40 @@ class TallyReport:
     verified: bool
     mismatches: tuple[PowerMismatch, ...]
     hub_scores: tuple[float, ...]
+    refused: tuple[tuple[str, str], ...] = ()  # (voter, why the vote was not counted)
+
+
+def _hub_vote_problem(v: HubVote, hub: HubProposal) -> str | None:
+    p = hub.proposal
+    if not p.start <= v.created <= p.end:
+        return f"created at {v.created}, outside the voting window [{p.start}, {p.end}]"
+    if not math.isfinite(v.vp) or v.vp < 0:
+        return f"the hub reports the voting power {v.vp!r}"
+    n = 3 if p.voting_type == "basic" else len(p.choices)
+    return choice_problem(p.voting_type, n, v.choice)
+
+
+def counted_hub_votes(
+    hub: HubProposal, votes: list[HubVote]
+) -> tuple[list[HubVote], list[tuple[str, str]]]:
+    """The hub's votes that count: inside the proposal's window, a valid choice, a sane power,
+    and one per voter (the latest; between equal times the greater id, as Snapshot keeps)."""
+    refused: list[tuple[str, str]] = []
+    latest: dict[str, HubVote] = {}
+    for v in votes:
+        problem = _hub_vote_problem(v, hub)
+        if problem:
+            refused.append((v.voter, problem))
+            continue
+        key = v.voter.lower()
+        current = latest.get(key)
+        if current is None or (v.created, v.id) > (current.created, current.id):
+            if current is not None:
+                refused.append((current.voter, "replaced by the voter's later vote"))
+            latest[key] = v
+        else:
+            refused.append((v.voter, "replaced by the voter's later vote"))
+    return list(latest.values()), refused
 
 
 def tally_hub_proposal(
@@ -29,9 +65,10 @@ def tally_hub_proposal(
 ) -> TallyReport:
     """Tally a hub proposal's votes; with ``w3``, with each voter's power recomputed from the
     chain at the proposal's snapshot block (disagreements with the hub listed per voter)
-    instead of the hub's ``vp``."""
+    instead of the hub's ``vp``. Votes the hub should not have counted (cast outside the
+    window, a malformed choice, a voter's superseded vote) are listed and not counted."""
     hub = client.proposal(proposal_id)
-    votes = client.votes(proposal_id)
+    votes, refused = counted_hub_votes(hub, client.votes(proposal_id))
     hub_power = {v.voter: v.vp for v in votes}
     found: tuple[PowerMismatch, ...] = ()
     power = {v.voter.lower(): v.vp for v in votes}
@@ -42,7 +79,7 @@ def tally_hub_proposal(
     result = tally(
         hub.proposal.voting_type, len(hub.proposal.choices), counted, hub.proposal.quorum
     )
-    return TallyReport(hub, result, w3 is not None, found, hub.scores)
+    return TallyReport(hub, result, w3 is not None, found, hub.scores, tuple(refused))
 
 
 @dataclass(frozen=True)
@@ -65,11 +102,15 @@ def enact(
     offchain: frozenset[str] = frozenset(),
     envelope: SafetyEnvelope | None = None,
     last_good: dict[str, float] | None = None,
+    now: float | None = None,
+    early_by: str = "",
+    early_reason: str = "",
 ) -> Enactment:
-    """Close ``box`` and act on a pass: parameters the operator marked off-chain-governed are
-    applied directly, each through the safety envelope; the others become an on-chain Governor
-    proposal whose description names the Snapshot proposal and its verified tally."""
-    result = box.close(w3)
+    """Close ``box`` (before its end only with an operator override: who and why) and act on
+    a pass: parameters the operator marked off-chain-governed are applied directly, each
+    through the safety envelope; the others become an on-chain Governor proposal whose
+    description names the Snapshot proposal, its verified tally and an early close."""
+    result = box.close(w3, now, early_by, early_reason)
     p = box.proposal
     summary = ", ".join(
         f"{c} {s:,.2f}"
@@ -79,9 +120,11 @@ def enact(
             strict=False,
         )
     )
+    closure = box.closure
+    early = f"; {closure.describe()}" if closure is not None and closure.early else ""
     description = (
         f"Snapshot proposal {p.id} in {p.space} passed ({summary}; power at block "
-        f"{p.snapshot_block}, verified): set "
+        f"{p.snapshot_block}, verified{early}): set "
         + ", ".join(f"{k} = {v:g}" for k, v in box.changes.items())
     )
     if not passed(result):

@@ -103,3 +103,14 @@ def test_graphql_errors_are_reported() -> None:
         pytest.raises(SnapshotError, match="unknown query field"),
     ):
         c.query("query { follows(first: 1) { id } }")
+
+
+def test_an_answer_that_is_not_strict_json_is_refused() -> None:
+    data = dataset(1)
+    data["votes"][PID][0]["vp"] = float("nan")  # Python's json writes NaN; JSON has no NaN
+    with (
+        Hub(data) as hub,
+        SnapshotClient(hub.url) as c,
+        pytest.raises(SnapshotError, match="invalid JSON: NaN is not JSON"),
+    ):
+        c.votes(PID)

@@ -1,7 +1,10 @@
 """Each Snapshot voting type on a hand-made vote set, worked out by hand."""
 
+import math
+
 import pytest
 
+from feederdao.governance.errors import GovernanceError
 from feederdao.governance.snapshot.tally import CountedVote, tally
 
 
@@ -50,3 +53,26 @@ def test_basic_with_quorum() -> None:
     t = tally("basic", 3, votes, quorum=10)
     assert t.scores == (6, 3, 2) and t.winner == 1 and t.quorum_reached
     assert not tally("basic", 3, votes[:2], quorum=10).quorum_reached
+
+
+@pytest.mark.parametrize(
+    ("voting_type", "choice", "power"),
+    [
+        ("weighted", {"1": math.nan}, 1.0),
+        ("quadratic", {"1": math.inf}, 1.0),
+        ("weighted", {"1": -1.0, "2": 2.0}, 1.0),
+        ("single-choice", 0, 1.0),  # would count for the last choice through index −1
+        ("approval", [3], 1.0),
+        ("single-choice", 1, math.nan),
+        ("single-choice", 1, -5.0),
+    ],
+)
+def test_an_invalid_vote_is_refused_and_never_voids_the_tally(
+    voting_type: str, choice: object, power: float
+) -> None:
+    good = [v("a", {"1": 1} if voting_type in ("weighted", "quadratic") else 1, 10)]
+    if voting_type == "approval":
+        good = [v("a", [1], 10)]
+    assert tally(voting_type, 2, good).winner == 1
+    with pytest.raises(GovernanceError, match="vote of bad"):
+        tally(voting_type, 2, [*good, v("bad", choice, power)])

@@ -65,6 +65,27 @@ def test_unverified_tally_matches_the_hubs_own_scores(dev: Dev) -> None:
     assert not report.verified and not report.mismatches
 
 
+def test_hub_votes_outside_the_window_or_malformed_are_not_counted(dev: Dev) -> None:
+    data = hub_data(dev, dev.w3.eth.block_number, "erc20-votes")
+    votes = data["votes"][PID]
+    votes.append(  # cast after the proposal's end (2000): the hub should not have counted it
+        {"id": "late", "voter": dev.carol, "choice": 2, "vp": 1.0, "created": 2100, "reason": ""}
+    )
+    votes.append(  # index 0 would count for the last choice
+        {"id": "zero", "voter": "0x" + "12" * 20, "choice": 0, "vp": 5.0, "created": 1600}
+    )
+    votes.append(  # alice's earlier vote, superseded by her vote at 1500
+        {"id": "old", "voter": dev.alice, "choice": 2, "vp": 400_000.0, "created": 1400}
+    )
+    with Hub(data) as hub, SnapshotClient(hub.url) as c:
+        report = tally_hub_proposal(c, PID, dev.w3)
+    assert report.tally.scores == (400_000, 300_000, 0)
+    reasons = dict(report.refused)
+    assert "outside the voting window [1000, 2000]" in reasons[dev.carol]
+    assert "must be one choice number in 1..3" in reasons["0x" + "12" * 20]
+    assert reasons[dev.alice] == "replaced by the voter's later vote"
+
+
 def test_cli_lists_and_tallies(dev: Dev) -> None:
     runner = CliRunner()
     with Hub(hub_data(dev, dev.w3.eth.block_number, "erc20-votes")) as hub:
@@ -72,6 +93,7 @@ def test_cli_lists_and_tallies(dev: Dev) -> None:
             app, ["snapshot", "proposals", "--space", "feeder.eth", "--hub", hub.url]
         )
         assert result.exit_code == 0 and "Raise v_max to 1.06" in result.output
+        assert f"proposal {PID}: closed" in result.output  # the id in full
         result = runner.invoke(app, ["snapshot", "tally", "--proposal", PID, "--hub", hub.url])
         assert result.exit_code == 0, result.output
         flat = " ".join(result.output.split())

@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 
-from feederdao.governance.errors import GovernanceError
+from feederdao.governance.errors import SnapshotError as SnapshotError
+from feederdao.governance.snapshot.message import loads_strict
 from feederdao.governance.snapshot.votes import SnapshotProposal
 
 DEFAULT_HUB = "https://hub.snapshot.org/graphql"
@@ -28,10 +29,6 @@ _PROPOSAL_FIELDS = (
     "id title body choices start end snapshot state type quorum space { id } "
     "strategies { name network params } scores scores_total votes"
 )
-
-
-class SnapshotError(GovernanceError):
-    """The hub could not be read; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +113,12 @@ class SnapshotClient:
                     raise SnapshotError(
                         f"{self.hub_url} answered {response.status_code}: {response.text[:200]}"
                     )
-                body = response.json()
+                try:
+                    body = loads_strict(response.content)
+                except ValueError as exc:
+                    raise SnapshotError(f"{self.hub_url} answered invalid JSON: {exc}") from exc
+                if not isinstance(body, dict):
+                    raise SnapshotError(f"{self.hub_url} answered {type(body).__name__}, not {{}}")
                 if body.get("errors"):
                     messages = "; ".join(e.get("message", "?") for e in body["errors"])
                     raise SnapshotError(f"{self.hub_url}: {messages}")
@@ -178,17 +180,24 @@ class SnapshotClient:
             'skip: $skip, where: { proposal: $proposal }, orderBy: "created", '
             "orderDirection: asc) { id voter choice vp created reason } }"
         )
-        return [
-            HubVote(
-                str(v["id"]),
-                str(v["voter"]),
-                v["choice"],
-                float(v.get("vp") or 0),
-                int(v["created"]),
-                str(v.get("reason") or ""),
-            )
-            for v in self._pages("votes", q, {"proposal": proposal_id})
-        ]
+        return [_vote(v) for v in self._pages("votes", q, {"proposal": proposal_id})]
+
+
+def _vote(raw: dict[str, Any]) -> HubVote:
+    try:
+        vp = raw.get("vp") or 0
+        if isinstance(vp, bool) or not isinstance(vp, int | float):
+            raise TypeError(f"vp {vp!r} is not a number")
+        return HubVote(
+            str(raw["id"]),
+            str(raw["voter"]),
+            raw["choice"],
+            float(vp),
+            int(raw["created"]),
+            str(raw.get("reason") or ""),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SnapshotError(f"the hub's vote has an unexpected shape: {exc}") from exc
 
 
 def _proposal(raw: dict[str, Any]) -> HubProposal:

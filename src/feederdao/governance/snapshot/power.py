@@ -13,6 +13,7 @@ from typing import Any
 
 from web3 import Web3
 
+from feederdao.governance.chain import calling
 from feederdao.governance.errors import GovernanceError
 
 _ABI = [
@@ -52,13 +53,17 @@ def voting_power(
         params = strategy.get("params", {})
         if name not in SUPPORTED:
             raise GovernanceError(f"voting strategy {name!r} is not supported; use {SUPPORTED}")
-        token = w3.eth.contract(address=Web3.to_checksum_address(params["address"]), abi=_ABI)
-        scale = 10 ** int(params.get("decimals", 18))
+        try:
+            address = Web3.to_checksum_address(params["address"])
+            scale = 10 ** int(params.get("decimals", 18))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GovernanceError(f"voting strategy {name}: bad params {params!r} ({exc})") from exc
+        token = w3.eth.contract(address=address, abi=_ABI)
         fn = "balanceOf" if name == "erc20-balance-of" else "getVotes"
         for voter in voters:
-            raw = getattr(token.functions, fn)(Web3.to_checksum_address(voter)).call(
-                block_identifier=block
-            )
+            who = Web3.to_checksum_address(voter)
+            with calling(f"reading the voting power of {who} at block {block} ({name})"):
+                raw = getattr(token.functions, fn)(who).call(block_identifier=block)
             out[voter.lower()] += raw / scale
     return out
 

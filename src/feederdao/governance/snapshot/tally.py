@@ -11,14 +11,20 @@ power) and the winner; ``quorum`` compares the total voting power cast with a th
   power cast;
 * ranked-choice: instant runoff — each vote counts for its highest-ranked choice still in the
   race; the weakest choice drops out until one holds a majority; scores are the final round's.
+
+Every vote's choice and power are checked before anything is counted (:func:`choice_problem`):
+one malformed vote is refused with its reason and never voids the tally.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from feederdao.governance.errors import GovernanceError
 
 VotingType = Literal["single-choice", "approval", "weighted", "quadratic", "ranked-choice", "basic"]
 VOTING_TYPES: tuple[str, ...] = (
@@ -60,6 +66,62 @@ class Tally:
         return leaders[0] + 1 if len(leaders) == 1 else None
 
 
+_CHOICE_KEY = re.compile(r"[1-9][0-9]*")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def choice_problem(voting_type: str, n: int, choice: Any) -> str | None:
+    """Why ``choice`` (decoded: an int, a list of ints, or a mapping of choice numbers to
+    weights) is not a valid vote for the voting type with ``n`` choices (None: it is).
+
+    As Snapshot: single-choice and basic take one choice number; approval a list without
+    repeats (empty approves nothing); ranked-choice every choice once. Weighted and quadratic
+    take an object whose keys are choice numbers ("1".."n", written plainly) and whose weights
+    are finite non-negative numbers, not all zero.
+    """
+
+    def index_ok(c: Any) -> bool:
+        return _is_int(c) and 1 <= c <= n
+
+    if voting_type not in VOTING_TYPES:
+        return f"unknown voting type {voting_type!r}"
+    if voting_type in ("single-choice", "basic"):
+        limit = 3 if voting_type == "basic" else n
+        if not (_is_int(choice) and 1 <= choice <= limit):
+            return f"choice {choice!r} must be one choice number in 1..{limit}"
+        return None
+    if voting_type in ("approval", "ranked-choice"):
+        if not isinstance(choice, list) or not all(index_ok(c) for c in choice):
+            return f"choice {choice!r} must be a list of choice numbers in 1..{n}"
+        if len(set(choice)) != len(choice):
+            return f"choice {choice!r} repeats a choice"
+        if voting_type == "ranked-choice" and sorted(choice) != list(range(1, n + 1)):
+            return f"a ranked-choice vote must rank all {n} choices, got {choice!r}"
+        return None
+    if not isinstance(choice, dict) or not choice:
+        return f"choice {choice!r} must map choice numbers to weights"
+    for key, value in choice.items():
+        if not isinstance(key, str) or not _CHOICE_KEY.fullmatch(key) or not int(key) <= n:
+            return f"choice {choice!r}: {key!r} is not a choice number in 1..{n}"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"choice {choice!r}: weight {value!r} is not a number"
+        try:
+            weight = float(value)
+        except OverflowError:
+            weight = math.inf
+        if not math.isfinite(weight) or weight < 0:
+            return f"choice {choice!r}: weight {value!r} must be a finite non-negative number"
+    total = sum(float(v) for v in choice.values())
+    if not math.isfinite(total):
+        return f"choice {choice!r}: the weights add up to more than a number can hold"
+    if total <= 0:
+        return f"choice {choice!r} gives no weight to any choice"
+    return None
+
+
 def _weights(choice: dict[str, float], n: int) -> list[float]:
     w = [0.0] * n
     for key, value in choice.items():
@@ -70,10 +132,17 @@ def _weights(choice: dict[str, float], n: int) -> list[float]:
 def tally(
     voting_type: str, n_choices: int, votes: Sequence[CountedVote], quorum: float = 0.0
 ) -> Tally:
-    """Scores per choice for ``votes`` (already verified and powered)."""
+    """Scores per choice for ``votes`` (already verified and powered); a vote whose choice or
+    power is not valid is an error, never counted."""
     if voting_type not in VOTING_TYPES:
-        raise ValueError(f"unknown voting type {voting_type!r}")
+        raise GovernanceError(f"unknown voting type {voting_type!r}")
     n = 3 if voting_type == "basic" else n_choices
+    for v in votes:
+        problem = choice_problem(voting_type, n, v.choice)
+        if problem:
+            raise GovernanceError(f"vote of {v.voter} cannot be counted: {problem}")
+        if isinstance(v.power, bool) or not math.isfinite(v.power) or v.power < 0:
+            raise GovernanceError(f"vote of {v.voter} has the voting power {v.power!r}")
     total = float(sum(v.power for v in votes))
     scores = [0.0] * n
     rounds: list[tuple[float, ...]] = []

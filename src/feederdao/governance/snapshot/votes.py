@@ -1,27 +1,43 @@
-"""Snapshot vote messages (EIP-712) and their verification.
+"""Which Snapshot votes count for a proposal, checked as Snapshot's sequencer checks them.
 
-The typed data is Snapshot's: domain ``{name: "snapshot", version: "0.1.4"}`` and a ``Vote``
-struct of ``from, space, timestamp, proposal, choice, reason, app, metadata``. The ``proposal``
-is ``bytes32`` for 0x-prefixed 32-byte ids and ``string`` otherwise; ``choice`` is ``uint32``
-(single-choice, basic), ``uint32[]`` (approval, ranked-choice) or ``string`` (a JSON object of
-weights for weighted and quadratic). A vote is accepted only if the signature recovers to
-``from`` (or the ``from`` contract confirms it through ERC-1271), and space, proposal, timestamp
-window and choice format are right; a replayed signature is refused.
+A vote (a :class:`~feederdao.governance.snapshot.message.SignedVote` envelope) counts only if
+
+* the envelope is one Snapshot accepts (domain, one of its Vote type sets, well-typed message);
+* its space and proposal are the proposal's;
+* its signed timestamp lies in the voting window and at most five minutes ahead of its
+  arrival, and it *arrived* within the window too — so nobody votes, or changes a vote, after
+  the end (or after an operator closed the vote early);
+* its choice is valid for the voting type (strict JSON for weighted and quadratic: no ``NaN``,
+  no infinities, no negative weights, no choice number out of range);
+* its signature recovers to ``from``, or the ``from`` contract confirms it (ERC-1271);
+* it is not a message already received: replays are keyed on the message (its EIP-712
+  digest, Snapshot's id), not on the signature's bytes.
+
+A voter's vote replaces their earlier one. Between two votes with the same timestamp the one
+with the greater message id stands, whichever arrived first (Snapshot's order), so nobody can
+flip a voter's two same-second votes back and forth by replaying them.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
+from eth_keys.exceptions import BadSignature
+from eth_utils.exceptions import ValidationError as EthValidationError
 from web3 import Web3
 
-DOMAIN = {"name": "snapshot", "version": "0.1.4"}
+from feederdao.governance.chain import calling
+from feederdao.governance.errors import GovernanceError
+from feederdao.governance.snapshot.message import (
+    FUTURE_DRIFT_S,
+    SignedVote,
+    loads_strict,
+)
+from feederdao.governance.snapshot.tally import choice_problem
+
 ERC1271_MAGIC = bytes.fromhex("1626ba7e")
 ERC1271_ABI = [
     {
@@ -49,125 +65,140 @@ class SnapshotProposal:
     strategies: tuple[dict[str, Any], ...] = ()
 
 
-@dataclass(frozen=True)
-class SignedVote:
-    """A vote message as Snapshot signs it, with its signature."""
-
-    voter: str
-    space: str
-    timestamp: int
-    proposal: str
-    choice: Any
-    signature: str
-    reason: str = ""
-    app: str = ""
-    metadata: str = "{}"
+def decoded_choice(vote: SignedVote) -> Any:
+    """The choice as Snapshot reads it: a number, a list, or — for the string type set —
+    the strictly parsed JSON it carries. Raises ``ValueError`` for malformed JSON."""
+    s = vote.type_set
+    if s is not None and s.kind == "vote-string":
+        return loads_strict(str(vote.choice))
+    return vote.choice
 
 
-def _choice_type(voting_type: str) -> str:
-    if voting_type in ("approval", "ranked-choice"):
-        return "uint32[]"
-    if voting_type in ("weighted", "quadratic"):
-        return "string"
-    return "uint32"
+def _same_proposal(signed: str, proposal_id: str) -> bool:
+    if proposal_id.startswith("0x"):
+        return signed.lower() == proposal_id.lower()
+    return signed == proposal_id
 
 
-def typed_data(vote: SignedVote, voting_type: str) -> dict[str, Any]:
-    """The EIP-712 typed data of ``vote`` for a proposal of ``voting_type``."""
-    is_hash = vote.proposal.startswith("0x") and len(vote.proposal) == 66
-    choice = vote.choice
-    if voting_type in ("weighted", "quadratic") and not isinstance(choice, str):
-        choice = json.dumps(choice, separators=(",", ":"))
-    return {
-        "domain": dict(DOMAIN),
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-            ],
-            "Vote": [
-                {"name": "from", "type": "address"},
-                {"name": "space", "type": "string"},
-                {"name": "timestamp", "type": "uint64"},
-                {"name": "proposal", "type": "bytes32" if is_hash else "string"},
-                {"name": "choice", "type": _choice_type(voting_type)},
-                {"name": "reason", "type": "string"},
-                {"name": "app", "type": "string"},
-                {"name": "metadata", "type": "string"},
-            ],
-        },
-        "primaryType": "Vote",
-        "message": {
-            "from": Web3.to_checksum_address(vote.voter),
-            "space": vote.space,
-            "timestamp": int(vote.timestamp),
-            "proposal": bytes.fromhex(vote.proposal[2:]) if is_hash else vote.proposal,
-            "choice": choice,
-            "reason": vote.reason,
-            "app": vote.app,
-            "metadata": vote.metadata,
-        },
-    }
+def check_vote(
+    vote: SignedVote,
+    proposal: SnapshotProposal,
+    w3: Web3 | None = None,
+    arrived_at: float | None = None,
+    closes_at: float | None = None,
+) -> str | None:
+    """Why ``vote`` may not count for ``proposal`` (None: it may), judged on its own (the
+    voter's other votes are the ledger's business). ``arrived_at`` is when it was received
+    (now by default); ``closes_at`` an earlier close than the proposal's end."""
+    arrived = time.time() if arrived_at is None else arrived_at
+    end = proposal.end if closes_at is None else min(proposal.end, closes_at)
+    problem = vote.problem()
+    if problem:
+        return problem
+    if vote.space != proposal.space:
+        return f"signed for space {vote.space!r}, not {proposal.space!r}"
+    if not _same_proposal(vote.proposal, proposal.id):
+        return f"signed for proposal {vote.proposal}, not {proposal.id}"
+    if not proposal.start <= vote.timestamp <= proposal.end:
+        return (
+            f"timestamp {vote.timestamp} is outside the voting window "
+            f"[{proposal.start}, {proposal.end}]"
+        )
+    if vote.timestamp > arrived + FUTURE_DRIFT_S:
+        return f"timestamp {vote.timestamp} is in the future (arrived at {arrived:.0f})"
+    if arrived < proposal.start:
+        return f"arrived at {arrived:.0f}, before voting opens at {proposal.start}"
+    if arrived > end:
+        closed = "the operator closed it early" if end < proposal.end else "voting closed"
+        return f"arrived at {arrived:.0f}, after {closed} at {end:.0f}"
+    try:
+        choice = decoded_choice(vote)
+    except ValueError as exc:
+        return f"choice {vote.choice!r} is not valid JSON: {exc}"
+    problem = choice_problem(proposal.voting_type, len(proposal.choices), choice)
+    if problem:
+        return problem
+    return _signature_problem(vote, w3)
 
 
-def sign_vote(private_key: str, vote: SignedVote, voting_type: str) -> SignedVote:
-    """Sign ``vote`` (its ``signature`` ignored) as a Snapshot wallet would."""
-    message = encode_typed_data(full_message=typed_data(vote, voting_type))
-    signed = Account.sign_message(message, private_key)
-    return SignedVote(
-        vote.voter,
-        vote.space,
-        vote.timestamp,
-        vote.proposal,
-        vote.choice,
-        "0x" + bytes(signed.signature).hex(),
-        vote.reason,
-        vote.app,
-        vote.metadata,
-    )
-
-
-def vote_digest(vote: SignedVote, voting_type: str) -> bytes:
-    """The EIP-712 digest a contract wallet checks (ERC-1271)."""
-    message = encode_typed_data(full_message=typed_data(vote, voting_type))
-    return bytes(Web3.keccak(b"\x19" + message.version + message.header + message.body))
-
-
-def choice_problem(voting_type: str, n: int, choice: Any) -> str | None:
-    """Why ``choice`` is malformed for the voting type (None: it is fine)."""
-
-    def index_ok(c: Any) -> bool:
-        return isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= n
-
-    if voting_type in ("single-choice", "basic"):
-        limit = 3 if voting_type == "basic" else n
-        if not (isinstance(choice, int) and not isinstance(choice, bool) and 1 <= choice <= limit):
-            return f"choice {choice!r} must be one choice number in 1..{limit}"
-        return None
-    if voting_type in ("approval", "ranked-choice"):
-        if not isinstance(choice, list) or not choice or not all(index_ok(c) for c in choice):
-            return f"choice {choice!r} must be a non-empty list of choice numbers in 1..{n}"
-        if len(set(choice)) != len(choice):
-            return f"choice {choice!r} repeats a choice"
-        if voting_type == "ranked-choice" and sorted(choice) != list(range(1, n + 1)):
-            return f"a ranked-choice vote must rank all {n} choices, got {choice!r}"
-        return None
-    weights = choice
-    if isinstance(choice, str):
+def _signature_problem(vote: SignedVote, w3: Web3 | None) -> str | None:
+    try:
+        raw = vote.signature_bytes()
+        digest = vote.digest()
+    except (ValueError, TypeError, OverflowError) as exc:
+        return f"the signature or message does not decode: {exc}"
+    signer: str | None = None
+    undecodable = f"signature has {len(raw)} bytes; an ECDSA signature has 65"
+    if len(raw) == 65:
         try:
-            weights = json.loads(choice)
-        except json.JSONDecodeError:
-            return f"choice {choice!r} is not a JSON object of weights"
-    if not isinstance(weights, dict) or not weights:
-        return f"choice {choice!r} must map choice numbers to weights"
-    for key, value in weights.items():
-        if not str(key).isdigit() or not 1 <= int(key) <= n:
-            return f"choice {choice!r}: {key!r} is not a choice number in 1..{n}"
-        if not isinstance(value, int | float) or value < 0:
-            return f"choice {choice!r}: weight {value!r} must be a non-negative number"
-    if sum(float(v) for v in weights.values()) <= 0:
-        return f"choice {choice!r} gives no weight to any choice"
-    return None
+            signer = vote.signer()
+        except (BadSignature, EthValidationError, ValueError, TypeError) as exc:
+            undecodable = f"signature does not decode: {exc}"
+        if signer is not None and signer.lower() == vote.voter.lower():
+            return None
+    voter = Web3.to_checksum_address(vote.voter)
+    if w3 is not None:
+        with calling(f"asking {voter} whether it signed (ERC-1271)"):
+            code = w3.eth.get_code(voter)
+        if code:
+            wallet = w3.eth.contract(address=voter, abi=ERC1271_ABI)
+            try:
+                with calling(f"asking the contract wallet {voter} (ERC-1271)"):
+                    magic = wallet.functions.isValidSignature(digest, raw).call()
+            except GovernanceError as exc:
+                return f"the contract wallet {voter} refused the signature: {exc}"
+            if bytes(magic) == ERC1271_MAGIC:
+                return None
+            return f"the contract wallet {voter} does not confirm the signature (ERC-1271)"
+    if signer is None:
+        return undecodable
+    return f"signed by {signer}, not by the voter {vote.voter}"
+
+
+class VoteLedger:
+    """The votes that stand, one per voter, and the ids of every message taken in.
+
+    :meth:`offer` applies Snapshot's rules between a voter's votes: a later timestamp
+    replaces, an earlier one is refused, and between equal timestamps the greater message id
+    stands; a message already taken in is a replay."""
+
+    def __init__(self, votes: Iterable[SignedVote] = (), seen: Iterable[str] = ()) -> None:
+        self.latest: dict[str, SignedVote] = {}
+        self.seen: set[str] = set(seen)
+        self._ids: dict[str, str] = {}
+        for v in votes:
+            self.latest[v.voter.lower()] = v
+            self._ids[v.voter.lower()] = v.id
+            self.seen.add(v.id)
+
+    def offer(self, vote: SignedVote) -> tuple[str | None, SignedVote | None]:
+        """(why ``vote`` is refused or None, the vote it replaced or None)."""
+        vid = vote.id
+        if vid in self.seen:
+            return f"replayed: message {vid} was already received", None
+        key = vote.voter.lower()
+        current = self.latest.get(key)
+        if current is not None:
+            if current.timestamp > vote.timestamp:
+                return (
+                    f"older than the voter's vote in (timestamp {vote.timestamp} < "
+                    f"{current.timestamp})",
+                    None,
+                )
+            if current.timestamp == vote.timestamp and vid <= self._ids[key]:
+                return (
+                    "the voter's other vote with the same timestamp has the greater message id "
+                    f"({self._ids[key]}) and stands, as on Snapshot",
+                    None,
+                )
+        self.latest[key] = vote
+        self._ids[key] = vid
+        self.seen.add(vid)
+        return None, current
+
+    @property
+    def votes(self) -> list[SignedVote]:
+        return list(self.latest.values())
 
 
 @dataclass
@@ -176,65 +207,32 @@ class VoteCheck:
     rejected: list[tuple[SignedVote, str]] = field(default_factory=list)
 
 
+REPLACED = "replaced by the voter's later vote"
+
+
 def verify_votes(
     votes: Iterable[SignedVote],
     proposal: SnapshotProposal,
     w3: Web3 | None = None,
     now: float | None = None,
 ) -> VoteCheck:
-    """Accept the votes that are genuine and well-formed for ``proposal``; every refusal carries
-    its reason. A voter's later vote replaces an earlier one (as on Snapshot)."""
+    """Accept the votes, all received at ``now``, that count for ``proposal``; every refusal
+    carries its reason. The result does not depend on the order of ``votes``: they are taken
+    in by (timestamp, message id), so a voter's greatest one stands."""
     check = VoteCheck()
-    seen_signatures: set[str] = set()
-    latest: dict[str, SignedVote] = {}
-    now = time.time() if now is None else now
-    for vote in sorted(votes, key=lambda v: v.timestamp):
-        reason = _problem(vote, proposal, w3, now, seen_signatures)
-        seen_signatures.add(vote.signature.lower())
+    valid: list[tuple[int, str, SignedVote]] = []
+    for vote in votes:
+        reason = check_vote(vote, proposal, w3, now)
         if reason:
             check.rejected.append((vote, reason))
-            continue
-        key = vote.voter.lower()
-        if key in latest:
-            check.rejected.append((latest[key], "replaced by the voter's later vote"))
-        latest[key] = vote
-    check.accepted = list(latest.values())
+        else:
+            valid.append((vote.timestamp, vote.id, vote))
+    ledger = VoteLedger()
+    for _, _, vote in sorted(valid, key=lambda t: (t[0], t[1])):
+        refusal, replaced = ledger.offer(vote)
+        if refusal:
+            check.rejected.append((vote, refusal))
+        if replaced is not None:
+            check.rejected.append((replaced, REPLACED))
+    check.accepted = ledger.votes
     return check
-
-
-def _problem(
-    vote: SignedVote, p: SnapshotProposal, w3: Web3 | None, now: float, seen: set[str]
-) -> str | None:
-    if vote.signature.lower() in seen:
-        return "replayed: this signature was already counted"
-    if vote.space != p.space:
-        return f"signed for space {vote.space!r}, not {p.space!r}"
-    if vote.proposal.lower() != p.id.lower():
-        return f"signed for proposal {vote.proposal}, not {p.id}"
-    if not p.start <= vote.timestamp <= p.end:
-        return f"timestamp {vote.timestamp} is outside the voting window [{p.start}, {p.end}]"
-    if vote.timestamp > now + 60:
-        return f"timestamp {vote.timestamp} is in the future"
-    problem = choice_problem(p.voting_type, len(p.choices), vote.choice)
-    if problem:
-        return problem
-    try:
-        message = encode_typed_data(full_message=typed_data(vote, p.voting_type))
-        signer = Account.recover_message(message, signature=vote.signature)
-    except Exception as exc:  # malformed signature or message
-        return f"signature does not decode: {exc}"
-    if signer.lower() == vote.voter.lower():
-        return None
-    if w3 is not None and w3.eth.get_code(Web3.to_checksum_address(vote.voter)):
-        wallet = w3.eth.contract(address=Web3.to_checksum_address(vote.voter), abi=ERC1271_ABI)
-        digest = vote_digest(vote, p.voting_type)
-        try:
-            magic = wallet.functions.isValidSignature(
-                digest, bytes.fromhex(vote.signature.removeprefix("0x"))
-            ).call()
-        except Exception as exc:
-            return f"the contract wallet {vote.voter} refused the signature: {exc}"
-        if bytes(magic) == ERC1271_MAGIC:
-            return None
-        return f"the contract wallet {vote.voter} does not confirm the signature (ERC-1271)"
-    return f"signed by {signer}, not by the voter {vote.voter}"

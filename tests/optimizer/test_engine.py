@@ -282,3 +282,26 @@ def test_a_pyomo_extension_is_honoured_and_reads_its_duals() -> None:
             ClearingOptions(ac_check=False),
             extensions=[bad],
         )
+
+
+def test_a_voltage_controlled_generator_holds_its_bus() -> None:
+    """A pandapower ``gen``: fixed P, and |V| at its set-point with the reactive power that
+    takes (LinDistFlow: v = vm², Q free); its bus leaves the band's rows."""
+    net, _ = two_bus(x_ohm=0.08)
+    pp.create_gen(net, 1, p_mw=0.02, vm_pu=1.02, name="machine")
+    view = build_view(net, "with-gen")
+    profiles = empty_profiles(view, 2)
+    p = np.zeros((2, len(view.devices)))
+    p[:, profiles.column("gen:0")] = 0.02
+    r = clear(
+        view,
+        replace(profiles, p_mw=p, q_mvar=np.zeros_like(p)),
+        [buy("b", "h", 200.0, 0.01)],
+        participants(("h", 1)),
+        GridParameters(v_min_pu=0.95, v_max_pu=1.05),
+        WholesalePrices.flat(2, 50.0, 10.0),
+        ClearingOptions(ac_check=False),
+    )
+    np.testing.assert_allclose(r.lp_vm_pu[:, 1], 1.02, atol=1e-9)
+    # the machine's 20 kW cover the 10 kW bought; the rest is exported
+    assert r.slack_import_mw[0] == pytest.approx(-0.01, abs=1e-6)

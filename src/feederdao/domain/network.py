@@ -98,7 +98,7 @@ class Device:
 
     Sign convention: ``p_mw``/``q_mvar`` are *consumption* for loads and storage (charging
     positive, as pandapower) and *injection* for PV and generators. ``e_max_mwh`` is only set
-    for storage.
+    for storage; ``vm_pu`` only for a voltage-controlled generator (its set-point).
     """
 
     device_id: str
@@ -113,6 +113,7 @@ class Device:
     p_max_mw: float | None = None
     e_max_mwh: float | None = None
     soc_init_percent: float | None = None
+    vm_pu: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

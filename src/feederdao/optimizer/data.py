@@ -85,6 +85,17 @@ class StorageUnit:
 
 
 @dataclass(frozen=True)
+class VoltageSource:
+    """A voltage-controlled generator: its P is fixed (in the inflexible injections), it holds
+    its bus at ``vm_pu`` with whatever reactive power that takes (as pandapower's power flow
+    does by default, its reactive limits aside)."""
+
+    device_id: str
+    bus_pos: int
+    vm_pu: float
+
+
+@dataclass(frozen=True)
 class FlexLoad:
     device_id: str
     bus_pos: int
@@ -107,6 +118,7 @@ class MarketData:
     storage: tuple[StorageUnit, ...]
     flex: tuple[FlexLoad, ...]
     wholesale: WholesalePrices
+    generators: tuple[VoltageSource, ...]
     params: GridParameters
     options: ClearingOptions
     owner_of_device: dict[str, str]
@@ -156,6 +168,7 @@ def prepare(
     loads: list[LoadDevice] = []
     storage: list[StorageUnit] = []
     flex: list[FlexLoad] = []
+    generators: list[VoltageSource] = []
     for dev in view.devices:
         col = profiles.column(dev.device_id) if dev.device_id in profiles.device_ids else None
         p = profiles.p_mw[:, col] if col is not None else np.full(n_t, dev.p_mw)
@@ -186,7 +199,7 @@ def prepare(
             )
         elif dev.kind == DeviceKind.GENERATOR:
             fixed_p[:, row] -= p
-            fixed_q[:, row] -= q
+            generators.append(VoltageSource(dev.device_id, row, float(dev.vm_pu or 1.0)))
         elif dev.kind == DeviceKind.STORAGE:
             if cap is None or not cap.e_mwh:
                 fixed_p[:, row] += p
@@ -276,6 +289,7 @@ def prepare(
         storage=tuple(storage),
         flex=tuple(flex),
         wholesale=wholesale,
+        generators=tuple(generators),
         params=params,
         options=options,
         owner_of_device=owner,

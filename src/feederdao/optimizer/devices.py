@@ -224,6 +224,17 @@ def add_flex_loads(lp: LinearProgram, data: MarketData, injections: Injections) 
     return p
 
 
+def add_generators(lp: LinearProgram, data: MarketData, injections: Injections) -> Cols:
+    """Reactive power (Mvar, free) of each voltage-controlled generator ``[t, generator]``: it
+    holds its bus's voltage (:class:`~feederdao.optimizer.limits.VoltageLimits` fixes that
+    voltage), with whatever reactive power it takes, as pandapower's power flow does."""
+    gens = data.generators
+    q = lp.add_cols("q_gen", (data.n_periods, len(gens)))
+    bus = np.array([g.bus_pos for g in gens], dtype=np.int64)[None, :]
+    injections.add_q(np.arange(data.n_periods)[:, None], bus, q.idx, 1.0)
+    return q
+
+
 @dataclass(frozen=True)
 class Elastic:
     """Load shedding and curtailment ``[t, bus]`` (MW), priced at the price cap."""

@@ -177,6 +177,15 @@ class VoltageLimits:
     lower_pu: FloatArray  # [B]
     upper_pu: FloatArray  # [B]
     elastic: tuple[Rows, Rows, Cols, Cols] | None = None
+    #: buses a voltage-controlled generator holds at its set-point (outside the band's rows)
+    held: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    held_pu: FloatArray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def banded(self) -> IntArray:
+        """Buses whose voltage the band limits (neither a substation nor held)."""
+        buses = np.flatnonzero(self.pos >= 0)
+        return buses[~np.isin(buses, self.held)]
 
     def bounds(self, offset: FloatArray) -> tuple[FloatArray, FloatArray]:
         """[t, bus] lower and upper bound of the voltage columns given the offset (radial:
@@ -189,7 +198,11 @@ class VoltageLimits:
     def apply(self, lp: LinearProgram, offset: FloatArray) -> None:
         lo, hi = self.bounds(offset)
         n_t = offset.shape[0]
-        buses = np.flatnonzero(self.pos >= 0)
+        if self.held.size:
+            at = self.cols.idx[:, self.pos[self.held]]
+            target = self.held_pu[None, :] ** 2 if self.squared else self.held_pu[None, :]
+            lp.col_lower[at] = lp.col_upper[at] = target - offset[:, self.held]
+        buses = self.banded
         idx = self.cols.idx[:, self.pos[buses]]
         if self.elastic is None:
             lp.col_lower[idx] = lo[:, buses]
@@ -205,7 +218,7 @@ class VoltageLimits:
         """[t, bus]: the voltage limits' duals (∂objective/∂bound; 0 at substations)."""
         n_t = self.cols.shape[0]
         out = np.zeros((n_t, self.pos.size))
-        buses = np.flatnonzero(self.pos >= 0)
+        buses = self.banded
         if self.elastic is None:
             out[:, buses] = self.cols.of(cols_dual)[:, self.pos[buses]]
         else:
@@ -218,8 +231,7 @@ class VoltageLimits:
         out = np.zeros((self.cols.shape[0], self.pos.size))
         if self.elastic is not None:
             _, _, hi, lo = self.elastic
-            buses = np.flatnonzero(self.pos >= 0)
-            out[:, buses] = hi.of(primal) + lo.of(primal)
+            out[:, self.banded] = hi.of(primal) + lo.of(primal)
         return out
 
 
@@ -235,10 +247,15 @@ def add_voltage_limits(
     """The voltage band of every non-substation bus (its own limits where tighter); with
     ``elastic`` the band may be relaxed at a penalty of 100 × the price cap per pu and hour."""
     lower, upper = voltage_band(view, data)
+    held = np.array([g.bus_pos for g in data.generators], dtype=np.int64)
+    held_pu = np.array([g.vm_pu for g in data.generators], dtype=float)
+    keep = pos[held] >= 0 if held.size else np.zeros(0, dtype=bool)
+    held, held_pu = held[keep], held_pu[keep]  # a generator at a substation: the substation holds
     if not elastic:
-        return VoltageLimits(cols, pos, squared, lower, upper)
+        return VoltageLimits(cols, pos, squared, lower, upper, None, held, held_pu)
     n_t = data.n_periods
     buses = np.flatnonzero(pos >= 0)
+    buses = buses[~np.isin(buses, held)]
     n = buses.size
     penalty = 100.0 * data.params.price_cap_eur_per_mwh * data.period_hours
     vs_hi = lp.add_cols("vs_hi", (n_t, n), 0.0, INF, penalty)
@@ -247,7 +264,7 @@ def add_voltage_limits(
     v = cols.idx[:, pos[buses]]
     up = lp.add_rows("v_upper", (n_t, n), Terms(n_t * n).add(rows, v).add(rows, vs_hi.idx, -1.0))
     down = lp.add_rows("v_lower", (n_t, n), Terms(n_t * n).add(rows, v).add(rows, vs_lo.idx, 1.0))
-    return VoltageLimits(cols, pos, squared, lower, upper, (up, down, vs_hi, vs_lo))
+    return VoltageLimits(cols, pos, squared, lower, upper, (up, down, vs_hi, vs_lo), held, held_pu)
 
 
 def flow_bounds(data: MarketData, path: sp.csr_matrix) -> FloatArray:

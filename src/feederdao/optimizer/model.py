@@ -24,6 +24,7 @@ from feederdao.optimizer.devices import (
     Storage,
     add_elastic,
     add_flex_loads,
+    add_generators,
     add_pv_inverters,
     add_storage,
 )
@@ -139,6 +140,7 @@ class ClearingModel:
     inverters: Inverters
     storage: Storage
     flex: Cols
+    generators: Cols
     balance: Balance
     voltage: VoltageLimits
     flows: FlowMap
@@ -276,6 +278,7 @@ def build(
     inverters = add_pv_inverters(lp, data, x, ties, inj)
     storage = add_storage(lp, data, inj)
     flex = add_flex_loads(lp, data, inj)
+    generators = add_generators(lp, data, inj)
     el = add_elastic(lp, data, n_b, inj) if elastic else None
     meshed: MeshedNetwork | None = None
     if radial is not None:
@@ -313,6 +316,7 @@ def build(
         inverters=inverters,
         storage=storage,
         flex=flex,
+        generators=generators,
         balance=balance,
         voltage=voltage,
         flows=flow_map,

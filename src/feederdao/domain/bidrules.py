@@ -30,21 +30,25 @@ __all__ = ["MAX_BLOCKS", "BidProblem", "BidRules"]
 
 @dataclass(frozen=True)
 class BidRules:
-    """What bids must satisfy on one feeder, window and parameter set."""
+    """What bids must satisfy on one feeder, window and parameter set. ``capacity_mw`` is the
+    largest quantity one block may ask for (the view's supply capacity; inf when the feeder has
+    no rating)."""
 
     view: NetworkView
     n_periods: int
     price_floor_eur_per_mwh: float
     price_cap_eur_per_mwh: float
+    capacity_mw: float
 
     @classmethod
     def of(cls, view: NetworkView, params: GridParameters, n_periods: int) -> BidRules:
-        return cls(view, n_periods, params.price_floor_eur_per_mwh, params.price_cap_eur_per_mwh)
-
-    @property
-    def capacity_mw(self) -> float:
-        """The largest quantity one block may ask for (inf when the feeder has no rating)."""
-        return self.view.supply_capacity_mva
+        return cls(
+            view,
+            n_periods,
+            params.price_floor_eur_per_mwh,
+            params.price_cap_eur_per_mwh,
+            view.supply_capacity_mva,
+        )
 
     def problems(
         self, bid: Bid, bidder_bus: int | None, bidder_devices: Collection[str]

@@ -153,8 +153,8 @@ def loss_plane(
     before's flow ``p_before``, the secant a·(p0 + p_before) through both points — exact at
     each, so a dispatch that swings between two states sees the losses of both as they are and
     settles, and the tangent (the marginal loss factor 2·a·p0) once the flow is steady; with no
-    step before, or where the flow is shrinking towards zero, the chord to zero flow a·p0, so
-    the line never promises negative losses on the way there. The reactive part of the losses
+    step before, or where the flow more than halved since (heading for zero), the chord to
+    zero flow a·p0, so the line never promises negative losses on the way there. The reactive part of the losses
     is held at the AC point (no slope in Q): reactive power costs almost nothing to move, and a
     slope there would invite the linear model to trade it for losses that do not exist."""
     v0 = np.maximum(vm0, 0.5) ** 2
@@ -162,7 +162,8 @@ def loss_plane(
     if p_before is None:
         ref = np.zeros_like(p0)
     else:
-        shrinking = (np.sign(p_before) == np.sign(p0)) & (np.abs(p_before) > np.abs(p0))
+        # more than halved: heading for zero, where a tangent-like line would fall below zero
+        shrinking = (np.sign(p_before) == np.sign(p0)) & (np.abs(p0) < 0.5 * np.abs(p_before))
         ref = np.where(shrinking, 0.0, p_before)
     cp = a * (p0 + ref)
     c0 = ac_loss - cp * p0

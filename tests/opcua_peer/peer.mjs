@@ -13,7 +13,9 @@
 //              {"op": "browse", "nodeId": "..."}, {"op": "endpoints"},
 //              {"op": "references", "nodeId": "..."}]}
 //
-// The answer is {"connected": true, "results": [...]} or {"connected": false, "error": "..."}.
+// The answer is {"connected": true, "results": [...]} or {"connected": false, "error": "..."},
+// with "certificate", the client's own certificate (PEM) in its PKI; {"pki": ..., "init": true}
+// only creates that certificate.
 // Node ids may name their namespace by URI ("nsu=<uri>;s=<id>"); the peer resolves it against
 // the server's NamespaceArray, as a client must (indexes are not stable across servers).
 // Doubles that JSON cannot carry are written as the strings "NaN", "Infinity", "-Infinity".
@@ -93,7 +95,16 @@ async function main() {
     connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
     requestedSessionTimeout: 20000,
   });
-  const answer = { connected: false, results: [], certificate: null };
+  const answer = {
+    connected: false,
+    results: [],
+    certificate: `${pki}/own/certs/client_certificate.pem`,
+  };
+  if (plan.init) {
+    // only make this client's own certificate (so a test can trust, or not trust, it)
+    await client.createDefaultCertificate();
+    return answer;
+  }
   try {
     await client.connect(plan.endpoint);
   } catch (err) {

@@ -1,7 +1,8 @@
 // An OPC UA client built on node-opcua, a stack independent of asyncua, that the Python tests
 // use to probe feederdao's servers the way a third-party SCADA or HMI would.
 //
-// Reads one JSON plan on stdin and prints one JSON answer on stdout:
+// Reads one JSON plan on stdin and prints one JSON answer on stdout (with --lines: one plan per
+// line, one answer per line, so that node starts once for many plans):
 //
 //   {"endpoint": "opc.tcp://127.0.0.1:4841/...", "policy": "Basic256Sha256",
 //    "mode": "SignAndEncrypt", "pki": "<folder of the client's own PKI>",
@@ -21,6 +22,7 @@
 // Doubles that JSON cannot carry are written as the strings "NaN", "Infinity", "-Infinity".
 
 import fs from "node:fs";
+import readline from "node:readline";
 import { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import {
   AttributeIds,
@@ -71,8 +73,7 @@ async function readStdin() {
   return JSON.parse(Buffer.concat(chunks).toString("utf8"));
 }
 
-async function main() {
-  const plan = await readStdin();
+async function main(plan) {
   const pki = plan.pki;
   fs.mkdirSync(pki, { recursive: true });
   const manager = new OPCUACertificateManager({
@@ -234,12 +235,25 @@ async function run(session, client, step, resolve) {
   }
 }
 
-main()
-  .then((answer) => {
-    process.stdout.write(`${JSON.stringify(answer)}\n`);
-    process.exit(0);
-  })
-  .catch((err) => {
-    process.stdout.write(`${JSON.stringify({ connected: false, error: String(err.message || err) })}\n`);
-    process.exit(0);
-  });
+async function answer(plan) {
+  try {
+    return await main(plan);
+  } catch (err) {
+    return { connected: false, error: String(err.message || err) };
+  }
+}
+
+if (process.argv.includes("--lines")) {
+  // one plan per line on stdin, one answer per line on stdout (node starts once)
+  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+  for await (const line of rl) {
+    if (!line.trim()) continue;
+    const reply = await answer(JSON.parse(line));
+    process.stdout.write(`\n${JSON.stringify(reply)}\n`);
+  }
+  process.exit(0);
+} else {
+  const reply = await answer(await readStdin());
+  process.stdout.write(`${JSON.stringify(reply)}\n`);
+  process.exit(0);
+}

@@ -4,9 +4,11 @@ asyncua, as a third-party SCADA client would."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,51 @@ PEER = Path(__file__).resolve().parents[1] / "opcua_peer"
 
 
 def peer_available() -> bool:
-    return shutil.which("node") is not None and (PEER / "node_modules" / "node-opcua-client").is_dir()
+    return (
+        shutil.which("node") is not None and (PEER / "node_modules" / "node-opcua-client").is_dir()
+    )
+
+
+class _Node:
+    """One node process for the whole test run, answering one plan per line."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen[str] | None = None
+
+    def ask(self, plan: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self.proc = subprocess.Popen(
+                    ["node", str(PEER / "peer.mjs"), "--lines"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                    cwd=PEER,
+                )
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            self.proc.stdin.write(json.dumps(plan) + "\n")
+            self.proc.stdin.flush()
+            timer = threading.Timer(timeout_s, self.proc.kill)
+            timer.start()
+            try:
+                for line in self.proc.stdout:
+                    if line.startswith("{"):
+                        answer: dict[str, Any] = json.loads(line)
+                        return answer
+            finally:
+                timer.cancel()
+            raise AssertionError("the node-opcua peer exited without an answer")
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+_node = _Node()
+atexit.register(_node.close)
 
 
 @dataclass
@@ -34,19 +80,7 @@ class NodePeer:
     def _run(self, plan: dict[str, Any]) -> dict[str, Any]:
         if not peer_available():
             raise AssertionError("node-opcua is not installed: run `make opcua-peer`")
-        proc = subprocess.run(
-            ["node", str(PEER / "peer.mjs")],
-            input=json.dumps(plan),
-            capture_output=True,
-            text=True,
-            timeout=self.timeout_s,
-            cwd=PEER,
-        )
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-        if not lines:
-            raise AssertionError(f"node-opcua peer printed no answer: {proc.stdout}{proc.stderr}")
-        answer: dict[str, Any] = json.loads(lines[-1])
-        return answer
+        return _node.ask(plan, self.timeout_s)
 
     def certificate(self) -> Path:
         """Make (once) and return this client's own certificate (PEM)."""

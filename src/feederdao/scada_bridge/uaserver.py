@@ -346,7 +346,7 @@ def publish_diagnostics(server: Server, guard: AccessGuard) -> None:
         rows = [
             ua.SessionDiagnosticsDataType(
                 SessionId=s.session_id,
-                SessionName=s.name,
+                SessionName=str(s.name),
                 ClientConnectionTime=getattr(s, "connected_at", None),
                 ActualSessionTimeout=float((s.session_timeout or 0.0) * 1000),
             )

@@ -111,7 +111,7 @@ def node_peer(pki: Pki, user: str | None = "dispatch", **kw: Any) -> NodePeer:
 
 
 def simulator(opened: OpenNetwork, pki: Pki, **kw: Any) -> FeederSimulator:
-    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/feederdao/simulator"
+    endpoint = kw.pop("endpoint", None) or f"opc.tcp://127.0.0.1:{free_port()}/feederdao/simulator"
     ac = AcEvaluator(opened.loaded.net, opened.view)
     security = kw.pop("security", None) or server_security(pki)
     return FeederSimulator(opened.view, ac, endpoint, security, period_s=0.05, **kw)

@@ -203,6 +203,8 @@ def sim(
     period: Annotated[float, typer.Option(help="Simulation cycle (s).")] = 1.0,
 ) -> None:
     """Serve a network's controllable devices over OPC UA and simulate them until Ctrl-C."""
+    import logging
+
     from feederdao.grid_model.powerflow import AcEvaluator
     from feederdao.scada_bridge.security import DEFAULT_POLICIES, ServerSecurity, read_users_file
     from feederdao.scada_bridge.simulator import FeederSimulator
@@ -216,6 +218,7 @@ def sim(
         tuple(policy or DEFAULT_POLICIES),
         trust_folder=pki,
     )
+    logging.getLogger("asyncua").setLevel(logging.ERROR)  # feederdao reports what matters
     opened = open_network(net)
     simulator = FeederSimulator(
         opened.view,

@@ -364,7 +364,11 @@ def publish_diagnostics(server: Server, guard: AccessGuard) -> None:
 
 
 async def start_server(server: Server, endpoint: str) -> None:
-    """Start listening; a port already in use is a one-line :class:`PortInUseError`."""
+    """Start listening; a port already in use is a one-line :class:`PortInUseError` (asyncua's
+    own traceback of the failure is not logged: the error says it)."""
+    quiet = _DropStartFailure()
+    asyncua_server_log = logging.getLogger("asyncua.server.server")
+    asyncua_server_log.addFilter(quiet)
     try:
         await server.start()
     except OSError as exc:
@@ -377,3 +381,10 @@ async def start_server(server: Server, endpoint: str) -> None:
                 "(another feederdao serve or sim?); choose another endpoint"
             ) from None
         raise BridgeError(f"cannot serve OPC UA on {endpoint}: {exc.strerror or exc}") from None
+    finally:
+        asyncua_server_log.removeFilter(quiet)
+
+
+class _DropStartFailure(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "error starting server" not in record.getMessage()

@@ -235,6 +235,7 @@ def sim(
                 f"({', '.join(security.policies)}; Ctrl-C stops)",
                 soft_wrap=True,
             )
+            sys.stdout.flush()  # a log pipe sees that the simulator is up
             while True:
                 await asyncio.sleep(3600)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -48,6 +49,7 @@ def serve(
 
     def announce(line: str) -> None:
         console.print(line, soft_wrap=True)
+        sys.stdout.flush()  # a log pipe sees each line when it happens
 
     try:
         asyncio.run(run(cfg, feeder=feeder, loop=loop, announce=announce, opcua=opcua))

@@ -104,7 +104,7 @@ class Bridge:
 
     async def connect(self) -> None:
         client = Client(self.nodemap.endpoint, timeout=self.timeout_s)
-        await secure_client(client, self.security)
+        await secure_client(client, self.security)  # raises BridgeError
         try:
             await client.connect()
         except Exception as exc:
@@ -256,11 +256,12 @@ class Bridge:
                 for sp, _ in plan
             ]
             self._audit_commands(cycle_id, unconfirmed, repushed)
-            if isinstance(exc, (ua.UaError, *_CONNECTION_ERRORS)):
-                raise ConnectionLostError(
-                    f"cycle {cycle_id}: {len(plan)} command(s) to {self.nodemap.endpoint} not "
-                    f"confirmed{' after the re-push' if repushed else ''}: {reason}"
-                ) from exc
+            lost = f"{len(plan)} command(s) to {self.nodemap.endpoint} not confirmed"
+            if isinstance(exc, _CONNECTION_ERRORS):
+                again = " after the re-push" if repushed else ""
+                raise ConnectionLostError(f"cycle {cycle_id}: {lost}{again}: {reason}") from exc
+            if isinstance(exc, ua.UaError):
+                raise BridgeError(f"cycle {cycle_id}: {lost}: {reason}") from exc
             raise
         read_s = time.perf_counter() - t0
         done: list[tuple[Setpoint, DeviceResult]] = []
@@ -434,16 +435,23 @@ class Bridge:
         if self.nodemap.heartbeat is None or self._client is None:
             return
         self.heartbeat_count = (self.heartbeat_count + 1) % 2**32
-        await self._node(None, self.nodemap.heartbeat).write_value(
-            ua.Variant(self.heartbeat_count, ua.VariantType.UInt32)
-        )
+        try:
+            await self._node(None, self.nodemap.heartbeat).write_value(
+                ua.Variant(self.heartbeat_count, ua.VariantType.UInt32)
+            )
+        except _CONNECTION_ERRORS as exc:
+            raise ConnectionLostError(
+                f"heartbeat to {self.nodemap.endpoint}: {_reason(exc)}"
+            ) from exc
+        except ua.UaError as exc:
+            raise BridgeError(f"heartbeat to {self.nodemap.endpoint}: {_reason(exc)}") from exc
 
     def start_heartbeat(self) -> None:
         async def loop() -> None:
             while True:
                 try:
                     await self.beat()
-                except (ua.UaError, *_CONNECTION_ERRORS) as exc:
+                except BridgeError as exc:
                     self.audit.record("heartbeat-failed", reason=_reason(exc))
                 await asyncio.sleep(self.heartbeat_period_s)
 

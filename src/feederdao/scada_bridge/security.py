@@ -329,13 +329,19 @@ async def secure_client(client: Client, sec: ClientSecurity) -> None:
                 "a secure connection needs the client certificate, its key and the pinned server "
                 "certificate (feederdao opcua gen-cert makes the first two)"
             )
-        await client.set_security(
-            POLICIES[sec.policy][0],
-            str(sec.certificate),
-            str(sec.private_key),
-            server_certificate=str(sec.server_certificate),
-            mode=ua.MessageSecurityMode.SignAndEncrypt,
-        )
+        try:
+            await client.set_security(
+                POLICIES[sec.policy][0],
+                str(sec.certificate),
+                str(sec.private_key),
+                server_certificate=str(sec.server_certificate),
+                mode=ua.MessageSecurityMode.SignAndEncrypt,
+            )
+        except (OSError, ValueError, TypeError, ua.UaError) as exc:
+            raise BridgeError(
+                f"cannot load the client certificate {str(sec.certificate)!r}, its key or the "
+                f"server certificate {str(sec.server_certificate)!r}: {exc}"
+            ) from exc
     if sec.username:
         client.set_user(sec.username)
         client.set_password(sec.password or "")

@@ -5,11 +5,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NPM_STAMP := contracts/node_modules/.installed
+PEER_STAMP := tests/opcua_peer/node_modules/.installed
 CONTRACTS := contracts/build/.fingerprint
 
 PG_STAMP := $(wildcard /usr/lib/postgresql/*/bin/initdb)
 
-.PHONY: demo test lint contracts bench clean postgres
+.PHONY: demo test lint contracts opcua-peer bench clean postgres
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,13 @@ $(CONTRACTS): $(NPM_STAMP) contracts/build.mjs $(wildcard contracts/src/*.sol)
 
 contracts: $(CONTRACTS)
 
+# node-opcua, an OPC UA stack independent of asyncua, drives feederdao's servers in the tests.
+$(PEER_STAMP): tests/opcua_peer/package.json tests/opcua_peer/package-lock.json
+	cd tests/opcua_peer && npm install --no-audit --no-fund --loglevel=error
+	touch $(PEER_STAMP)
+
+opcua-peer: $(PEER_STAMP)
+
 # The test run starts its own PostgreSQL cluster on loopback from Debian's package.
 postgres:
 ifeq ($(PG_STAMP),)
@@ -41,7 +49,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint $(CONTRACTS) postgres
+test: lint $(CONTRACTS) $(PEER_STAMP) postgres
 	$(BIN)/pytest -q
 
 bench: $(STAMP) $(CONTRACTS)
@@ -51,4 +59,5 @@ bench: $(STAMP) $(CONTRACTS)
 	$(BIN)/python bench/service.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache contracts/node_modules contracts/build
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache contracts/node_modules contracts/build \
+		tests/opcua_peer/node_modules

@@ -284,6 +284,7 @@ def test_governance_health_metrics_and_market_info(env: Env) -> None:
         "database": True,
         "chain": True,
         "escalations": [],
+        "dispatch": {"state": "running", "reason": None, "by": None, "since": None},
     }
     info = c.get("/market").json()
     assert info["eip712_domain"]["verifyingContract"] == chain.dao.addresses.settlement

@@ -1,15 +1,24 @@
-"""Certificates, users and a secured feeder simulator on 127.0.0.1 for the bridge tests."""
+"""Certificates, users, and feederdao's OPC UA servers on 127.0.0.1 for the bridge tests.
+
+Servers are started by fixtures that always stop them, whatever the test does (as asyncua's own
+tests do); async tests and fixtures run on anyio's pytest plugin with the asyncio backend.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from feederdao.grid_model import AcEvaluator
+from feederdao.scada_bridge.audit import AuditLog
+from feederdao.scada_bridge.bridge import Bridge
 from feederdao.scada_bridge.nodemap import NodeMap, nodemap_for
 from feederdao.scada_bridge.security import (
     ClientSecurity,
@@ -17,7 +26,10 @@ from feederdao.scada_bridge.security import (
     generate_certificate,
     hash_password,
 )
+from feederdao.scada_bridge.server import MarketServer
 from feederdao.scada_bridge.simulator import NAMESPACE, FeederSimulator
+from feederdao.workflows.network import OpenNetwork
+from tests.scada_bridge.peer import NodePeer, peer_available
 
 PASSWORD = "correct horse battery staple"
 
@@ -30,6 +42,13 @@ class Pki:
     client_key: Path
     rogue_cert: Path
     rogue_key: Path
+    node_pki: Path
+    node_cert: Path
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +67,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         await generate_certificate(d / "rogue_key.pem", d / "rogue.der", "urn:feederdao:bridge")
 
     asyncio.run(make())
+    node_pki = d / "node-opcua"
+    node_cert = NodePeer(node_pki, d / "server.der").certificate() if peer_available() else d
     return Pki(
         d / "server.der",
         d / "server_key.pem",
@@ -55,6 +76,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         d / "client_key.pem",
         d / "rogue.der",
         d / "rogue_key.pem",
+        node_pki,
+        node_cert,
     )
 
 
@@ -64,16 +87,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_security(pki: Pki) -> ServerSecurity:
-    return ServerSecurity(
-        pki.server_cert,
-        pki.server_key,
-        (pki.client_cert,),
-        {
-            "dispatch": (hash_password(PASSWORD), "dispatcher"),
-            "scada": (hash_password(PASSWORD), "viewer"),
-        },
-    )
+USERS = {
+    "dispatch": (hash_password(PASSWORD), "dispatcher"),
+    "scada": (hash_password(PASSWORD), "viewer"),
+    "ops": (hash_password(PASSWORD), "operator"),
+}
+
+
+def server_security(pki: Pki, **kw: Any) -> ServerSecurity:
+    """The test servers' security: the bridge's and node-opcua's certificates trusted."""
+    trusted = (pki.client_cert, pki.node_cert) if pki.node_cert.is_file() else (pki.client_cert,)
+    return ServerSecurity(pki.server_cert, pki.server_key, trusted, USERS, **kw)
 
 
 def client_security(pki: Pki, user: str = "dispatch", password: str = PASSWORD) -> ClientSecurity:
@@ -82,10 +106,15 @@ def client_security(pki: Pki, user: str = "dispatch", password: str = PASSWORD) 
     )
 
 
-def simulator(opened, pki: Pki, **kw) -> FeederSimulator:  # type: ignore[no-untyped-def]
-    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/feederdao/simulator"
+def node_peer(pki: Pki, user: str | None = "dispatch", **kw: Any) -> NodePeer:
+    return NodePeer(pki.node_pki, pki.server_cert, user, PASSWORD, **kw)
+
+
+def simulator(opened: OpenNetwork, pki: Pki, **kw: Any) -> FeederSimulator:
+    endpoint = kw.pop("endpoint", None) or f"opc.tcp://127.0.0.1:{free_port()}/feederdao/simulator"
     ac = AcEvaluator(opened.loaded.net, opened.view)
-    return FeederSimulator(opened.view, ac, endpoint, server_security(pki), period_s=0.05, **kw)
+    security = kw.pop("security", None) or server_security(pki)
+    return FeederSimulator(opened.view, ac, endpoint, security, period_s=0.05, **kw)
 
 
 def nodemap(sim: FeederSimulator) -> NodeMap:
@@ -94,3 +123,68 @@ def nodemap(sim: FeederSimulator) -> NodeMap:
         sim.endpoint,
         NAMESPACE,
     )
+
+
+StartSim = Callable[..., Awaitable[FeederSimulator]]
+StartBridge = Callable[..., Awaitable[Bridge]]
+
+
+@pytest.fixture
+async def start_sim(lv_rural: OpenNetwork, pki: Pki) -> AsyncIterator[StartSim]:
+    """``await start_sim(**kw)``: a running simulator, stopped after the test whatever happens
+    (also when the test stopped or restarted it itself)."""
+    sims: list[FeederSimulator] = []
+
+    async def start(opened: OpenNetwork | None = None, **kw: Any) -> FeederSimulator:
+        sim = simulator(opened or lv_rural, pki, **kw)
+        sims.append(sim)
+        await sim.start()
+        return sim
+
+    try:
+        yield start
+    finally:
+        for sim in sims:
+            with contextlib.suppress(Exception):
+                await sim.stop()
+
+
+@pytest.fixture
+async def start_bridge(pki: Pki, tmp_path: Path) -> AsyncIterator[StartBridge]:
+    """``await start_bridge(sim, security=…, connect=True, **kw)``: a bridge, closed after the
+    test whatever happens."""
+    bridges: list[Bridge] = []
+
+    async def start(
+        sim: FeederSimulator,
+        security: ClientSecurity | None = None,
+        connect: bool = True,
+        audit: Any = None,
+        **kw: Any,
+    ) -> Bridge:
+        bridge = Bridge(
+            nodemap(sim),
+            security or client_security(pki),
+            audit or AuditLog(tmp_path / f"audit-{len(bridges)}.jsonl"),
+            **kw,
+        )
+        bridges.append(bridge)
+        if connect:
+            await bridge.connect()
+        return bridge
+
+    try:
+        yield start
+    finally:
+        for bridge in bridges:
+            with contextlib.suppress(Exception):
+                await bridge.close()
+
+
+@pytest.fixture
+async def market_server(pki: Pki) -> AsyncIterator[MarketServer]:
+    """The market server on a free port with viewer, dispatcher and operator users."""
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/feederdao/market"
+    server = MarketServer(endpoint, server_security(pki))
+    async with server:
+        yield server

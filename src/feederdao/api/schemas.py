@@ -255,11 +255,21 @@ class MarketOut(BaseModel):
     eip712_types: dict[str, Any]
 
 
+class DispatchStateOut(BaseModel):
+    """Whether an operator holds dispatch (OPC UA SuspendDispatch): no publication, no push."""
+
+    state: Literal["running", "suspended"]
+    reason: str | None = None
+    by: str | None = None
+    since: datetime | None = None
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     database: bool
     chain: bool | None
     escalations: list[str]
+    dispatch: DispatchStateOut | None = None
 
 
 class AuditOut(BaseModel):

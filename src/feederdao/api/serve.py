@@ -3,6 +3,10 @@
 On embedded defaults it starts an in-process chain with a freshly deployed DAO, keeps the market
 in SQLite, and stands the feeder simulator in for the equipment; settings point it at a real
 chain, PostgreSQL and OPC UA servers instead.
+
+The market OPC UA server's users, PKI folder and policies come from the ``[opcua]`` settings
+(:class:`~feederdao.scada_bridge.settings.MarketServerSettings`); its ``SuspendDispatch`` and
+``ResumeDispatch`` drive the operator loop's :class:`~feederdao.workflows.dispatch.DispatchControl`.
 """
 
 from __future__ import annotations
@@ -20,11 +24,18 @@ import uvicorn
 from feederdao.api.app import create_app
 from feederdao.grid_model.profiles import RESOLUTION_MIN, build_profiles
 from feederdao.scada_bridge.bridge import Bridge
-from feederdao.scada_bridge.security import ServerSecurity, generate_certificate, hash_password
+from feederdao.scada_bridge.security import (
+    ServerSecurity,
+    generate_certificate,
+    hash_password,
+    read_users_file,
+    write_private,
+)
 from feederdao.scada_bridge.server import MarketServer
+from feederdao.scada_bridge.settings import MarketServerSettings
 from feederdao.store import repositories as repo
 from feederdao.store.audit import StoreAuditLog
-from feederdao.workflows.dispatch import pki_for, simulated_feeder
+from feederdao.workflows.dispatch import DispatchControl, pki_for, simulated_feeder
 from feederdao.workflows.metrics import Metrics
 from feederdao.workflows.operator import Operator
 from feederdao.workflows.service import MarketService, ServiceSettings
@@ -44,9 +55,42 @@ def bootstrap_operator_key(service: MarketService, workdir: Path) -> Path | None
     return path
 
 
+def bootstrap_opcua_users(workdir: Path) -> tuple[Path, Path | None]:
+    """Without a configured users file: ``<workdir>/opcua-users.toml`` with a viewer ``scada``
+    and an operator ``operator``, made once; their passwords go to
+    ``<workdir>/opcua-credentials.txt`` (0600). Returns the users file and, when it was just
+    made, the credentials file."""
+    users = workdir / "opcua-users.toml"
+    if users.is_file():
+        return users, None
+    lines, creds = [], []
+    for name, role in (("scada", "viewer"), ("operator", "operator")):
+        password = secrets.token_urlsafe(16)
+        creds.append(f"{name} ({role}): {password}")
+        lines += [
+            f"[users.{name}]",
+            f'password_hash = "{hash_password(password)}"',
+            f'role = "{role}"',
+            "",
+        ]
+    credentials = workdir / "opcua-credentials.txt"
+    write_private(credentials, ("\n".join(creds) + "\n").encode())
+    write_private(users, "\n".join(lines).encode())
+    return users, credentials
+
+
 @contextlib.asynccontextmanager
-async def _market_server(settings: ServiceSettings, workdir: Path) -> AsyncIterator[MarketServer]:
-    pki = await pki_for(workdir)
+async def _market_server(
+    settings: ServiceSettings,
+    workdir: Path,
+    opcua: MarketServerSettings | None = None,
+    control: DispatchControl | None = None,
+    announce: Callable[[str], None] = print,
+) -> AsyncIterator[MarketServer]:
+    """The market OPC UA server: certificate and trust folder in the PKI folder, users from
+    the users file, ``SuspendDispatch``/``ResumeDispatch`` wired to ``control``."""
+    opcua = opcua or MarketServerSettings()
+    pki = Path(opcua.pki) if opcua.pki else await pki_for(workdir)
     if not (pki / "market.der").is_file():
         await generate_certificate(
             pki / "market_key.pem",
@@ -55,18 +99,28 @@ async def _market_server(settings: ServiceSettings, workdir: Path) -> AsyncItera
             True,
             "127.0.0.1",
         )
-    password = secrets.token_urlsafe(16)
-    creds = workdir / "market-server-viewer.txt"
-    fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(f"user=scada\npassword={password}\n")
+    if opcua.users_file:
+        users_path = Path(opcua.users_file)
+    else:
+        users_path, made = bootstrap_opcua_users(workdir)
+        if made:
+            announce(f"OPC UA users in {users_path}, their passwords in {made}")
+    pinned = tuple(p for p in (pki / "client.der",) if p.is_file())
     security = ServerSecurity(
         pki / "market.der",
         pki / "market_key.pem",
-        (pki / "client.der",),
-        {"scada": (hash_password(password), "viewer")},
+        pinned,
+        read_users_file(users_path),
+        opcua.policies,
+        trust_folder=pki,
     )
-    async with MarketServer(settings.market_endpoint, security) as server:
+    server = MarketServer(
+        settings.market_endpoint,
+        security,
+        on_suspend=control.suspend if control is not None else None,
+        on_resume=control.resume if control is not None else None,
+    )
+    async with server:
         yield server
 
 
@@ -76,21 +130,30 @@ async def serve(
     loop: bool = True,
     announce: Callable[[str], None] = print,
     stop: asyncio.Event | None = None,
+    opcua: MarketServerSettings | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> None:
-    """Run until ``stop`` is set (or the process is interrupted)."""
+    """Run until ``stop`` is set (or the process is interrupted); ``clock`` replaces the
+    wall clock of the market (for rehearsals)."""
     workdir = Path(settings.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     service = await asyncio.to_thread(MarketService.start, settings)
+    if clock is not None:
+        service.clock = clock
     key_file = bootstrap_operator_key(service, workdir)
     if key_file:
         announce(f"operator API key written to {key_file}")
     metrics = Metrics()
     audit = StoreAuditLog(service.db)
+    control = DispatchControl(audit)
     stop = stop or asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
+        stack.callback(service.db.dispose)
         publisher = bridge = None
         if loop:
-            publisher = await stack.enter_async_context(_market_server(settings, workdir))
+            publisher = await stack.enter_async_context(
+                _market_server(settings, workdir, opcua, control, announce)
+            )
             announce(f"market OPC UA server on {settings.market_endpoint}")
         if loop and feeder:
             now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -106,7 +169,7 @@ async def serve(
             )
             bridge = await stack.enter_async_context(Bridge(sim.nodemap, sim.client, audit))
             announce(f"feeder simulator on {sim.simulator.endpoint}")
-        operator = Operator(service, metrics, audit, publisher, bridge)
+        operator = Operator(service, metrics, audit, publisher, bridge, control)
         app = create_app(operator)
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="warning", access_log=False
@@ -129,4 +192,3 @@ async def serve(
         stop.set()
         server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
-    service.db.dispose()

@@ -1,10 +1,13 @@
-"""``feederdao opcua`` and ``feederdao sim``: certificates, browsing, node maps, the simulator."""
+"""``feederdao opcua`` and ``feederdao sim``: certificates, browsing, node maps, the simulator.
+
+The commands call :mod:`feederdao.scada_bridge` only; asyncua's errors are translated there.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import tomllib
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +19,7 @@ from feederdao.scada_bridge.security import ClientSecurity
 
 app = typer.Typer(help="OPC UA: certificates, browsing, node maps.", no_args_is_help=True)
 console = Console()
+SIM_ENDPOINT = "opc.tcp://127.0.0.1:4842/feederdao/simulator"  # serve's market server: 4841
 
 Endpoint = Annotated[str, typer.Option("--endpoint", help="opc.tcp:// URL of the server.")]
 Cert = Annotated[Path | None, typer.Option("--cert", help="Own certificate (DER).")]
@@ -54,18 +58,9 @@ def _security(
 
 
 async def _connect(endpoint: str, security: ClientSecurity) -> Any:
-    from asyncua import Client
+    from feederdao.scada_bridge.client import connect_client
 
-    from feederdao.scada_bridge.errors import BridgeError
-    from feederdao.scada_bridge.security import secure_client
-
-    client = Client(endpoint, timeout=5)
-    await secure_client(client, security)
-    try:
-        await client.connect()
-    except Exception as exc:
-        raise BridgeError(f"cannot connect to {endpoint}: {exc or type(exc).__name__}") from exc
-    return client
+    return await connect_client(endpoint, security)
 
 
 @app.command("gen-cert")
@@ -87,16 +82,24 @@ def gen_cert(
     asyncio.run(
         generate_certificate(out / f"{name}_key.pem", out / f"{name}.der", uri, server, host)
     )
-    console.print(f"wrote {out / f'{name}.der'} and {out / f'{name}_key.pem'} for {uri}")
+    console.print(
+        f"wrote {out / f'{name}.der'} and {out / f'{name}_key.pem'} (0600) for {uri}",
+        soft_wrap=True,
+    )
 
 
 @app.command("hash-password")
+@user_errors
 def hash_password_cmd() -> None:
-    """Read a password (hidden) and print its scrypt hash for a users file."""
+    """Read a password (hidden, asked twice on stderr; or two lines on stdin) and print only
+    its scrypt hash on stdout, for a users file."""
+    from feederdao.errors import FieldError
     from feederdao.scada_bridge.security import hash_password
 
-    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    console.print(hash_password(password))
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True, err=True)
+    if not password:
+        raise FieldError("password", "the password must not be empty")
+    sys.stdout.write(hash_password(password) + "\n")  # one line, never wrapped
 
 
 @app.command()
@@ -117,21 +120,13 @@ def browse(
         client = await _connect(
             endpoint, _security(policy, cert, key, server_cert, user, allow_insecure)
         )
+        from feederdao.scada_bridge.client import browse_tree, disconnect
+
         try:
-            for i, uri in enumerate(await client.get_namespace_array()):
-                console.print(f"namespace {i}: {uri}")
-
-            async def walk(node, level: int) -> None:  # type: ignore[no-untyped-def]
-                if level > depth:
-                    return
-                for child in await node.get_children():
-                    name = (await child.read_browse_name()).Name
-                    console.print("  " * level + f"{name}  [dim]{child.nodeid.to_string()}[/]")
-                    await walk(child, level + 1)
-
-            await walk(client.nodes.objects, 0)
+            for line in await browse_tree(client, endpoint, depth):
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
         finally:
-            await client.disconnect()
+            await disconnect(client)
 
     asyncio.run(run())
 
@@ -160,28 +155,16 @@ def nodemap(
         client = await _connect(
             from_server, _security(policy, cert, key, server_cert, user, allow_insecure)
         )
+        from feederdao.scada_bridge.client import disconnect
+
         try:
             nm = await nodemap_from_server(client, from_server, namespace)
         finally:
-            await client.disconnect()
+            await disconnect(client)
         nm.write(out)
-        console.print(f"wrote {out}: {len(nm.devices)} devices")
+        console.print(f"wrote {out}: {len(nm.devices)} devices", soft_wrap=True)
 
     asyncio.run(run())
-
-
-def users_file(path: Path) -> dict[str, tuple[str, str]]:
-    """``[users.NAME] password_hash = "scrypt$…", role = "viewer|dispatcher|operator"``."""
-    from feederdao.scada_bridge.errors import BridgeError
-
-    try:
-        raw = tomllib.loads(path.read_text())
-        return {
-            name: (spec["password_hash"], spec["role"])
-            for name, spec in raw.get("users", {}).items()
-        }
-    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
-        raise BridgeError(f"cannot read the users file {str(path)!r}: {exc}") from exc
 
 
 def sim(
@@ -190,7 +173,7 @@ def sim(
     ] = "1-LV-rural1--2-sw",
     endpoint: Annotated[
         str, typer.Option("--endpoint", help="Where to serve (loopback).")
-    ] = "opc.tcp://127.0.0.1:4841/feederdao/simulator",
+    ] = SIM_ENDPOINT,
     cert: Annotated[Path, typer.Option("--cert", help="Server certificate (DER).")] = Path(
         "pki/server.der"
     ),
@@ -200,17 +183,43 @@ def sim(
     trust: Annotated[
         list[Path] | None, typer.Option("--trust", help="Trusted client certificate; repeatable.")
     ] = None,
+    pki: Annotated[
+        Path | None,
+        typer.Option(
+            "--pki",
+            help="Trust folder: clients in PKI/trusted/certs are trusted; an unknown client's "
+            "certificate is put in PKI/rejected/certs (move it to trusted/certs to trust it).",
+        ),
+    ] = None,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--policy",
+            help="Security policy offered (SignAndEncrypt); repeatable. Default: "
+            "Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss.",
+        ),
+    ] = None,
     users: Annotated[Path, typer.Option("--users", help="Users file (TOML).")] = Path("users.toml"),
     period: Annotated[float, typer.Option(help="Simulation cycle (s).")] = 1.0,
 ) -> None:
     """Serve a network's controllable devices over OPC UA and simulate them until Ctrl-C."""
+    import logging
+
     from feederdao.grid_model.powerflow import AcEvaluator
-    from feederdao.scada_bridge.security import ServerSecurity
+    from feederdao.scada_bridge.security import DEFAULT_POLICIES, ServerSecurity, read_users_file
     from feederdao.scada_bridge.simulator import FeederSimulator
     from feederdao.workflows.network import open_network
 
+    security = ServerSecurity(
+        cert,
+        key,
+        tuple(trust or ()),
+        read_users_file(users),
+        tuple(policy or DEFAULT_POLICIES),
+        trust_folder=pki,
+    )
+    logging.getLogger("asyncua").setLevel(logging.ERROR)  # feederdao reports what matters
     opened = open_network(net)
-    security = ServerSecurity(cert, key, tuple(trust or ()), users_file(users))
     simulator = FeederSimulator(
         opened.view,
         AcEvaluator(opened.loaded.net, opened.view),
@@ -222,8 +231,11 @@ def sim(
     async def run() -> None:
         async with simulator:
             console.print(
-                f"simulating {len(simulator.devices)} devices of {net} on {endpoint} (Ctrl-C stops)"
+                f"simulating {len(simulator.devices)} devices of {net} on {endpoint} "
+                f"({', '.join(security.policies)}; Ctrl-C stops)",
+                soft_wrap=True,
             )
+            sys.stdout.flush()  # a log pipe sees that the simulator is up
             while True:
                 await asyncio.sleep(3600)
 

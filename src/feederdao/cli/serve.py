@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -38,13 +39,20 @@ def serve(
     """Run the market API and the operator loop: each interval is cleared, persisted, anchored
     on chain, published over OPC UA, and its setpoints pushed to the feeder."""
     from feederdao.api.serve import serve as run
+    from feederdao.scada_bridge.settings import MarketServerSettings
     from feederdao.workflows.service import ServiceSettings
 
     cfg = ServiceSettings.load(
         settings, database_url=database_url, host=host, port=port, network=net
     )
+    opcua = MarketServerSettings.load(settings)
+
+    def announce(line: str) -> None:
+        console.print(line, soft_wrap=True)
+        sys.stdout.flush()  # a log pipe sees each line when it happens
+
     try:
-        asyncio.run(run(cfg, feeder=feeder, loop=loop, announce=console.print))
+        asyncio.run(run(cfg, feeder=feeder, loop=loop, announce=announce, opcua=opcua))
     except KeyboardInterrupt:
         console.print("stopped")
 

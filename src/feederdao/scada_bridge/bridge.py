@@ -4,10 +4,13 @@ arrived.
 One push per dispatch cycle: every device's setpoints (P, Q, enable, reversion timeout, the end
 of the command's validity window) and, last, its idempotent command id go out in one batched
 write (split to the server's ``MaxNodesPerWrite``); each written value is read back until it
-matches within a tolerance or a deadline passes. A lost connection is retried with backoff and
-the cycle re-pushed exactly once; equipment ignores a command id it has seen, so nothing acts
-twice. A heartbeat counter is written at a fixed period. Every command, status code and
-read-back goes to the audit log, and failures are reported per device.
+matches within a tolerance or a deadline passes (P and Q, or the position). A lost connection is
+retried with backoff and the cycle re-pushed exactly once; equipment ignores a command id it has
+seen, so nothing acts twice. If the re-push fails too, or the equipment cannot be reached again,
+:class:`~feederdao.scada_bridge.errors.ConnectionLostError` is raised. A heartbeat counter is
+written at a fixed period. Every planned command, with its status code and read-back, goes to
+the audit log whatever happens to the send, and failures are reported per device; asyncua's
+errors never leave this module untranslated.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from asyncua import Client, ua
 
 from feederdao.domain.clearing import Setpoint
 from feederdao.scada_bridge.audit import AuditSink
-from feederdao.scada_bridge.errors import BridgeError
+from feederdao.scada_bridge.errors import BridgeError, ConnectionLostError
 from feederdao.scada_bridge.nodemap import DeviceNodes, NodeMap
 from feederdao.scada_bridge.security import ClientSecurity, secure_client
 
@@ -48,6 +51,7 @@ class DeviceResult:
     ok: bool
     status: str
     read_back_mw: float | None = None
+    read_back_mvar: float | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class Bridge:
 
     async def connect(self) -> None:
         client = Client(self.nodemap.endpoint, timeout=self.timeout_s)
-        await secure_client(client, self.security)
+        await secure_client(client, self.security)  # raises BridgeError
         try:
             await client.connect()
         except Exception as exc:
@@ -153,7 +157,7 @@ class Bridge:
                 self.audit.record("reconnect-failed", attempt=attempt, reason=str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        raise BridgeError(
+        raise ConnectionLostError(
             f"{self.nodemap.endpoint} unreachable after {self.reconnect_attempts} attempts"
         )
 
@@ -192,9 +196,12 @@ class Bridge:
         return None
 
     async def push(self, cycle_id: str, setpoints: Sequence[Setpoint]) -> PushReport:
-        """Write one cycle's setpoints in one batch, read them back, report per device."""
-        if self._client is None:
-            raise BridgeError("the bridge is not connected")
+        """Write one cycle's setpoints in one batch, read them back, report per device.
+
+        Every planned command is audited, whatever happens to the send; if the connection is
+        lost and the one re-push fails too (or the server stays unreachable), the commands are
+        audited as not confirmed and :class:`ConnectionLostError` is raised.
+        """
         results: dict[str, DeviceResult] = {}
         plan: list[tuple[Setpoint, DeviceNodes]] = []
         for sp in setpoints:
@@ -217,53 +224,108 @@ class Bridge:
         repushed = False
         t0 = time.perf_counter()
         try:
-            statuses = await self._write_cycle(cycle_id, plan)
-        except _CONNECTION_ERRORS as exc:
-            self.audit.record("push-interrupted", cycle=cycle_id, reason=_reason(exc))
-            await self._reconnect()
-            repushed = True
-            self.audit.record("re-push", cycle=cycle_id)
-            statuses = await self._write_cycle(cycle_id, plan)
-        write_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        good = [(sp, dev) for sp, dev in plan if all(s.is_good() for s in statuses[sp.device_id])]
-        read_back = await self._read_back(good) if good else {}
+            if self._client is None:
+                raise ConnectionLostError(f"the bridge is not connected to {self.nodemap.endpoint}")
+            try:
+                statuses = await self._write_cycle(cycle_id, plan)
+            except _CONNECTION_ERRORS as exc:
+                self.audit.record("push-interrupted", cycle=cycle_id, reason=_reason(exc))
+                await self._reconnect()
+                repushed = True
+                self.audit.record("re-push", cycle=cycle_id)
+                statuses = await self._write_cycle(cycle_id, plan)
+            write_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            good = [
+                (sp, dev) for sp, dev in plan if all(s.is_good() for s in statuses[sp.device_id])
+            ]
+            read_back = await self._read_back(good) if good else {}
+        except BaseException as exc:
+            # whatever went wrong, each planned command is on record as not confirmed
+            reason = _reason(exc) if not isinstance(exc, asyncio.CancelledError) else "cancelled"
+            unconfirmed = [
+                (
+                    sp,
+                    DeviceResult(
+                        sp.device_id,
+                        self.command_id(cycle_id, sp.device_id),
+                        False,
+                        f"not confirmed: {reason}",
+                    ),
+                )
+                for sp, _ in plan
+            ]
+            self._audit_commands(cycle_id, unconfirmed, repushed)
+            lost = f"{len(plan)} command(s) to {self.nodemap.endpoint} not confirmed"
+            if isinstance(exc, _CONNECTION_ERRORS):
+                again = " after the re-push" if repushed else ""
+                raise ConnectionLostError(f"cycle {cycle_id}: {lost}{again}: {reason}") from exc
+            if isinstance(exc, ua.UaError):
+                raise BridgeError(f"cycle {cycle_id}: {lost}: {reason}") from exc
+            raise
         read_s = time.perf_counter() - t0
-        entries: list[tuple[str, dict[str, Any]]] = []
-        for sp, _dev in plan:
+        done: list[tuple[Setpoint, DeviceResult]] = []
+        for sp, dev in plan:
             cid = self.command_id(cycle_id, sp.device_id)
             bad = [s for s in statuses[sp.device_id] if not s.is_good()]
             if bad:
                 status = ", ".join(sorted({s.name for s in bad}))
                 results[sp.device_id] = DeviceResult(sp.device_id, cid, False, f"write: {status}")
             else:
-                value = read_back.get(sp.device_id)
-                ok = value is not None and abs(value - _target(sp)) <= self.tolerance_mw
-                status = (
-                    "Good"
-                    if ok
-                    else f"read-back {value!r} ≠ {_target(sp)!r} after "
-                    f"{self.read_back_deadline_s:g} s"
-                )
-                results[sp.device_id] = DeviceResult(sp.device_id, cid, ok, status, value)
-            entries.append(
+                p, q = read_back.get(sp.device_id, (None, None))
+                ok = self._matches(sp, p, q, dev)
+                status = "Good" if ok else self._mismatch(sp, p, q)
+                results[sp.device_id] = DeviceResult(sp.device_id, cid, ok, status, p, q)
+            done.append((sp, results[sp.device_id]))
+        self._audit_commands(cycle_id, done, repushed)
+        ordered = tuple(results[sp.device_id] for sp in setpoints if sp.device_id in results)
+        return PushReport(cycle_id, ordered, repushed, write_s, read_s)
+
+    def _audit_commands(
+        self, cycle_id: str, done: list[tuple[Setpoint, DeviceResult]], repushed: bool
+    ) -> None:
+        """One audit record per command, with one write and one fsync per cycle."""
+        self.audit.record_many(
+            [
                 (
                     "command",
                     {
                         "cycle": cycle_id,
                         "device": sp.device_id,
-                        "command": cid,
+                        "command": r.command_id,
                         "p_mw": sp.p_mw,
                         "q_mvar": sp.q_mvar,
-                        "status": results[sp.device_id].status,
-                        "read_back_mw": results[sp.device_id].read_back_mw,
+                        "position": sp.position,
+                        "status": r.status,
+                        "read_back_mw": r.read_back_mw,
+                        "read_back_mvar": r.read_back_mvar,
                         "repushed": repushed,
                     },
                 )
-            )
-        self.audit.record_many(entries)  # one write and one fsync per cycle
-        ordered = tuple(results[sp.device_id] for sp in setpoints if sp.device_id in results)
-        return PushReport(cycle_id, ordered, repushed, write_s, read_s)
+                for sp, r in done
+            ]
+        )
+
+    def _matches(
+        self, sp: Setpoint, p: float | None, q: float | None, dev: DeviceNodes | None = None
+    ) -> bool:
+        """The read-back equals the command: the position, or P and (where the equipment has a
+        Q setpoint) Q within ``tolerance_mw``."""
+        if p is None:
+            return False
+        if sp.position is not None:
+            return abs(p - sp.position) <= 1e-9
+        if abs(p - sp.p_mw) > self.tolerance_mw:
+            return False
+        if dev is not None and "q_setpoint" not in dev.nodes:
+            return True
+        return q is not None and abs(q - sp.q_mvar) <= self.tolerance_mw
+
+    def _mismatch(self, sp: Setpoint, p: float | None, q: float | None) -> str:
+        after = f"after {self.read_back_deadline_s:g} s"
+        if sp.position is not None:
+            return f"read-back position {p!r} ≠ {sp.position!r} {after}"
+        return f"read-back P {p!r}, Q {q!r} ≠ ({sp.p_mw!r}, {sp.q_mvar!r}) {after}"
 
     async def _write_cycle(
         self, cycle_id: str, plan: list[tuple[Setpoint, DeviceNodes]]
@@ -315,36 +377,56 @@ class Bridge:
                 )
             except ua.UaStatusCodeError as exc:
                 if exc.code in _LOST:
-                    raise ConnectionError(str(exc)) from exc
+                    raise ConnectionLostError(_reason(exc)) from exc
                 codes = [ua.StatusCode(exc.code)] * len(chunk)  # the whole request was refused
             for w, code in zip(chunk, codes, strict=True):
                 statuses[w.device].append(code)
         return statuses
 
-    async def _read_back(self, good: list[tuple[Setpoint, DeviceNodes]]) -> dict[str, float]:
+    async def _read_back(
+        self, good: list[tuple[Setpoint, DeviceNodes]]
+    ) -> dict[str, tuple[float | None, float | None]]:
+        """(P, Q) as the equipment reports its setpoints (a discrete device: (position, None)),
+        read until every one matches or the deadline passes."""
         assert self._client is not None
-        nodes = [
-            self._node(dev, dev.nodes["position_setpoint" if dev.discrete else "p_setpoint"])
-            for _, dev in good
-        ]
+        nodes: list[Any] = []
+        slots: list[tuple[str, int]] = []
+        for sp, dev in good:
+            keys = ("position_setpoint",) if dev.discrete else ("p_setpoint", "q_setpoint")
+            for i, key in enumerate(keys):
+                if key in dev.nodes:
+                    nodes.append(self._node(dev, dev.nodes[key]))
+                    slots.append((sp.device_id, i))
         deadline = time.monotonic() + self.read_back_deadline_s
-        values: dict[str, float] = {}
         while True:
             read = await self._client.read_values(nodes)
-            values = {
-                sp.device_id: float(v)
-                for (sp, _), v in zip(good, read, strict=True)
-                if v is not None
-            }
+            values: dict[str, list[float | None]] = {sp.device_id: [None, None] for sp, _ in good}
+            for (device, i), v in zip(slots, read, strict=True):
+                values[device][i] = float(v) if v is not None else None
+            out = {k: (v[0], v[1]) for k, v in values.items()}
             if (
-                all(
-                    abs(values.get(sp.device_id, math.inf) - _target(sp)) <= self.tolerance_mw
-                    for sp, _ in good
-                )
+                all(self._matches(sp, *out[sp.device_id], dev) for sp, dev in good)
                 or time.monotonic() > deadline
             ):
-                return values
+                return out
             await asyncio.sleep(0.05)
+
+    async def read(self, identifiers: Sequence[str], namespace: str | None = None) -> list[Any]:
+        """Read the values of string node ids in ``namespace`` (a URI; the node map's by
+        default), e.g. the voltages a simulator publishes."""
+        if self._client is None:
+            raise BridgeError(f"the bridge is not connected to {self.nodemap.endpoint}")
+        uri = namespace or self.nodemap.namespace
+        try:
+            if uri not in self._ns:
+                self._ns[uri] = await self._client.get_namespace_index(uri)
+            nodes = [self._client.get_node(ua.NodeId(i, self._ns[uri])) for i in identifiers]
+            return list(await self._client.read_values(nodes))
+        except (ua.UaError, *_CONNECTION_ERRORS) as exc:
+            raise BridgeError(
+                f"cannot read {len(identifiers)} node(s) in {uri} on {self.nodemap.endpoint}: "
+                f"{_reason(exc)}"
+            ) from exc
 
     # -- heartbeat ------------------------------------------------------------------------
 
@@ -353,16 +435,23 @@ class Bridge:
         if self.nodemap.heartbeat is None or self._client is None:
             return
         self.heartbeat_count = (self.heartbeat_count + 1) % 2**32
-        await self._node(None, self.nodemap.heartbeat).write_value(
-            ua.Variant(self.heartbeat_count, ua.VariantType.UInt32)
-        )
+        try:
+            await self._node(None, self.nodemap.heartbeat).write_value(
+                ua.Variant(self.heartbeat_count, ua.VariantType.UInt32)
+            )
+        except _CONNECTION_ERRORS as exc:
+            raise ConnectionLostError(
+                f"heartbeat to {self.nodemap.endpoint}: {_reason(exc)}"
+            ) from exc
+        except ua.UaError as exc:
+            raise BridgeError(f"heartbeat to {self.nodemap.endpoint}: {_reason(exc)}") from exc
 
     def start_heartbeat(self) -> None:
         async def loop() -> None:
             while True:
                 try:
                     await self.beat()
-                except _CONNECTION_ERRORS as exc:
+                except BridgeError as exc:
                     self.audit.record("heartbeat-failed", reason=_reason(exc))
                 await asyncio.sleep(self.heartbeat_period_s)
 
@@ -374,11 +463,6 @@ class Bridge:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat_task
             self._heartbeat_task = None
-
-
-def _target(sp: Setpoint) -> float:
-    """What the read-back must show: a discrete device's position, else P."""
-    return float(sp.position) if sp.position is not None else sp.p_mw
 
 
 def _reason(exc: BaseException) -> str:

@@ -205,7 +205,22 @@ def nodemap_for(
 
 async def nodemap_from_server(client: Any, endpoint: str, namespace: str) -> NodeMap:
     """Build a node map by browsing a server laid out as the simulator is
-    (``Feeder/Devices/<device>`` with nameplate variables)."""
+    (``Feeder/Devices/<device>`` with nameplate variables); asyncua's errors become
+    :class:`~feederdao.scada_bridge.errors.BridgeError`."""
+    from asyncua import ua
+
+    from feederdao.scada_bridge.errors import BridgeError
+
+    try:
+        return await _nodemap_from_server(client, endpoint, namespace)
+    except (ua.UaError, ValueError, ConnectionError, OSError, TimeoutError) as exc:
+        raise BridgeError(
+            f"cannot build a node map from {endpoint} (namespace {namespace}): "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from exc
+
+
+async def _nodemap_from_server(client: Any, endpoint: str, namespace: str) -> NodeMap:
     from asyncua import ua
 
     idx = await client.get_namespace_index(namespace)

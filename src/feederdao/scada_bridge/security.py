@@ -1,31 +1,50 @@
-"""OPC UA security: certificates, encrypted endpoints, users with explicit roles.
+"""OPC UA security: certificates, encrypted endpoints, a trust folder, users with explicit roles.
 
-Servers here offer only Basic256Sha256 (or Aes128/Aes256) with SignAndEncrypt, check client
-certificates against a trust list, and authenticate users by password against scrypt hashes;
-each user has a role (``viewer`` reads and subscribes, ``dispatcher`` also writes, ``operator``
-also calls methods). Anonymous sessions get nothing. Clients refuse SecurityPolicy None unless
-``allow_insecure`` says this is a lab.
+Servers here offer Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss (or the subset
+the settings name) with SignAndEncrypt only, and advertise only the user token they accept (user
+name and password). Client certificates are checked against a trust folder in the usual OPC UA
+PKI layout (``trusted/certs``, ``rejected/certs``): an unknown client's certificate is refused
+and copied to ``rejected/certs`` for the administrator, and moving it to ``trusted/certs`` takes
+effect on the client's next connection, without a restart. Users authenticate by password
+against scrypt hashes; each has a role (``viewer`` reads and subscribes, ``dispatcher`` also
+writes, ``operator`` also calls methods), applied per item (:mod:`.uaserver`). Anonymous sessions
+get nothing. Private keys are written readable by their owner only (0600). Clients refuse
+SecurityPolicy None unless ``allow_insecure`` says this is a lab.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import ipaddress
+import logging
 import os
 import socket
-from collections.abc import Mapping
+import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from asyncua import Client, Server, ua
 from asyncua.crypto import security_policies, uacrypto
-from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from asyncua.crypto.cert_gen import (
+    dump_private_key_as_pem,
+    generate_private_key,
+    generate_self_signed_app_certificate,
+)
 from asyncua.crypto.permission_rules import PermissionRuleset, User, UserRole
 from asyncua.server.user_managers import UserManager
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography import x509
+from cryptography.hazmat.primitives.hashes import SHA1
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from feederdao.scada_bridge.errors import BridgeError, InsecureEndpointError
+
+log = logging.getLogger(__name__)
 
 POLICIES: dict[str, tuple[type[Any], ua.SecurityPolicyType]] = {
     "Basic256Sha256": (
@@ -41,6 +60,7 @@ POLICIES: dict[str, tuple[type[Any], ua.SecurityPolicyType]] = {
         ua.SecurityPolicyType.Aes256Sha256RsaPss_SignAndEncrypt,
     ),
 }
+DEFAULT_POLICIES = tuple(POLICIES)
 ROLES = ("viewer", "dispatcher", "operator")
 
 
@@ -51,17 +71,34 @@ async def generate_certificate(
     server: bool = False,
     host: str | None = None,
 ) -> None:
-    """A self-signed application certificate and its key (PEM), for a client or a server."""
+    """A self-signed application certificate (DER) and its private key (PEM, mode 0600), for a
+    client or a server; both files are replaced."""
     key_path.parent.mkdir(parents=True, exist_ok=True)
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    host = host or socket.gethostname()
     usage = [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
-    await setup_self_signed_certificate(
-        key_path,
-        cert_path,
-        app_uri,
-        host or socket.gethostname(),
-        usage,
-        {"commonName": app_uri.rsplit(":", 1)[-1], "organizationName": "feederdao"},
+    names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(app_uri), x509.DNSName(host)]
+    with contextlib.suppress(ValueError):  # a host name, not an address
+        names.append(x509.IPAddress(ipaddress.ip_address(host)))
+    key = generate_private_key()
+    cert = generate_self_signed_app_certificate(
+        key,
+        app_uri.rsplit(":", 1)[-1],
+        {"organizationName": "feederdao"},
+        names,
+        extended=usage,
+        days=730,
     )
+    write_private(key_path, dump_private_key_as_pem(key))
+    cert_path.write_bytes(cert.public_bytes(encoding=Encoding.DER))
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a secret readable by its owner only (0600), whatever the file was before."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(data)
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -133,50 +170,127 @@ _CALL = {ua.ObjectIds.CallRequest_Encoding_DefaultBinary}
 
 
 class RoleRuleset(PermissionRuleset):  # type: ignore[misc]
-    """viewer: read, browse, subscribe; dispatcher: + write; operator: + call methods.
-    Nobody changes the address space; anonymous users may do nothing."""
+    """Which requests a role may send at all: every role may read, browse, subscribe, write and
+    call, so that writes and calls are answered per item (a viewer's write gets
+    BadUserAccessDenied for that item, not a ServiceFault for the request; :mod:`.uaserver`
+    decides). Nobody changes the address space; anonymous users may do nothing."""
 
     def __init__(self) -> None:
-        self.allowed = {
-            "viewer": {ua.NodeId(i) for i in _READ},
-            "dispatcher": {ua.NodeId(i) for i in _READ | _WRITE},
-            "operator": {ua.NodeId(i) for i in _READ | _WRITE | _CALL},
-        }
+        allowed = {ua.NodeId(i) for i in _READ | _WRITE | _CALL}
+        self.allowed = {role: allowed for role in ROLES}
 
     def check_validity(self, user: User, action_type_id: Any, body: Any) -> bool:
         role = (user.name or "").split(":", 1)[0] if user.role == UserRole.User else ""
         return action_type_id in self.allowed.get(role, set())
 
 
+class TrustFolder:
+    """Client certificates in the OPC UA PKI layout (Part 12, F.1): ``trusted/certs`` holds the
+    trusted ones (DER or PEM), ``rejected/certs`` receives those refused. Read on every
+    connection, so an administrator trusts a client by moving its file, without a restart."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.trusted = self.root / "trusted" / "certs"
+        self.rejected = self.root / "rejected" / "certs"
+
+    def create(self) -> TrustFolder:
+        for d in (self.trusted, self.rejected, self.root / "trusted" / "crl"):
+            d.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def trusted_der(self) -> set[bytes]:
+        out: set[bytes] = set()
+        if not self.trusted.is_dir():
+            return out
+        for path in sorted(self.trusted.iterdir()):
+            der = _read_der(path)
+            if der is not None:
+                out.add(der)
+        return out
+
+    def reject(self, der: bytes) -> Path:
+        """Keep a refused certificate as ``rejected/certs/<name> [<sha1>].der``."""
+        cert = x509.load_der_x509_certificate(der)
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        name = str(names[0].value) if names else "certificate"
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:64]
+        path = self.rejected / f"{safe} [{cert.fingerprint(SHA1()).hex()}].der"
+        self.rejected.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_bytes(der)
+        return path
+
+
+def _read_der(path: Path) -> bytes | None:
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            return x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)
+        return x509.load_der_x509_certificate(data).public_bytes(Encoding.DER)
+    except ValueError:
+        log.warning("ignoring %s in the trust folder: not a certificate", path)
+        return None
+
+
 @dataclass(frozen=True)
 class ServerSecurity:
-    """What a server of ours offers: its certificate, the client trust list, the users."""
+    """What a server of ours offers: its certificate, the trusted clients (pinned files and a
+    :class:`TrustFolder`), the users, and the security policies (all SignAndEncrypt)."""
 
     certificate: Path
     private_key: Path
-    trusted_clients: tuple[Path, ...]
+    trusted_clients: tuple[Path, ...] = ()
     users: Mapping[str, tuple[str, str]] = field(default_factory=dict)
-    policies: tuple[str, ...] = ("Basic256Sha256",)
+    policies: tuple[str, ...] = DEFAULT_POLICIES
+    trust_folder: Path | None = None
 
 
-async def secure_server(server: Server, sec: ServerSecurity) -> None:
-    """Encrypted endpoints only, a trust list for client certificates, password users."""
-    await server.load_certificate(str(sec.certificate))
-    await server.load_private_key(str(sec.private_key))
+async def secure_server(
+    server: Server, sec: ServerSecurity, on_security_rejected: Callable[[], None] | None = None
+) -> None:
+    """Encrypted endpoints only, the user-name token only, trusted client certificates only,
+    password users."""
+    try:
+        await server.load_certificate(str(sec.certificate))
+        await server.load_private_key(str(sec.private_key))
+    except (OSError, ValueError) as exc:
+        raise BridgeError(
+            f"cannot load the server certificate {str(sec.certificate)!r} or its key: {exc}"
+        ) from exc
     unknown = [p for p in sec.policies if p not in POLICIES]
-    if unknown:
-        raise BridgeError(f"unknown security policy {unknown}; use one of {sorted(POLICIES)}")
+    if unknown or not sec.policies:
+        raise BridgeError(
+            f"unknown security policy {unknown or '(none)'}; use one or more of "
+            f"{', '.join(POLICIES)}"
+        )
     server.set_security_policy(
         [POLICIES[p][1] for p in sec.policies], permission_ruleset=RoleRuleset()
     )
-    trusted = set()
+    server.set_identity_tokens([ua.UserNameIdentityToken])
+    pinned = set()
     for path in sec.trusted_clients:
-        cert = await uacrypto.load_certificate(path)
-        trusted.add(uacrypto.der_from_x509(cert))
+        der = _read_der(Path(path))
+        if der is None:
+            raise BridgeError(f"cannot read the trusted client certificate {str(path)!r}")
+        pinned.add(der)
+    folder = TrustFolder(sec.trust_folder).create() if sec.trust_folder else None
 
     async def validate(certificate: Any, app_description: Any) -> None:
-        if uacrypto.der_from_x509(certificate) not in trusted:
-            raise ua.uaerrors.BadCertificateUntrusted
+        der = uacrypto.der_from_x509(certificate)
+        if der in pinned or (folder is not None and der in folder.trusted_der()):
+            now = datetime.now(UTC)
+            if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+                raise ua.uaerrors.BadCertificateTimeInvalid
+            return
+        if on_security_rejected is not None:
+            on_security_rejected()
+        if folder is not None:
+            kept = folder.reject(der)
+            log.warning("refused an untrusted client certificate; kept as %s", kept)
+        raise ua.uaerrors.BadCertificateUntrusted
 
     server.set_certificate_validator(validate)
     server.iserver.user_manager = PasswordUserManager(sec.users)
@@ -215,13 +329,45 @@ async def secure_client(client: Client, sec: ClientSecurity) -> None:
                 "a secure connection needs the client certificate, its key and the pinned server "
                 "certificate (feederdao opcua gen-cert makes the first two)"
             )
-        await client.set_security(
-            POLICIES[sec.policy][0],
-            str(sec.certificate),
-            str(sec.private_key),
-            server_certificate=str(sec.server_certificate),
-            mode=ua.MessageSecurityMode.SignAndEncrypt,
-        )
+        try:
+            await client.set_security(
+                POLICIES[sec.policy][0],
+                str(sec.certificate),
+                str(sec.private_key),
+                server_certificate=str(sec.server_certificate),
+                mode=ua.MessageSecurityMode.SignAndEncrypt,
+            )
+        except (OSError, ValueError, TypeError, ua.UaError) as exc:
+            raise BridgeError(
+                f"cannot load the client certificate {str(sec.certificate)!r}, its key or the "
+                f"server certificate {str(sec.server_certificate)!r}: {exc}"
+            ) from exc
     if sec.username:
         client.set_user(sec.username)
         client.set_password(sec.password or "")
+
+
+def read_users_file(path: Path) -> dict[str, tuple[str, str]]:
+    """``[users.NAME] password_hash = "scrypt$…", role = "viewer|dispatcher|operator"``."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+        users = {
+            str(name): (str(spec["password_hash"]), str(spec["role"]))
+            for name, spec in raw.get("users", {}).items()
+        }
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise BridgeError(f"cannot read the users file {str(path)!r}: {exc}") from exc
+    for name, (stored, role) in users.items():
+        if role not in ROLES:
+            raise BridgeError(
+                f"users file {str(path)!r}: user {name!r} has role {role!r}; use one of "
+                f"{', '.join(ROLES)}"
+            )
+        if stored.count("$") != 2 or not stored.startswith("scrypt$"):
+            raise BridgeError(
+                f"users file {str(path)!r}: user {name!r}: password_hash is not a hash from "
+                "`feederdao opcua hash-password`"
+            )
+    if not users:
+        raise BridgeError(f"users file {str(path)!r} defines no [users.NAME] table")
+    return users

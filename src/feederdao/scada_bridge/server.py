@@ -1,42 +1,77 @@
 """feederdao's own OPC UA server: the market as SCADA and HMIs see it.
 
-``Market`` holds the status (``running``/``suspended``), the current interval and the methods
-``SuspendDispatch(reason)`` and ``ResumeDispatch()`` (operator role); ``Parameters`` the applied
-grid parameters and their provenance; ``Clearing`` the DLMP of every bus and the schedule of every
-device over the cleared periods (arrays), the welfare and the AC-check verdict. Everything can be
-read or subscribed to by viewers; nothing is writable from outside; anonymous sessions get nothing.
+``Market`` holds the status (``running``/``suspended``), who suspended it and why, the current
+interval, and the methods ``SuspendDispatch(Reason)`` and ``ResumeDispatch()`` (operator role
+only); ``Parameters`` the applied grid parameters and their provenance; ``Clearing`` the DLMP of
+every bus and the schedule of every device over the cleared periods (``AnalogItemType`` arrays
+with engineering units), the welfare and the AC-check verdict. Viewers read and subscribe;
+nothing is writable from outside (``BadNotWritable`` per item); anonymous sessions get nothing.
+
+A method call's arguments are checked before anything happens (``BadArgumentsMissing``,
+``BadTooManyArguments``, ``BadInvalidArgument`` with ``BadTypeMismatch`` for the argument at
+fault); the published status changes only once the action (``on_suspend`` / ``on_resume``,
+e.g. holding every setpoint push and publication) has succeeded.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
-from asyncua import Server, ua, uamethod
+from asyncua import Server, ua
 
 from feederdao.domain.clearing import ClearingResult, Publication
 from feederdao.domain.params import GridParameters
+from feederdao.scada_bridge import infomodel as im
 from feederdao.scada_bridge.security import ServerSecurity, secure_server
+from feederdao.scada_bridge.uaserver import (
+    AccessGuard,
+    calling_user,
+    describe_server,
+    install_guard,
+    publish_diagnostics,
+    start_server,
+)
 
 NAMESPACE = "urn:feederdao:market"
+MAX_REASON = 500
+log = logging.getLogger(__name__)
+
+_PARAMETER_UNITS = (
+    ("_eur_per_mwh", im.EUR_PER_MWH),
+    ("_percent", im.PERCENT),
+    ("_pu", im.PER_UNIT),
+    ("_s", im.SECOND),
+)
 
 
 def _q(name: str, idx: int) -> ua.QualifiedName:
     return ua.QualifiedName(name, idx)
 
 
+def _result(
+    code: int, args: list[int] | None = None, outputs: list[ua.Variant] | None = None
+) -> ua.CallMethodResult:
+    return ua.CallMethodResult(
+        StatusCode=ua.StatusCode(code),
+        InputArgumentResults=[ua.StatusCode(c) for c in (args or [])],
+        OutputArguments=outputs or [],
+    )
+
+
 class MarketServer:
-    """Serve the market on ``endpoint``; ``on_suspend``/``on_resume`` carry out the operator's
-    calls (revert devices to their defaults, re-enable automatic dispatch)."""
+    """Serve the market on ``endpoint``; ``on_suspend(reason, user)`` / ``on_resume(user)``
+    carry out the operator's calls (hold every push and publication, then release them)."""
 
     def __init__(
         self,
         endpoint: str,
         security: ServerSecurity,
-        on_suspend: Callable[[str], Awaitable[None]] | None = None,
-        on_resume: Callable[[], Awaitable[None]] | None = None,
+        on_suspend: Callable[[str, str], Awaitable[None]] | None = None,
+        on_resume: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.security = security
@@ -44,6 +79,7 @@ class MarketServer:
         self.on_resume = on_resume
         self.suspended = False
         self.suspend_reason = ""
+        self.guard = AccessGuard()
         self._server: Server | None = None
         self._idx = 0
         self._nodes: dict[str, Any] = {}
@@ -53,47 +89,125 @@ class MarketServer:
         server = Server()
         await server.init()
         server.set_endpoint(self.endpoint)
-        server.set_server_name("feederdao market")
-        await server.set_application_uri("urn:feederdao:market:server")
-        await secure_server(server, self.security)
+        await describe_server(server, "feederdao market", "urn:feederdao:market:server")
+        self.guard = AccessGuard()
+        await secure_server(server, self.security, self._security_rejected)
+        install_guard(server, self.guard)
+        publish_diagnostics(server, self.guard)
         idx = self._idx = await server.register_namespace(NAMESPACE)
         objects = server.nodes.objects
         market = await objects.add_object(ua.NodeId("Market", idx), _q("Market", idx))
-        for name, value in (
-            ("Status", "running"),
-            ("Interval", ""),
-            ("SuspendReason", ""),
-            ("Welfare_EUR", 0.0),
-            ("AcFeasible", False),
+        await im.describe(market, "The feeder's local energy market run by feederdao.")
+        for name, variant, text in (
+            (
+                "Status",
+                ua.Variant("running", ua.VariantType.String),
+                "running: clearings are published and setpoints pushed; suspended: an operator "
+                "holds both (SuspendDispatch) until ResumeDispatch.",
+            ),
+            (
+                "SuspendReason",
+                ua.Variant("", ua.VariantType.String),
+                "Why dispatch is suspended, as the operator said.",
+            ),
+            (
+                "SuspendedBy",
+                ua.Variant("", ua.VariantType.String),
+                "The OPC UA user who suspended dispatch.",
+            ),
+            (
+                "Interval",
+                ua.Variant("", ua.VariantType.String),
+                "The market interval of the last publication.",
+            ),
+            (
+                "AcFeasible",
+                ua.Variant(False, ua.VariantType.Boolean),
+                "Whether the published dispatch passed the AC power-flow check.",
+            ),
         ):
-            self._nodes[name] = await market.add_variable(
-                ua.NodeId(f"Market.{name}", idx), _q(name, idx), value
+            self._nodes[name] = await im.add_value(
+                market, ua.NodeId(f"Market.{name}", idx), name, variant, text
             )
-        await market.add_method(
+        self._nodes["Welfare_EUR"] = await im.add_analog(
+            market,
+            ua.NodeId("Market.Welfare_EUR", idx),
+            "Welfare_EUR",
+            0.0,
+            im.EUR,
+            "Social welfare of the published clearing over its periods.",
+        )
+        suspend = await market.add_method(
             ua.NodeId("Market.SuspendDispatch", idx),
             _q("SuspendDispatch", idx),
             self._suspend,
-            [ua.VariantType.String],
-            [ua.VariantType.Boolean],
+            [
+                im.argument(
+                    "Reason",
+                    ua.VariantType.String,
+                    f"Why dispatch is suspended (1 to {MAX_REASON} characters); shown in "
+                    "Market.SuspendReason, the API's health and the audit log.",
+                )
+            ],
+            [
+                im.argument(
+                    "Suspended",
+                    ua.VariantType.Boolean,
+                    "True if this call suspended dispatch, False if it already was.",
+                )
+            ],
         )
-        await market.add_method(
+        await im.describe(
+            suspend,
+            "Hold every setpoint push and clearing publication until ResumeDispatch "
+            "(operator role).",
+        )
+        resume = await market.add_method(
             ua.NodeId("Market.ResumeDispatch", idx),
             _q("ResumeDispatch", idx),
             self._resume,
             [],
-            [ua.VariantType.Boolean],
+            [
+                im.argument(
+                    "Resumed",
+                    ua.VariantType.Boolean,
+                    "True if this call resumed dispatch, False if it was running.",
+                )
+            ],
         )
+        await im.describe(
+            resume, "Release the hold: publications and setpoint pushes go on (operator role)."
+        )
+        for method in (suspend, resume):
+            self.guard.allow_call(method.nodeid, ("operator",))
         params = await objects.add_object(ua.NodeId("Parameters", idx), _q("Parameters", idx))
+        await im.describe(params, "The grid parameters the market clears with (governed).")
         for name, value in GridParameters().values().items():
-            self._nodes[f"param.{name}"] = await params.add_variable(
-                ua.NodeId(f"Parameters.{name}", idx), _q(name, idx), float(value)
-            )
-        self._nodes["param.provenance"] = await params.add_variable(
-            ua.NodeId("Parameters.Provenance", idx), _q("Provenance", idx), "{}"
+            unit = next((u for suffix, u in _PARAMETER_UNITS if name.endswith(suffix)), None)
+            text = f"Grid parameter {name}, as applied to the last publication."
+            node_id = ua.NodeId(f"Parameters.{name}", idx)
+            if unit is None:
+                self._nodes[f"param.{name}"] = await im.add_value(
+                    params, node_id, name, ua.Variant(float(value), ua.VariantType.Double), text
+                )
+            else:
+                self._nodes[f"param.{name}"] = await im.add_analog(
+                    params, node_id, name, float(value), unit, text
+                )
+        self._nodes["param.provenance"] = await im.add_value(
+            params,
+            ua.NodeId("Parameters.Provenance", idx),
+            "Provenance",
+            ua.Variant("{}", ua.VariantType.String),
+            "Where the parameters come from (JSON: block, transaction, proposal).",
         )
         self._clearing = await objects.add_object(ua.NodeId("Clearing", idx), _q("Clearing", idx))
-        await server.start()
+        await im.describe(self._clearing, "The published clearing: prices and schedules.")
+        await start_server(server, self.endpoint)
         self._server = server
+
+    def _security_rejected(self) -> None:
+        self.guard.security_rejected_sessions += 1
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -107,31 +221,60 @@ class MarketServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    @uamethod  # type: ignore[misc,untyped-decorator]
-    async def _suspend(self, parent: Any, reason: str) -> bool:
-        self.suspended = True
-        self.suspend_reason = reason
-        await self._nodes["Status"].write_value("suspended")
-        await self._nodes["SuspendReason"].write_value(reason)
+    async def _suspend(self, parent: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
+        if not args:
+            return _result(ua.StatusCodes.BadArgumentsMissing)
+        if len(args) > 1:
+            return _result(ua.StatusCodes.BadTooManyArguments)
+        (arg,) = args
+        if arg.VariantType != ua.VariantType.String or not isinstance(arg.Value, str):
+            return _result(ua.StatusCodes.BadInvalidArgument, [ua.StatusCodes.BadTypeMismatch])
+        reason = arg.Value.strip()
+        if not reason or len(reason) > MAX_REASON:
+            return _result(ua.StatusCodes.BadInvalidArgument, [ua.StatusCodes.BadInvalidArgument])
+        if self.suspended:
+            return _result(ua.StatusCodes.Good, [0], [ua.Variant(False, ua.VariantType.Boolean)])
+        user = calling_user()
         if self.on_suspend is not None:
-            await self.on_suspend(reason)
-        return True
+            try:
+                await self.on_suspend(reason, user)
+            except Exception as exc:  # the action failed: nothing changes, the caller is told
+                log.error("SuspendDispatch by %s failed: %s", user, exc)
+                return _result(ua.StatusCodes.BadInternalError, [0])
+        await self.show(True, reason, user)
+        return _result(ua.StatusCodes.Good, [0], [ua.Variant(True, ua.VariantType.Boolean)])
 
-    @uamethod  # type: ignore[misc,untyped-decorator]
-    async def _resume(self, parent: Any) -> bool:
-        self.suspended = False
-        self.suspend_reason = ""
-        await self._nodes["Status"].write_value("running")
-        await self._nodes["SuspendReason"].write_value("")
+    async def _resume(self, parent: ua.NodeId, *args: ua.Variant) -> ua.CallMethodResult:
+        if args:
+            return _result(ua.StatusCodes.BadTooManyArguments)
+        if not self.suspended:
+            return _result(ua.StatusCodes.Good, [], [ua.Variant(False, ua.VariantType.Boolean)])
+        user = calling_user()
         if self.on_resume is not None:
-            await self.on_resume()
-        return True
+            try:
+                await self.on_resume(user)
+            except Exception as exc:
+                log.error("ResumeDispatch by %s failed: %s", user, exc)
+                return _result(ua.StatusCodes.BadInternalError)
+        await self.show(False, "", "")
+        return _result(ua.StatusCodes.Good, [], [ua.Variant(True, ua.VariantType.Boolean)])
+
+    async def show(self, suspended: bool, reason: str, by: str) -> None:
+        """Publish the dispatch state (after the action succeeded)."""
+        self.suspended, self.suspend_reason = suspended, reason
+        await self._nodes["Status"].write_value(
+            ua.Variant("suspended" if suspended else "running", ua.VariantType.String)
+        )
+        await self._nodes["SuspendReason"].write_value(ua.Variant(reason, ua.VariantType.String))
+        await self._nodes["SuspendedBy"].write_value(ua.Variant(by, ua.VariantType.String))
 
     async def publish_parameters(self, params: GridParameters) -> None:
         for name, value in params.values().items():
-            await self._nodes[f"param.{name}"].write_value(float(value))
+            await self._nodes[f"param.{name}"].write_value(
+                ua.Variant(float(value), ua.VariantType.Double)
+            )
         await self._nodes["param.provenance"].write_value(
-            json.dumps(asdict(params.provenance), default=str)
+            ua.Variant(json.dumps(asdict(params.provenance), default=str), ua.VariantType.String)
         )
 
     async def publish(self, interval: str, result: ClearingResult) -> None:
@@ -141,27 +284,39 @@ class MarketServer:
     async def publish_clearing(self, pub: Publication) -> None:
         """Publish a clearing: DLMPs per bus and schedules per device over its periods."""
         idx = self._idx
-        await self._nodes["Interval"].write_value(pub.interval)
-        await self._nodes["Welfare_EUR"].write_value(float(pub.welfare_eur))
-        await self._nodes["AcFeasible"].write_value(bool(pub.ac_feasible))
+        await self._nodes["Interval"].write_value(ua.Variant(pub.interval, ua.VariantType.String))
+        await self._nodes["Welfare_EUR"].write_value(
+            ua.Variant(float(pub.welfare_eur), ua.VariantType.Double)
+        )
+        await self._nodes["AcFeasible"].write_value(
+            ua.Variant(bool(pub.ac_feasible), ua.VariantType.Boolean)
+        )
         await self.publish_parameters(pub.parameters)
         for bus, values in pub.dlmp.items():
             key = f"dlmp.{bus}"
             if key not in self._nodes:
-                self._nodes[key] = await self._clearing.add_variable(
+                self._nodes[key] = await im.add_analog(
+                    self._clearing,
                     ua.NodeId(f"Clearing.Buses.{bus}.DLMP_EUR_per_MWh", idx),
-                    _q(f"DLMP bus {bus}", idx),
-                    values,
+                    f"DLMP bus {bus}",
+                    [float(v) for v in values],
+                    im.EUR_PER_MWH,
+                    f"Locational marginal price at bus {bus}, one value per period of the "
+                    "published interval.",
                 )
             else:
-                await self._nodes[key].write_value(values)
+                await self._nodes[key].write_value(ua.Variant(values, ua.VariantType.Double))
         for dev, values in pub.schedule.items():
             key = f"schedule.{dev}"
             if key not in self._nodes:
-                self._nodes[key] = await self._clearing.add_variable(
+                self._nodes[key] = await im.add_analog(
+                    self._clearing,
                     ua.NodeId(f"Clearing.Devices.{dev}.P_schedule_MW", idx),
-                    _q(f"Schedule {dev}", idx),
-                    values,
+                    f"Schedule {dev}",
+                    [float(v) for v in values],
+                    im.MW,
+                    f"Scheduled active power of {dev}, one value per period of the published "
+                    "interval.",
                 )
             else:
-                await self._nodes[key].write_value(values)
+                await self._nodes[key].write_value(ua.Variant(values, ua.VariantType.Double))

@@ -1,17 +1,27 @@
 """A feeder simulator: the stand-in for feeder equipment, served over OPC UA.
 
 One object per controllable device (PV inverters, storage, loads with demand response,
-flexible loads; transformer tap changers and capacitor banks, set by position) under ``Devices``
-with writable setpoints (P, Q, enable, reversion timeout, ramp, command id) and measurements;
-``Buses`` and ``Branches`` publish voltages and loadings; ``Heartbeat`` is written by the
-bridge. Every cycle the simulator
+flexible loads; transformer tap changers and capacitor banks, set by position) under ``Devices``,
+each an instance of its feederdao ObjectType (:mod:`.infomodel`), with writable setpoints (P, Q,
+enable, reversion timeout, ramp, command id) and measurements as ``AnalogItemType`` variables
+whose ``EURange`` is the nameplate; ``Buses`` and ``Branches`` publish voltages and loadings;
+``Heartbeat`` is written by the bridge; ``Diagnostics`` says whether the last cycle succeeded.
+
+A written setpoint that is not finite or lies outside the nameplate is refused for that item
+(``BadOutOfRange``) and never applied. Every cycle the simulator
 
 * applies a new command (its ``CommandId`` changed) — a command id seen before is ignored, so a
-  re-pushed cycle never acts twice, and so is a command past its ``ValidUntil_s`` (epoch s);
+  re-pushed cycle never acts twice, and so is a command past its ``ValidUntil_s`` (epoch s), and
+  one whose setpoints together exceed the rating (S² = P² + Q²);
 * ramps each device toward its setpoint;
 * reverts a device to its default when its reversion timeout passes without a fresh command or
   heartbeat;
 * runs an AC power flow (pandapower's model) at the devices' actual powers and publishes it.
+
+A cycle that fails (the power flow does not converge, say) is logged, the measurements it could
+not update keep their last value and time but turn ``UncertainLastUsableValue``, and
+``Diagnostics.LastCycleError`` gives the reason; the next cycle runs as usual and, when it
+succeeds, the values are Good again.
 
 Namespaces are identified by URI (:data:`NAMESPACE`), never by index.
 """
@@ -24,6 +34,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -37,7 +48,20 @@ from feederdao.domain.network import (
     device_bus_consumption,
 )
 from feederdao.domain.powerflow import AcChecker
+from feederdao.scada_bridge import infomodel as im
+from feederdao.scada_bridge.errors import BridgeError
 from feederdao.scada_bridge.security import ServerSecurity, secure_server
+from feederdao.scada_bridge.uaserver import (
+    AccessGuard,
+    Rule,
+    describe_server,
+    install_guard,
+    integer_rule,
+    number_rule,
+    publish_diagnostics,
+    start_server,
+    type_rule,
+)
 
 NAMESPACE = "urn:feederdao:feeder-simulator"
 CONTROLLABLE = (DeviceKind.PV, DeviceKind.STORAGE, DeviceKind.FLEX_LOAD, DeviceKind.LOAD)
@@ -74,6 +98,7 @@ class SimDevice:
     reverted: bool = False
     applied: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
     duplicates: int = 0
     nodes: dict[str, Any] = field(default_factory=dict)
 
@@ -116,7 +141,7 @@ class FeederSimulator:
         read_only: tuple[str, ...] = (),
     ) -> None:
         if security is None and not allow_insecure:
-            raise ValueError("the simulator serves encrypted endpoints only unless allow_insecure")
+            raise BridgeError("the simulator serves encrypted endpoints only unless allow_insecure")
         self.view = view
         self.endpoint = endpoint
         self.security = security
@@ -143,6 +168,9 @@ class FeederSimulator:
         self._server: Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._nodes: dict[str, Any] = {}
+        self.guard = AccessGuard()
+        self.last_cycle_error = ""
+        self.failed_cycles = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -150,95 +178,270 @@ class FeederSimulator:
         server = Server()
         await server.init()
         server.set_endpoint(self.endpoint)
-        server.set_server_name("feederdao feeder simulator")
-        await server.set_application_uri("urn:feederdao:feeder-simulator:server")
+        await describe_server(
+            server, "feederdao feeder simulator", "urn:feederdao:feeder-simulator:server"
+        )
+        self.guard = AccessGuard()
         if self.security is not None:
-            await secure_server(server, self.security)
+            await secure_server(server, self.security, self._security_rejected)
         else:
             server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        install_guard(server, self.guard)
+        publish_diagnostics(server, self.guard)
+        types = await im.add_types(server)
         idx = await server.register_namespace(NAMESPACE)
         objects = server.nodes.objects
         root = await objects.add_folder(ua.NodeId("Feeder", idx), ua.QualifiedName("Feeder", idx))
+        await im.describe(root, f"The feeder {self.view.name}, simulated by feederdao.")
         devices = await root.add_folder(ua.NodeId("Devices", idx), ua.QualifiedName("Devices", idx))
+        await im.describe(devices, "The feeder's controllable devices, one object each.")
         now = time.monotonic()
         for dev_id, dev in self.devices.items():
+            kind = str(dev.device.kind)
             obj = await devices.add_object(
-                ua.NodeId(f"Devices.{dev_id}", idx), ua.QualifiedName(dev_id, idx)
+                ua.NodeId(f"Devices.{dev_id}", idx),
+                ua.QualifiedName(dev_id, idx),
+                objecttype=types.get(kind, types["load"]),
             )
-            values = {
-                "P_setpoint_MW": dev.target_p,
-                "Q_setpoint_Mvar": dev.target_q,
-                "Enable": True,
-                "ReversionTimeout_s": 0.0 if math.isinf(dev.timeout_s) else dev.timeout_s,
-                "Ramp_MW_per_s": 0.0 if math.isinf(dev.ramp) else dev.ramp,
-                "ValidUntil_s": 0.0,
-                "CommandId": dev.last_command,
-                "P_MW": dev.actual_p,
-                "Q_Mvar": dev.actual_q,
-                "Reverted": dev.reverted,
-                "P_min_MW": dev.p_min_mw,
-                "P_max_MW": dev.p_max_mw,
-                "S_rating_MVA": dev.s_mva,
-                "Bus": float(dev.device.bus),
-            }
-            for name, value in values.items():
-                node = await obj.add_variable(
-                    ua.NodeId(f"Devices.{dev_id}.{name}", idx),
-                    ua.QualifiedName(name, idx),
-                    _variant(value),
-                )
-                if name in SETPOINT_FIELDS and dev_id not in self.read_only:
-                    await node.set_writable()
-                dev.nodes[name] = node
+            await im.describe(obj, f"{im.DEVICE_TYPES[kind].description} At bus {dev.device.bus}.")
+            await self._add_device_nodes(obj, idx, dev_id, dev)
             dev.last_contact = now
         for dev_id, disc in self.discrete.items():
             obj = await devices.add_object(
-                ua.NodeId(f"Devices.{dev_id}", idx), ua.QualifiedName(dev_id, idx)
+                ua.NodeId(f"Devices.{dev_id}", idx),
+                ua.QualifiedName(dev_id, idx),
+                objecttype=types[disc.device.kind],
             )
-            d = disc.device
-            values = {
-                "Position_setpoint": ua.Variant(disc.position, ua.VariantType.Int32),
-                "CommandId": _variant(disc.last_command),
-                "ValidUntil_s": _variant(0.0),
-                "Position": ua.Variant(disc.position, ua.VariantType.Int32),
-                "Position_min": ua.Variant(d.minimum, ua.VariantType.Int32),
-                "Position_max": ua.Variant(d.maximum, ua.VariantType.Int32),
-                "Bus": _variant(float(d.bus)),
-            }
-            for name, value in values.items():
-                node = await obj.add_variable(
-                    ua.NodeId(f"Devices.{dev_id}.{name}", idx), ua.QualifiedName(name, idx), value
-                )
-                if name in ("Position_setpoint", "CommandId", "ValidUntil_s"):
-                    await node.set_writable()
-                disc.nodes[name] = node
+            await im.describe(
+                obj, f"{im.DEVICE_TYPES[disc.device.kind].description} At bus {disc.device.bus}."
+            )
+            await self._add_discrete_nodes(obj, idx, dev_id, disc)
         buses = await root.add_folder(ua.NodeId("Buses", idx), ua.QualifiedName("Buses", idx))
+        await im.describe(buses, "Bus voltage magnitudes from the simulator's AC power flow.")
         for i, bus in enumerate(self.view.buses):
-            self._nodes[f"bus{i}"] = await buses.add_variable(
+            self._nodes[f"bus{i}"] = await im.add_analog(
+                buses,
                 ua.NodeId(f"Buses.{bus.index}.Vm_pu", idx),
-                ua.QualifiedName(f"{bus.name} Vm_pu", idx),
-                _variant(float(self.vm_pu[i])),
+                f"{bus.name} Vm_pu",
+                float(self.vm_pu[i]),
+                im.PER_UNIT,
+                f"Voltage magnitude of bus {bus.index} ({bus.name}) in per unit of its nominal "
+                f"{bus.vn_kv:g} kV.",
+                (0.9, 1.1),
             )
         branches = await root.add_folder(
             ua.NodeId("Branches", idx), ua.QualifiedName("Branches", idx)
         )
+        await im.describe(branches, "Branch loadings from the simulator's AC power flow.")
         for k, br in enumerate(self.view.branches):
-            self._nodes[f"br{k}"] = await branches.add_variable(
+            self._nodes[f"br{k}"] = await im.add_analog(
+                branches,
                 ua.NodeId(f"Branches.{br.branch_id}.Loading_pct", idx),
-                ua.QualifiedName(f"{br.name} Loading_pct", idx),
-                _variant(float(self.loading_percent[k])),
+                f"{br.name} Loading_pct",
+                float(self.loading_percent[k]),
+                im.PERCENT,
+                f"Loading of {br.branch_id} ({br.name}) in percent of its thermal rating.",
+                (0.0, 100.0),
             )
-        hb = await root.add_variable(
+        hb = await im.add_value(
+            root,
             ua.NodeId("Heartbeat", idx),
-            ua.QualifiedName("Heartbeat", idx),
+            "Heartbeat",
             ua.Variant(self.heartbeat, ua.VariantType.UInt32),
+            "A counter the dispatcher increments; while it changes, devices do not revert.",
+            writable=True,
         )
-        await hb.set_writable()
+        self.guard.accept(hb.nodeid, type_rule(ua.VariantType.UInt32, "Heartbeat"))
         self._nodes["heartbeat"] = hb
+        diag = await root.add_object(
+            ua.NodeId("Diagnostics", idx), ua.QualifiedName("Diagnostics", idx)
+        )
+        await im.describe(diag, "How the simulation cycles go.")
+        self._nodes["last_error"] = await im.add_value(
+            diag,
+            ua.NodeId("Diagnostics.LastCycleError", idx),
+            "LastCycleError",
+            ua.Variant("", ua.VariantType.String),
+            "Why the last simulation cycle failed; empty when it succeeded.",
+        )
+        self._nodes["cycles"] = await im.add_value(
+            diag,
+            ua.NodeId("Diagnostics.Cycles", idx),
+            "Cycles",
+            ua.Variant(0, ua.VariantType.UInt32),
+            "Simulation cycles completed.",
+        )
         self.last_heartbeat_at = now
-        await server.start()
+        await start_server(server, self.endpoint)
         self._server = server
         self._task = asyncio.create_task(self._run())
+
+    def _security_rejected(self) -> None:
+        self.guard.security_rejected_sessions += 1
+
+    async def _add_device_nodes(self, obj: Any, idx: int, dev_id: str, dev: SimDevice) -> None:
+        writable = dev_id not in self.read_only
+        p_range = (dev.p_min_mw, dev.p_max_mw)
+        q_range = (-dev.s_mva, dev.s_mva)
+        sign = {
+            DeviceKind.PV: "generation positive",
+            DeviceKind.STORAGE: "charging positive, discharging negative",
+        }.get(dev.device.kind, "consumption positive")
+        analog: list[tuple[str, float, im.Unit, str, tuple[float, float] | None, Rule | None]] = [
+            (
+                "P_setpoint_MW",
+                dev.target_p,
+                im.MW,
+                f"Active-power setpoint ({sign}); refused outside the nameplate "
+                f"[{dev.p_min_mw:g}, {dev.p_max_mw:g}] MW.",
+                p_range,
+                number_rule(*p_range, f"{dev_id} P_setpoint_MW"),
+            ),
+            (
+                "Q_setpoint_Mvar",
+                dev.target_q,
+                im.MVAR,
+                f"Reactive-power setpoint; refused outside ±{dev.s_mva:g} Mvar, and a command "
+                "whose P and Q together exceed the rating is not applied.",
+                q_range,
+                number_rule(*q_range, f"{dev_id} Q_setpoint_Mvar"),
+            ),
+            (
+                "ReversionTimeout_s",
+                0.0 if math.isinf(dev.timeout_s) else dev.timeout_s,
+                im.SECOND,
+                "After this long without a new command or heartbeat the device returns to its "
+                "default operating point (0: never).",
+                (0.0, 86400.0),
+                number_rule(0.0, 86400.0, f"{dev_id} ReversionTimeout_s"),
+            ),
+            (
+                "Ramp_MW_per_s",
+                0.0 if math.isinf(dev.ramp) else dev.ramp,
+                im.MW_PER_S,
+                "Largest change of P per second toward a new setpoint (0: a step).",
+                None,
+                number_rule(0.0, math.inf, f"{dev_id} Ramp_MW_per_s"),
+            ),
+            ("P_MW", dev.actual_p, im.MW, f"Measured active power ({sign}).", p_range, None),
+            ("Q_Mvar", dev.actual_q, im.MVAR, "Measured reactive power.", q_range, None),
+            ("P_min_MW", dev.p_min_mw, im.MW, "Nameplate: lowest active power.", p_range, None),
+            ("P_max_MW", dev.p_max_mw, im.MW, "Nameplate: highest active power.", p_range, None),
+            (
+                "S_rating_MVA",
+                dev.s_mva,
+                im.MVA,
+                "Nameplate: apparent-power rating.",
+                (0.0, dev.s_mva),
+                None,
+            ),
+        ]
+        for name, value, unit, text, rng, rule in analog:
+            node = await im.add_analog(
+                obj,
+                ua.NodeId(f"Devices.{dev_id}.{name}", idx),
+                name,
+                float(value),
+                unit,
+                text,
+                rng,
+                writable=writable and rule is not None,
+            )
+            if writable and rule is not None:
+                self.guard.accept(node.nodeid, rule)
+            dev.nodes[name] = node
+        plain: list[tuple[str, ua.Variant, str, Rule | None]] = [
+            (
+                "Enable",
+                ua.Variant(True, ua.VariantType.Boolean),
+                "False: the device ignores P and Q and runs at its default.",
+                type_rule(ua.VariantType.Boolean, f"{dev_id} Enable"),
+            ),
+            (
+                "ValidUntil_s",
+                ua.Variant(0.0, ua.VariantType.Double),
+                "End of the command's validity (Unix time, s); a command arriving later is "
+                "ignored (0: no limit).",
+                number_rule(0.0, math.inf, f"{dev_id} ValidUntil_s"),
+            ),
+            (
+                "CommandId",
+                ua.Variant(dev.last_command, ua.VariantType.String),
+                "Idempotent command id, written last: a new id applies the setpoints once; "
+                "an id seen before is ignored.",
+                type_rule(ua.VariantType.String, f"{dev_id} CommandId"),
+            ),
+            (
+                "Reverted",
+                ua.Variant(dev.reverted, ua.VariantType.Boolean),
+                "True while the device runs at its default after its reversion timeout.",
+                None,
+            ),
+            (
+                "Bus",
+                ua.Variant(int(dev.device.bus), ua.VariantType.UInt32),
+                "Index of the bus the device is connected to.",
+                None,
+            ),
+        ]
+        for name, variant, text, rule in plain:
+            node = await im.add_value(
+                obj,
+                ua.NodeId(f"Devices.{dev_id}.{name}", idx),
+                name,
+                variant,
+                text,
+                writable=writable and rule is not None,
+            )
+            if writable and rule is not None:
+                self.guard.accept(node.nodeid, rule)
+            dev.nodes[name] = node
+
+    async def _add_discrete_nodes(self, obj: Any, idx: int, dev_id: str, disc: SimDiscrete) -> None:
+        d = disc.device
+        int32 = ua.VariantType.Int32
+        what = "tap position" if d.kind == "tap" else "number of capacitor steps in service"
+        entries: list[tuple[str, ua.Variant, str, Rule | None]] = [
+            (
+                "Position_setpoint",
+                ua.Variant(disc.position, int32),
+                f"Commanded {what}; refused outside [{d.minimum}, {d.maximum}].",
+                integer_rule(d.minimum, d.maximum, f"{dev_id} Position_setpoint", int32),
+            ),
+            (
+                "CommandId",
+                ua.Variant(disc.last_command, ua.VariantType.String),
+                "Idempotent command id, written last: a new id moves the device once.",
+                type_rule(ua.VariantType.String, f"{dev_id} CommandId"),
+            ),
+            (
+                "ValidUntil_s",
+                ua.Variant(0.0, ua.VariantType.Double),
+                "End of the command's validity (Unix time, s); 0: no limit.",
+                number_rule(0.0, math.inf, f"{dev_id} ValidUntil_s"),
+            ),
+            ("Position", ua.Variant(disc.position, int32), f"Measured {what}.", None),
+            ("Position_min", ua.Variant(d.minimum, int32), f"Lowest {what}.", None),
+            ("Position_max", ua.Variant(d.maximum, int32), f"Highest {what}.", None),
+            (
+                "Bus",
+                ua.Variant(int(d.bus), ua.VariantType.UInt32),
+                "Index of the bus the device regulates.",
+                None,
+            ),
+        ]
+        for name, variant, text, rule in entries:
+            node = await im.add_value(
+                obj,
+                ua.NodeId(f"Devices.{dev_id}.{name}", idx),
+                name,
+                variant,
+                text,
+                writable=rule is not None,
+            )
+            if rule is not None:
+                self.guard.accept(node.nodeid, rule)
+            disc.nodes[name] = node
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -279,9 +482,32 @@ class FeederSimulator:
             now = time.monotonic()
             try:
                 await self.step(now, now - last)
-            except Exception:  # a failed cycle is logged; the simulator keeps serving
-                log.exception("simulator cycle failed")
+            except Exception as exc:  # a failed cycle is logged; the simulator keeps serving
+                log.warning("simulator cycle failed: %s", exc)
+                await self._degrade(f"{type(exc).__name__}: {exc}")
             last = now
+
+    async def _degrade(self, reason: str) -> None:
+        """The measurements this cycle could not update keep their value and time but are
+        Uncertain (last usable value) until a cycle succeeds; the reason is published."""
+        self.failed_cycles += 1
+        self.last_cycle_error = reason
+        nodes = [self._nodes[k] for k in self._nodes if k.startswith(("bus", "br"))]
+        for dev in self.devices.values():
+            nodes += [dev.nodes["P_MW"], dev.nodes["Q_Mvar"], dev.nodes["Reverted"]]
+        nodes += [disc.nodes["Position"] for disc in self.discrete.values()]
+        uncertain = ua.StatusCode(ua.StatusCodes.UncertainLastUsableValue)
+        for node in nodes:
+            old = await node.read_data_value(raise_on_bad_status=False)
+            await node.write_value(
+                ua.DataValue(
+                    old.Value,
+                    StatusCode=uncertain,
+                    SourceTimestamp=old.SourceTimestamp,
+                    ServerTimestamp=datetime.now(UTC),
+                )
+            )
+        await self._nodes["last_error"].write_value(ua.Variant(reason[:500], ua.VariantType.String))
 
     async def step(self, now: float, dt: float) -> None:
         hb = int(await self._nodes["heartbeat"].read_value())
@@ -302,6 +528,10 @@ class FeederSimulator:
                     q = float(await dev.nodes["Q_setpoint_Mvar"].read_value())
                     timeout = float(await dev.nodes["ReversionTimeout_s"].read_value())
                     ramp = float(await dev.nodes["Ramp_MW_per_s"].read_value())
+                    if not _admissible(dev, p, q, timeout, ramp):
+                        dev.refused.append(command)  # equipment never acts on such a command
+                        dev.last_command = command
+                        continue
                     dev.target_p, dev.target_q = (
                         (p, q) if enabled else (dev.default_p, dev.default_q)
                     )
@@ -339,7 +569,7 @@ class FeederSimulator:
             positions = {k: v.position for k, v in self.discrete.items()}
             with_positions = getattr(self._base_ac, "with_positions", None)
             if with_positions is None:
-                raise RuntimeError("this AC checker cannot move taps or capacitor steps")
+                raise BridgeError("this AC checker cannot move taps or capacitor steps")
             self._ac = with_positions(positions)
         await self._power_flow()
         self.cycles += 1
@@ -349,8 +579,10 @@ class FeederSimulator:
         q_dev = {d.device.device_id: d.actual_q for d in self.devices.values()}
         p, q = device_bus_consumption(self.view, p_dev, q_dev)
         flow = self._ac(p[None, :], q[None, :])
-        self.vm_pu = flow.vm_pu[0]
-        self.loading_percent = flow.branch_loading_percent[0]
+        vm, loading = flow.vm_pu[0], flow.branch_loading_percent[0]
+        if not (np.isfinite(vm).all() and np.isfinite(loading).all()):
+            raise BridgeError("the AC power flow returned non-finite voltages or loadings")
+        self.vm_pu, self.loading_percent = vm, loading
         for i in range(len(self.view.buses)):
             await self._nodes[f"bus{i}"].write_value(_variant(float(self.vm_pu[i])))
         for k in range(len(self.view.branches)):
@@ -363,3 +595,18 @@ class FeederSimulator:
             await dev.nodes["P_MW"].write_value(_variant(dev.actual_p))
             await dev.nodes["Q_Mvar"].write_value(_variant(dev.actual_q))
             await dev.nodes["Reverted"].write_value(_variant(dev.reverted))
+        if self.last_cycle_error:
+            self.last_cycle_error = ""
+            await self._nodes["last_error"].write_value(ua.Variant("", ua.VariantType.String))
+        await self._nodes["cycles"].write_value(
+            ua.Variant((self.cycles + 1) % 2**32, ua.VariantType.UInt32)
+        )
+
+
+def _admissible(dev: SimDevice, p: float, q: float, timeout: float, ramp: float) -> bool:
+    """Finite values within the nameplate, P and Q together within the rating."""
+    if not all(math.isfinite(v) for v in (p, q, timeout, ramp)) or timeout < 0 or ramp < 0:
+        return False
+    if not dev.p_min_mw - 1e-9 <= p <= dev.p_max_mw + 1e-9:
+        return False
+    return math.hypot(p, q) <= dev.s_mva * (1 + 1e-6)

@@ -1,4 +1,5 @@
-"""Dispatch a cleared interval to feeder equipment (the simulator) over secured OPC UA."""
+"""Dispatch a cleared interval to feeder equipment (the simulator) over secured OPC UA, and the
+operator's hold on dispatch (:class:`DispatchControl`)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from asyncua import ua
 
 from feederdao.domain.clearing import ClearingResult
 from feederdao.domain.profiles import FloatArray, Profiles
 from feederdao.grid_model.powerflow import AcEvaluator
-from feederdao.scada_bridge.audit import AuditLog
+from feederdao.scada_bridge.audit import AuditLog, AuditSink
 from feederdao.scada_bridge.bridge import Bridge, PushReport
 from feederdao.scada_bridge.nodemap import NodeMap, nodemap_for
 from feederdao.scada_bridge.security import (
@@ -136,12 +137,48 @@ async def dispatch_to_simulator(
     ):
         report = await bridge.push(f"interval-{period}", result.setpoints_for(period))
         await asyncio.sleep(0.5)  # a few simulator cycles: ramps done, power flow published
-        client = bridge._client
-        assert client is not None
-        idx = await client.get_namespace_index(NAMESPACE)
-        nodes = [client.get_node(ua.NodeId(f"Buses.{b}.Vm_pu", idx)) for b in result.bus_indices]
-        measured = np.array(await client.read_values(nodes), dtype=float)
+        voltages = await bridge.read([f"Buses.{b}.Vm_pu" for b in result.bus_indices], NAMESPACE)
+        measured = np.array(voltages, dtype=float)
     opf = result.ac_vm_pu if result.ac_vm_pu is not None else result.lp_vm_pu
     return DispatchCheck(
         period, report, result.bus_names, np.asarray(opf[period]), measured, feeder.client.policy
     )
+
+
+@dataclass
+class DispatchControl:
+    """Whether an operator holds dispatch: while suspended, the operator loop pushes no setpoint
+    and publishes no clearing. Each change is audited; the API's ``/health`` shows the state."""
+
+    audit: AuditSink
+    suspended: bool = False
+    reason: str = ""
+    by: str = ""
+    since: datetime | None = None
+
+    async def suspend(self, reason: str, by: str) -> None:
+        """Hold dispatch (recorded first: if the audit cannot be written, nothing changes)."""
+        now = datetime.now(UTC)
+        await asyncio.to_thread(
+            self.audit.record, "dispatch-suspended", reason=reason, by=by, at=now.isoformat()
+        )
+        self.suspended, self.reason, self.by, self.since = True, reason, by, now
+
+    async def resume(self, by: str) -> None:
+        now = datetime.now(UTC)
+        await asyncio.to_thread(
+            self.audit.record,
+            "dispatch-resumed",
+            by=by,
+            suspended_since=self.since.isoformat() if self.since else None,
+            at=now.isoformat(),
+        )
+        self.suspended, self.reason, self.by, self.since = False, "", by, now
+
+    def state(self) -> dict[str, object]:
+        return {
+            "state": "suspended" if self.suspended else "running",
+            "reason": self.reason or None,
+            "by": self.by or None,
+            "since": self.since.isoformat() if self.since else None,
+        }

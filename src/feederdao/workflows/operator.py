@@ -5,6 +5,11 @@ retried on a later tick after an exponential back-off; after ``max_attempts`` it
 recorded as such, counted in the metrics, logged as an error and shown by ``/health`` until an
 operator retries it successfully. Nothing is dropped silently, and a restarted process picks
 up where the store says it stopped.
+
+While an operator holds dispatch (``SuspendDispatch`` on the market's OPC UA server, kept in a
+:class:`~feederdao.workflows.dispatch.DispatchControl`), the loop still clears and anchors but
+publishes no clearing and pushes no setpoint until ``ResumeDispatch``; a publication asked for
+meanwhile is refused.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from feederdao.scada_bridge.server import MarketServer
 from feederdao.store import repositories as repo
 from feederdao.store.errors import ConflictError, NotFoundError
 from feederdao.store.models import IntervalRow
+from feederdao.workflows.dispatch import DispatchControl
 from feederdao.workflows.metrics import Metrics
 from feederdao.workflows.service import Anchor, MarketService
 
@@ -43,6 +49,7 @@ class Operator:
         audit: AuditSink,
         publisher: MarketServer | None = None,
         bridge: Bridge | None = None,
+        control: DispatchControl | None = None,
     ) -> None:
         self.service = service
         self.metrics = metrics
@@ -50,6 +57,8 @@ class Operator:
         self.publisher = publisher
         self.bridge = bridge
         self.settings = service.settings
+        self.control = control or DispatchControl(audit)
+        self._held_seen = False
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -99,7 +108,17 @@ class Operator:
             interval_id, "anchor", lambda: asyncio.to_thread(self.service.anchor, interval_id)
         )
 
+    def _refuse_if_held(self, what: str) -> None:
+        # -- dispatch hold (OPC UA SuspendDispatch) --
+        if self.control.suspended:
+            raise ConflictError(
+                f"dispatch is suspended by {self.control.by or 'an operator'} "
+                f"({self.control.reason}): no {what} until ResumeDispatch"
+            )
+
     async def publish(self, interval_id: int) -> None:
+        self._refuse_if_held("publication")
+
         async def run() -> None:
             if self.publisher is not None:
                 pub = await asyncio.to_thread(self.service.publication, interval_id)
@@ -112,6 +131,7 @@ class Operator:
         bridge = self.bridge
         if bridge is None:
             return
+        self._refuse_if_held("setpoint push")
 
         async def run() -> None:
             setpoints = await asyncio.to_thread(self.service.setpoints, interval_id, period)
@@ -157,6 +177,17 @@ class Operator:
         """One pass over the market's intervals, doing whatever is due."""
         svc = self.service
         now = svc.clock()
+        held = self.control.suspended  # -- dispatch hold: no publication, no push --
+        if held != self._held_seen:
+            self._held_seen = held
+            if held:
+                log.warning(
+                    "dispatch suspended by %s (%s): holding publications and setpoint pushes",
+                    self.control.by,
+                    self.control.reason,
+                )
+            else:
+                log.warning("dispatch resumed by %s", self.control.by)
         start = self._next_start(now)
         # already open, or overlapping an interval the operator opened by hand
         with contextlib.suppress(ConflictError):
@@ -185,11 +216,15 @@ class Operator:
                     continue
                 with svc.db.session() as s:
                     anchored = repo.step_status(s, row.id, "anchor") == "ok"
-                if (svc.chain is None or anchored) and self._due(row.id, "publish", now):
+                if (
+                    (svc.chain is None or anchored)
+                    and not held
+                    and self._due(row.id, "publish", now)
+                ):
                     if not await self._attempt(self.publish(row.id)):
                         continue
                     row.state = "published"
-            if row.state == "published" and self.bridge is not None:
+            if row.state == "published" and self.bridge is not None and not held:
                 elapsed = (now - row.start).total_seconds() / (row.period_minutes * 60)
                 period = int(elapsed) if elapsed >= 0 else -1
                 if 0 <= period < row.periods and self._due(row.id, f"push:{period}", now):

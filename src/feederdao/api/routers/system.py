@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from feederdao.api.auth import Service
-from feederdao.api.schemas import HealthOut, MarketOut
+from feederdao.api.schemas import DispatchStateOut, HealthOut, MarketOut
 from feederdao.governance.signing import BID_TYPES, REGISTER_TYPES
 from feederdao.grid_model.profiles import RESOLUTION_MIN
 
@@ -14,7 +14,8 @@ router = APIRouter(tags=["system"])
 
 @router.get("/health", response_model=HealthOut)
 def health(svc: Service, request: Request, response: Response) -> HealthOut:
-    """``ok``, or ``degraded`` (HTTP 503) when the database is down or a step was escalated."""
+    """``ok``, or ``degraded`` (HTTP 503) when the database is down or a step was escalated;
+    ``dispatch`` says whether an operator holds dispatch."""
     db = svc.db.ping()
     chain = None
     if svc.chain is not None:
@@ -26,8 +27,13 @@ def health(svc: Service, request: Request, response: Response) -> HealthOut:
     ok = db and chain is not False and not escalations
     if not ok:
         response.status_code = 503
+    control = request.app.state.operator.control
     return HealthOut(
-        status="ok" if ok else "degraded", database=db, chain=chain, escalations=escalations
+        status="ok" if ok else "degraded",
+        database=db,
+        chain=chain,
+        escalations=escalations,
+        dispatch=DispatchStateOut.model_validate(control.state()),
     )
 
 

@@ -154,9 +154,10 @@ def loss_plane(
     each, so a dispatch that swings between two states sees the losses of both as they are and
     settles, and the tangent (the marginal loss factor 2·a·p0) once the flow is steady; with no
     step before, or where the flow more than halved since (heading for zero), the chord to
-    zero flow a·p0, so the line never promises negative losses on the way there. The reactive part of the losses
-    is held at the AC point (no slope in Q): reactive power costs almost nothing to move, and a
-    slope there would invite the linear model to trade it for losses that do not exist."""
+    zero flow a·p0, so the line never promises negative losses on the way there. The reactive
+    part of the losses is held at the AC point (no slope in Q): reactive power costs almost
+    nothing to move, and a slope there would invite the linear model to trade it for losses
+    that do not exist."""
     v0 = np.maximum(vm0, 0.5) ** 2
     a = topo.r_pu[None, :] / (view.base_mva * v0)
     if p_before is None:

@@ -89,6 +89,13 @@ DEVICE_TYPES = {
         1004,
         "A flexible load: P is consumption (≥ 0, MW) that the market may move.",
     ),
+    "renewable": DeviceType(
+        "RenewableGeneratorType",
+        1007,
+        "An inverter-connected renewable plant other than PV (wind, biomass, hydro, aggregated "
+        "small renewables): P is generation (≥ 0, MW) up to its available power, Q its reactive "
+        "output (Mvar, positive = injected).",
+    ),
     "tap": DeviceType(
         "TapChangerType",
         1005,

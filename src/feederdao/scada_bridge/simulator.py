@@ -64,7 +64,13 @@ from feederdao.scada_bridge.uaserver import (
 )
 
 NAMESPACE = "urn:feederdao:feeder-simulator"
-CONTROLLABLE = (DeviceKind.PV, DeviceKind.STORAGE, DeviceKind.FLEX_LOAD, DeviceKind.LOAD)
+CONTROLLABLE = (
+    DeviceKind.PV,
+    DeviceKind.RENEWABLE,
+    DeviceKind.STORAGE,
+    DeviceKind.FLEX_LOAD,
+    DeviceKind.LOAD,
+)
 SETPOINT_FIELDS = (
     "P_setpoint_MW",
     "Q_setpoint_Mvar",
@@ -285,6 +291,7 @@ class FeederSimulator:
         q_range = (-dev.s_mva, dev.s_mva)
         sign = {
             DeviceKind.PV: "generation positive",
+            DeviceKind.RENEWABLE: "generation positive",
             DeviceKind.STORAGE: "charging positive, discharging negative",
         }.get(dev.device.kind, "consumption positive")
         analog: list[tuple[str, float, im.Unit, str, tuple[float, float] | None, Rule | None]] = [

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from feederdao.domain.clearing import (
     AcCheck,
@@ -70,6 +71,8 @@ class OperatingPoint:
     guess: bool = False
     #: the AC flows of the step before (radial): the loss planes become secants through both
     previous: PowerFlowResult | None = None
+    #: [t, k] branch-periods whose last solve sat where its loss line crossed zero
+    pinned: npt.NDArray[np.bool_] | None = None
 
 
 def bus_consumption(data: MarketData, d: Dispatch) -> tuple[FloatArray, FloatArray]:
@@ -232,7 +235,7 @@ class ClearingEngine:
             near = self._near_thermal(model, flow, allowed, 0.9)
             # a loss line lifted by more than a thousandth of the loss tolerance
             lifted = bool((dispatch.loss_slack_mw > 1e-3 * opts.loss_tolerance_mw).any())
-            marginal = self._marginal(model, dispatch, flow)
+            marginal = self._marginal(model, dispatch, flow) and not _pinned(dispatch, flow).any()
             if check.feasible and not near and not lifted and marginal:
                 stopped = "converged"
                 break
@@ -241,7 +244,9 @@ class ClearingEngine:
                 break
             # two steps in a row that only moved the linearisation and did not help will not
             # help next time (a step that added thermal rows changed the problem: no guide)
-            stalled = 0 if progress or added else stalled + 1
+            # (a dispatch within every limit is never stalled: what is left — loss factors not
+            # yet marginal, a line at its zero crossing — each step moves on)
+            stalled = 0 if progress or added or merit == 0.0 else stalled + 1
             if stalled >= 2 or (stalled and merit == previous_merit):
                 stopped = "no-improvement"
                 break
@@ -354,6 +359,7 @@ class ClearingEngine:
                 flow.vm_pu[:, topo.from_pos],
                 flow.losses_per_branch_p,
                 point.previous.branch_p_from_mw if point.previous is not None else None,
+                point.pinned,
             )
             if point.guess:
                 plane = (flow.losses_per_branch_p, 0.0 * plane[1])
@@ -451,7 +457,10 @@ class ClearingEngine:
         keys = frozenset(th.written) | frozenset(near)
         if lineariser is not None:
             return OperatingPoint(flow, None, keys, s_eff, bus_consumption(self.data, d))
-        return OperatingPoint(flow, d.v_pu2, keys, s_eff, None, previous=self.point.flow)
+        pinned = _pinned(d, flow)
+        return OperatingPoint(
+            flow, d.v_pu2, keys, s_eff, None, previous=self.point.flow, pinned=pinned
+        )
 
     def _evaluate(
         self,
@@ -514,7 +523,10 @@ class ClearingEngine:
         view, data = self.view, self.data
         if model.radial is not None:
             assert d.voltage_drop is not None
-            prices = decompose(view, self.topo, d, d.loss_factor, d.voltage_drop, data.period_hours)
+            assert d.loss_dual is not None
+            prices = decompose(
+                view, self.topo, d, d.loss_factor, d.voltage_drop, d.loss_dual, data.period_hours
+            )
         else:
             assert d.lin is not None
             prices = decompose_meshed(view, d.lin, d, data.period_hours)
@@ -645,6 +657,13 @@ def _merit(
     over = float(np.clip(flow.branch_loading_percent[:, fin] / limit - 1.0, 0, None).sum())
     loss = 0.0 if check.losses_agree else max(check.loss_error_mw - opts.loss_tolerance_mw, 0.0)
     return 1000.0 * (volt + over) + loss + 1e-9
+
+
+def _pinned(d: Dispatch, flow: PowerFlowResult) -> npt.NDArray[np.bool_]:
+    """[t, k]: the solve put no loss where the AC flow of its own dispatch loses something —
+    it sat at its loss line's zero crossing."""
+    ac = flow.losses_per_branch_p
+    return np.asarray((d.branch_loss_mw <= 1e-9) & (ac > 1e-7))
 
 
 def _band(model: ClearingModel) -> tuple[FloatArray, FloatArray]:

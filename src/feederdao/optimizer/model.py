@@ -90,6 +90,7 @@ class Dispatch:
     vm_pu: FloatArray
     v_pu2: FloatArray  # the LP's |V|² (radial) or (|V|₀ + dvm)² (meshed)
     losses_mw: FloatArray  # [t]
+    branch_loss_mw: FloatArray  # [t, k] (radial; zeros on a mesh)
     import_mw: FloatArray
     export_mw: FloatArray
     accepted_mw: FloatArray  # [block]
@@ -111,6 +112,7 @@ class Dispatch:
     dva: FloatArray | None
     dvm: FloatArray | None
     voltage_drop: FloatArray | None  # [t, k] duals of the voltage-drop rows (radial)
+    loss_dual: FloatArray | None  # [t, k] duals of the loss rows (radial)
     loss_factor: FloatArray  # [t, k] c_p of the loss planes the solve used (radial)
     s_eff: FloatArray  # [t, k] ratings of the thermal rows (inf where none)
     lin: Linearisation | None  # the expansion the solve used (meshed)
@@ -188,7 +190,8 @@ class ClearingModel:
             p, q, v2 = sol.value(fl.p), sol.value(fl.q), sol.value(fl.v)
             # the voltage the linear model predicts for the AC network: |V|² plus its correction
             vm = np.sqrt(np.clip(v2 + self.voltage_offset, 0.0, None))
-            losses = sol.value(self.radial.losses.p).sum(axis=1)
+            branch_loss = sol.value(self.radial.losses.p)
+            losses = branch_loss.sum(axis=1)
             dva = dvm = None
         else:
             assert self.meshed is not None
@@ -202,6 +205,7 @@ class ClearingModel:
             v2 = vm**2
             dva, dvm = sol.value(net.dva), dvm_all
             losses = lp_losses(net, dva, dvm)
+            branch_loss = np.zeros((n_t, len(view.branches)))
         sub, st = self.substation, self.storage
         market = float(
             lp.cost[self.bids.start : self.bids.start + self.bids.size] @ sol.value(self.bids)
@@ -222,6 +226,7 @@ class ClearingModel:
             vm_pu=vm,
             v_pu2=v2,
             losses_mw=np.asarray(losses),
+            branch_loss_mw=branch_loss,
             import_mw=sol.value(sub.imp),
             export_mw=sol.value(sub.exp),
             accepted_mw=_snap(sol.value(self.bids), self.data.blocks.quantity),
@@ -243,6 +248,7 @@ class ClearingModel:
             dva=dva,
             dvm=dvm,
             voltage_drop=sol.dual(self.radial.voltage_drop) if self.radial else None,
+            loss_dual=sol.dual(self.radial.losses.rows) if self.radial else None,
             loss_factor=self.loss_factor.copy(),
             s_eff=np.where(self.thermal.modelled, self.thermal.s_eff, np.inf),
             lin=self.meshed.lin if self.meshed is not None else None,

@@ -145,6 +145,7 @@ def loss_plane(
     vm0: FloatArray,
     ac_loss: FloatArray,
     p_before: FloatArray | None = None,
+    pinned: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """The loss line (c_0, c_p) ``[t, k]`` through an AC point: active flow ``p0`` at
     the from bus, |V| there ``vm0``, and the AC losses ``ac_loss``.
@@ -154,7 +155,9 @@ def loss_plane(
     each, so a dispatch that swings between two states sees the losses of both as they are and
     settles, and the tangent (the marginal loss factor 2·a·p0) once the flow is steady; with no
     step before, or where the flow more than halved since (heading for zero), the chord to
-    zero flow a·p0, so the line never promises negative losses on the way there. The reactive
+    zero flow a·p0, so the line never promises negative losses on the way there; likewise where
+    the last solve was ``pinned`` where its line crossed zero (no loss where the AC flow has
+    some). The reactive
     part of the losses is held at the AC point (no slope in Q): reactive power costs almost
     nothing to move, and a slope there would invite the linear model to trade it for losses
     that do not exist."""
@@ -166,6 +169,9 @@ def loss_plane(
         # more than halved: heading for zero, where a tangent-like line would fall below zero
         shrinking = (np.sign(p_before) == np.sign(p0)) & (np.abs(p0) < 0.5 * np.abs(p_before))
         ref = np.where(shrinking, 0.0, p_before)
+    if pinned is not None:
+        # the last solve sat where the line crossed zero: the chord lets it reach zero flow
+        ref = np.where(pinned, 0.0, ref)
     cp = a * (p0 + ref)
     c0 = ac_loss - cp * p0
     return c0, cp

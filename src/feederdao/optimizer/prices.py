@@ -4,14 +4,16 @@ Radial feeder. With ``y`` = ∂objective/∂right-hand side of every row (HiGHS'
 the flow column ``p_k`` free, stationarity in ``p_k`` and in its loss column gives, branch by
 branch from the from (parent) bus to the to (child) bus,
 
-    λ_to = λ_from + c_p,k · λ_to − (2 r_k / base) · μ_k − Σ_s cos θ_s · y_ks
+    λ_to = λ_from + c_p,k · ℓ_k − (2 r_k / base) · μ_k − Σ_s cos θ_s · y_ks
 
-with ``c_p,k`` the branch's marginal loss factor (the tangent plane of its losses), ``μ_k`` the
-dual of its voltage-drop row and ``y_ks`` those of its thermal polygon rows. Summed along the
-path from the substation to bus ``j``, every part is computed from its own duals:
+with ``c_p,k`` the branch's loss factor (the slope of its loss line), ``ℓ_k`` the dual of its
+loss row (the receiving end's price while the branch loses anything: the loss column is then
+between its bounds), ``μ_k`` the dual of its voltage-drop row and ``y_ks`` those of its thermal
+polygon rows. Summed along the path from the substation to bus ``j``, every part is computed
+from its own duals:
 
 * energy: the substation's price λ_0;
-* loss: Σ_path c_p,k · λ_to(k) — each branch's marginal losses bought at its receiving end;
+* loss: Σ_path c_p,k · ℓ_k — each branch's marginal losses bought at its receiving end;
 * voltage: −Σ_path (2 r_k / base) μ_k — the voltage band's price carried up the feeder;
 * congestion: −Σ_path Σ_s cos θ_s y_ks.
 
@@ -39,15 +41,16 @@ def decompose(
     d: Dispatch,
     loss_factor: FloatArray,
     voltage_drop_dual: FloatArray,
+    loss_dual: FloatArray,
     period_hours: float,
 ) -> Prices:
     """DLMP parts (EUR/MWh) ``[t, bus]`` on a radial feeder (see the module docstring);
-    ``loss_factor[t, k]`` is c_p of each branch, ``voltage_drop_dual[t, k]`` μ."""
+    ``loss_factor[t, k]`` is c_p of each branch, ``voltage_drop_dual[t, k]`` μ and
+    ``loss_dual[t, k]`` ℓ."""
     dt = period_hours
     lam = d.balance_p / dt
     A = topo.path  # [bus, branch]: branch k on the path to bus j
-    to = topo.to_pos
-    per_branch_loss = loss_factor * lam[:, to]  # [t, k]
+    per_branch_loss = loss_factor * loss_dual / dt  # [t, k]
     per_branch_volt = -(2.0 * topo.r_pu[None, :] / view.base_mva) * voltage_drop_dual / dt
     per_branch_cong = -d.thermal[:, :, 0] / dt
 

@@ -118,7 +118,7 @@ def main() -> None:
             bus = buses[k % len(buses)]
             p = repo.register_participant(s, f"p{k}", acct.address, bus, [])
             repo.approve_participant(s, p.id, bus, [])
-            members.append((acct, bus, repo.issue_api_key(s, "participant", p.id)))
+            members.append((acct, bus, repo.issue_api_key(s, "participant", p.id)[1]))
         interval = repo.open_interval(s, start, 4, 15, start - timedelta(minutes=5)).id
     db.dispose()
     setup_s = time.perf_counter() - t

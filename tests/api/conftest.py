@@ -18,9 +18,9 @@ from feederdao.domain.network import DeviceKind
 from feederdao.governance.signing import bid_message, sign
 from feederdao.store import repositories as repo
 from feederdao.store.audit import StoreAuditLog
+from feederdao.workflows.market import MarketService, ServiceSettings
 from feederdao.workflows.metrics import Metrics
 from feederdao.workflows.operator import Operator
-from feederdao.workflows.service import MarketService, ServiceSettings
 
 NET = "1-LV-rural1--0-sw"
 T0 = datetime(2026, 6, 21, 10, 0, tzinfo=UTC)
@@ -63,7 +63,7 @@ class Env:
         self, account: LocalAccount, name: str, bus: int, devices: list[str]
     ) -> dict[str, Any]:
         msg = {"participant": account.address, "name": name, "bus": bus, "devices": devices}
-        sig = sign(account.key, self.service.domain, "Register", msg)
+        sig = sign(account.key, self.service.ctx.domain, "Register", msg)
         return {
             "name": name,
             "address": account.address,
@@ -114,7 +114,7 @@ class Env:
         msg = bid_message(
             m.account.address, interval, period, m.bus, side, blocks, nonce or secrets.token_hex(8)
         )
-        sig = sign((signer or m.account).key, self.service.domain, "Bid", msg)
+        sig = sign((signer or m.account).key, self.service.ctx.domain, "Bid", msg)
         return {"message": msg, "signature": sig}
 
     def bid_count(self) -> int:
@@ -129,7 +129,7 @@ def make_env(url: str, workdir: str, **settings: Any) -> Env:
     svc.clock = clock
     op = Operator(svc, Metrics(), StoreAuditLog(svc.db))
     with svc.db.session() as s:
-        keys = {r: repo.issue_api_key(s, r) for r in ("operator", "auditor")}
+        keys = {r: repo.issue_api_key(s, r)[1] for r in ("operator", "auditor")}
     return Env(TestClient(create_app(op)), svc, op, clock, keys)
 
 

@@ -199,7 +199,23 @@ def test_an_interval_from_bids_to_published_and_anchored_results(env: Env) -> No
             "/bids/signed", json=env.signed_bid(seller, iv, [(1.0, 0.004)], "sell", period=t)
         )
         assert r.status_code == 201
+    # a participant moved by the operator after bidding: its bid no longer passes the rules
+    moved = env.join(DeviceKind.LOAD)
+    r = c.post("/bids/signed", json=env.signed_bid(moved, iv, [(300.0, 0.001)]))
+    assert r.status_code == 201
+    stale = r.json()["id"]
+    view = env.service.network.view
+    elsewhere = next(
+        b.index
+        for b in view.buses
+        if b.index not in view.slack_buses
+        and view.canonical_bus(b.index) != view.canonical_bus(moved.bus)
+    )
     op = env.auth("operator")
+    r = c.post(
+        f"/participants/{moved.id}/approve", json={"bus": elsewhere, "devices": []}, headers=op
+    )
+    assert r.status_code == 200, r.text
     r = c.post(f"/intervals/{iv}/clear", headers=op)
     assert r.status_code == 409 and "gate" in r.json()["error"]
     env.clock.now = GATE
@@ -216,7 +232,7 @@ def test_an_interval_from_bids_to_published_and_anchored_results(env: Env) -> No
         parts = p["energy"] + p["loss"] + p["congestion"] + p["voltage"]
         assert abs(parts - p["dlmp"]) < 1e-6
     a = c.post(f"/intervals/{iv}/anchor", headers=op).json()
-    stored = env.service.result(iv)
+    stored = env.service.results.result(iv)
     assert stored.result_hash == "0x" + hashlib.sha256(stored.result_json.encode()).hexdigest()
     assert a["result_hash"] == stored.result_hash and a["transaction"].startswith("0x")
     assert c.post(f"/intervals/{iv}/anchor", headers=op).json()["transaction"] == a["transaction"]
@@ -241,6 +257,12 @@ def test_an_interval_from_bids_to_published_and_anchored_results(env: Env) -> No
     doc = c.get(f"/intervals/{iv}/result", headers=env.auth("auditor")).json()
     assert doc["summary"]["periods"] == 4
     steps = c.get(f"/intervals/{iv}/steps", headers=op).json()
+    # the stale bid was left out of the clearing, and the clear step says which and why
+    assert steps[0]["detail"].startswith("left out 1 bid(s)")
+    assert (
+        f"bid {stale!r} bus: participant {moved.id!r} is at bus {elsewhere}" in steps[0]["detail"]
+    )
+    assert c.get(f"/bids/{stale}", headers=op).json()["accepted_mw"] == [0.0]
     assert [(s["step"], s["status"]) for s in steps] == [
         ("clear", "ok"),
         ("anchor", "ok"),

@@ -15,7 +15,7 @@ from feederdao.scada_bridge.bridge import Bridge
 from feederdao.scada_bridge.server import MarketServer
 from feederdao.store import repositories as repo
 from feederdao.workflows.dispatch import simulated_feeder
-from feederdao.workflows.service import ServiceSettings
+from feederdao.workflows.market import ServiceSettings
 from tests.api.conftest import make_env
 from tests.scada_bridge.conftest import free_port
 
@@ -124,7 +124,7 @@ async def _run(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
         assert cycles == {f"interval-{iv}-p0", f"interval-{iv}-p1"}
         # the equipment read back the scheduled value of each period
         for t in (0, 1):
-            scheduled = {sp.device_id: sp.p_mw for sp in svc.setpoints(iv, t)}
+            scheduled = {sp.device_id: sp.p_mw for sp in svc.results.setpoints(iv, t)}
             confirmed = {
                 a["fields"]["device"]: a["fields"]["read_back_mw"]
                 for a in audit

@@ -6,26 +6,16 @@ cheaper than a hop through the thread pool (and its GIL hand-over) on every requ
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from feederdao.store import repositories as repo
-from feederdao.workflows.service import MarketService
+from feederdao.workflows.market import MarketService
+from feederdao.workflows.market.keys import Caller
+from feederdao.workflows.operator import Operator as MarketOperator
 
 bearer = HTTPBearer(auto_error=False, description="An API key issued by the operator")
-
-
-@dataclass(frozen=True)
-class Caller:
-    role: str
-    participant_id: str | None = None
-
-    @property
-    def sees_everything(self) -> bool:
-        return self.role in ("operator", "auditor")
 
 
 async def service(request: Request) -> MarketService:
@@ -40,11 +30,10 @@ async def optional_caller(
     if credentials is None:
         return None
     svc: MarketService = request.app.state.service
-    with svc.db.session() as s:
-        found = repo.identify(s, credentials.credentials)
+    found = svc.keys.identify(credentials.credentials)
     if found is None:
         raise HTTPException(401, "unknown or revoked API key", {"WWW-Authenticate": "Bearer"})
-    return Caller(*found)
+    return found
 
 
 def require(*roles: str) -> Callable[..., Awaitable[Caller]]:
@@ -64,3 +53,11 @@ Anyone = Annotated[Caller, Depends(require("operator", "auditor", "participant")
 Participant = Annotated[Caller, Depends(require("participant"))]
 MaybeCaller = Annotated[Caller | None, Depends(optional_caller)]
 Service = Annotated[MarketService, Depends(service)]
+
+
+async def operator_loop(request: Request) -> MarketOperator:
+    op: MarketOperator = request.app.state.operator
+    return op
+
+
+Loop = Annotated[MarketOperator, Depends(operator_loop)]

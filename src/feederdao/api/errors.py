@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from feederdao.errors import FeederDaoError, FieldError, PowerFlowError, SolverError
 from feederdao.governance.signing import SignatureError
 from feederdao.store.errors import ConflictError, NotFoundError, StoreError
-from feederdao.workflows.service import NotApprovedError, SignerMismatchError
+from feederdao.workflows.errors import NotApprovedError, SignerMismatchError
 
 log = logging.getLogger("feederdao.api")
 

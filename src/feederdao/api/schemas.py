@@ -76,6 +76,7 @@ class ApiKeyIn(In):
 
 
 class ApiKeyOut(BaseModel):
+    key_id: int = Field(description="the key's id, to revoke or rotate it")
     api_key: str = Field(description="shown once; only its hash is stored")
     role: str
     participant_id: str | None

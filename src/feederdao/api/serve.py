@@ -22,26 +22,12 @@ from feederdao.grid_model.profiles import RESOLUTION_MIN, build_profiles
 from feederdao.scada_bridge.bridge import Bridge
 from feederdao.scada_bridge.security import ServerSecurity, generate_certificate, hash_password
 from feederdao.scada_bridge.server import MarketServer
-from feederdao.store import repositories as repo
 from feederdao.store.audit import StoreAuditLog
 from feederdao.workflows.dispatch import pki_for, simulated_feeder
+from feederdao.workflows.market import MarketService, ServiceSettings
+from feederdao.workflows.market.clearing import PROFILE_YEAR
 from feederdao.workflows.metrics import Metrics
 from feederdao.workflows.operator import Operator
-from feederdao.workflows.service import PROFILE_YEAR, MarketService, ServiceSettings
-
-
-def bootstrap_operator_key(service: MarketService, workdir: Path) -> Path | None:
-    """On a store without an operator key, issue one and write it to ``operator.key`` (0600)."""
-    with service.db.session() as s:
-        if repo.count_keys(s, "operator"):
-            return None
-        key = repo.issue_api_key(s, "operator", label="bootstrap")
-    path = workdir / "operator.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key + "\n")
-    return path
 
 
 @contextlib.asynccontextmanager
@@ -81,7 +67,7 @@ async def serve(
     workdir = Path(settings.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     service = await asyncio.to_thread(MarketService.start, settings)
-    key_file = bootstrap_operator_key(service, workdir)
+    key_file = service.keys.bootstrap_operator_key(workdir)
     if key_file:
         announce(f"operator API key written to {key_file}")
     metrics = Metrics()

@@ -38,7 +38,7 @@ def serve(
     """Run the market API and the operator loop: each interval is cleared, persisted, anchored
     on chain, published over OPC UA, and its setpoints pushed to the feeder."""
     from feederdao.api.serve import serve as run
-    from feederdao.workflows.service import ServiceSettings
+    from feederdao.workflows.market import ServiceSettings
 
     cfg = ServiceSettings.load(
         settings, database_url=database_url, host=host, port=port, network=net
@@ -54,7 +54,7 @@ def serve(
 def upgrade(settings: SettingsFile = None, database_url: DbUrl = None) -> None:
     """Create or migrate the database schema to the newest revision."""
     from feederdao.store.db import Database, safe_url
-    from feederdao.workflows.service import ServiceSettings
+    from feederdao.workflows.market import ServiceSettings
 
     cfg = ServiceSettings.load(settings, database_url=database_url)
     db = Database(cfg.database_url)
@@ -70,15 +70,13 @@ def api_key(
     database_url: DbUrl = None,
 ) -> None:
     """Issue an operator or auditor API key (printed once; only its hash is stored)."""
-    from feederdao.store import repositories as repo
     from feederdao.store.db import Database
-    from feederdao.workflows.service import ServiceSettings
+    from feederdao.workflows.market import ServiceSettings
+    from feederdao.workflows.market.keys import ApiKeys
 
     if role not in ("operator", "auditor"):
         raise typer.BadParameter(
             "role must be operator or auditor (participants get keys through the API when approved)"
         )
     cfg = ServiceSettings.load(settings, database_url=database_url)
-    with Database(cfg.database_url).session() as s:
-        key = repo.issue_api_key(s, role, label=label)
-    console.print(key)
+    console.print(ApiKeys(Database(cfg.database_url)).issue(role, label=label).api_key)

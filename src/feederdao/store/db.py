@@ -16,10 +16,10 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from feederdao.store.errors import StoreError
+from feederdao.store.errors import ConflictError, DuplicateKeyError, StoreError
 
 DEFAULT_URL = "sqlite:///feederdao.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -89,12 +89,15 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """One unit of work; the driver's errors leave it as the store's (see ``translate``)."""
         with self._sessions() as s:
             try:
                 yield s
                 s.commit()
-            except BaseException:
+            except BaseException as exc:
                 s.rollback()
+                if isinstance(exc, SQLAlchemyError):
+                    raise translate(exc) from exc
                 raise
 
     def tables(self) -> set[str]:
@@ -110,3 +113,28 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _constraint(exc: IntegrityError) -> str:
+    """The unique constraint or index an integrity error names, as far as the driver says."""
+    diag = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    if diag:
+        return str(diag)
+    text = str(exc.orig)
+    return text.split("UNIQUE constraint failed: ", 1)[1] if "UNIQUE constraint" in text else ""
+
+
+def translate(exc: SQLAlchemyError) -> Exception:
+    """A store error for SQLAlchemy's ``exc``. The message never carries the SQL statement or
+    its parameters (they may hold unpublished prices)."""
+    if isinstance(exc, IntegrityError):
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if sqlstate == "23505" or "UNIQUE constraint failed" in str(exc.orig):
+            return DuplicateKeyError(
+                f"a row with the same key is already stored ({_constraint(exc)})"
+            )
+        return ConflictError("the change contradicts what is stored (an integrity constraint)")
+    orig = getattr(exc, "orig", None)
+    if isinstance(exc, DBAPIError) or orig is None:
+        return StoreError(f"database error ({type(orig or exc).__name__})")
+    return StoreError(f"cannot store a value: {orig}")  # ours, e.g. a naive datetime

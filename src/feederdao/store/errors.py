@@ -20,3 +20,8 @@ class ConflictError(FeederDaoError, ValueError):
 
 class GateClosedError(ConflictError):
     """The interval's gate has closed: bids can no longer be placed or cancelled."""
+
+
+class DuplicateKeyError(ConflictError):
+    """A row with the same unique key is already stored (e.g. a bid's idempotency key committed
+    by a concurrent request); raised in place of the driver's integrity error."""

@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from feederdao.domain.clearing import ClearingResult
+from feederdao.errors import FieldError
 from feederdao.store.errors import ConflictError, GateClosedError, NotFoundError
 from feederdao.store.models import (
     ApiKeyRow,
@@ -103,22 +104,26 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_api_key(s: Session, role: str, participant_id: str | None = None, label: str = "") -> str:
-    """A new API key for ``role``; only its hash is stored, so the secret is shown once."""
+def issue_api_key(
+    s: Session, role: str, participant_id: str | None = None, label: str = ""
+) -> tuple[int, str]:
+    """A new API key for ``role``: ``(key id, secret)``. Only the secret's hash is stored, so
+    the secret is shown once."""
     if role not in ROLES:
-        raise ValueError(f"role {role!r}: choose one of {', '.join(ROLES)}")
+        raise FieldError("role", f"role {role!r}: choose one of {', '.join(ROLES)}")
     if (role == "participant") != (participant_id is not None):
-        raise ValueError("a participant key needs a participant; other roles take none")
+        raise FieldError(
+            "participant_id", "a participant key needs a participant; other roles take none"
+        )
     if participant_id is not None:
         part = get_participant(s, participant_id)
         if part.status != "approved":
             raise ConflictError(f"participant {participant_id!r} is {part.status}, not approved")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    s.add(
-        ApiKeyRow(key_hash=_digest(secret), role=role, participant_id=participant_id, label=label)
-    )
+    row = ApiKeyRow(key_hash=_digest(secret), role=role, participant_id=participant_id, label=label)
+    s.add(row)
     s.flush()
-    return secret
+    return row.id, secret
 
 
 def identify(s: Session, secret: str) -> tuple[str, str | None] | None:
@@ -144,9 +149,9 @@ def open_interval(
 ) -> IntervalRow:
     """A new interval; it may not overlap another one."""
     if periods <= 0:
-        raise ValueError("periods must be positive")
+        raise FieldError("periods", "periods must be positive")
     if gate_closure > start:
-        raise ValueError("gate closure must not be after the interval's start")
+        raise FieldError("gate_closure", "gate closure must not be after the interval's start")
     end = start + timedelta(minutes=periods * period_minutes)
     for other in s.scalars(select(IntervalRow).where(IntervalRow.start < end)):
         other_end = other.start + timedelta(minutes=other.periods * other.period_minutes)
@@ -225,7 +230,7 @@ def submit_bid(
 ) -> tuple[BidRow, bool]:
     """Store a validated bid; ``(row, created)``. The same idempotency key with the same content
     returns the stored bid; with other content it is a conflict. Two requests racing with one
-    key: the loser's commit raises IntegrityError, which the caller answers as a replay."""
+    key: the loser's insert raises DuplicateKeyError, which the caller answers as a replay."""
     digest = bid_content_hash(content)
     existing = bid_by_key(s, participant_id, idempotency_key)
     if existing is not None:
@@ -314,6 +319,13 @@ def record_parameters(
     return row
 
 
+def get_parameters(s: Session, parameters_id: int) -> AppliedParametersRow:
+    row = s.get(AppliedParametersRow, parameters_id)
+    if row is None:
+        raise NotFoundError(f"applied parameter set {parameters_id} does not exist")
+    return row
+
+
 def latest_parameters(s: Session) -> AppliedParametersRow | None:
     return s.scalar(select(AppliedParametersRow).order_by(AppliedParametersRow.id.desc()).limit(1))
 
@@ -369,8 +381,12 @@ def save_result(
     return row
 
 
+def find_result(s: Session, interval_id: int) -> ClearingResultRow | None:
+    return s.get(ClearingResultRow, interval_id)
+
+
 def get_result(s: Session, interval_id: int) -> ClearingResultRow:
-    row = s.get(ClearingResultRow, interval_id)
+    row = find_result(s, interval_id)
     if row is None:
         raise NotFoundError(f"market interval {interval_id} has no clearing result yet")
     return row

@@ -15,24 +15,23 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from feederdao.errors import FeederDaoError
 from feederdao.scada_bridge.audit import AuditSink
 from feederdao.scada_bridge.bridge import Bridge
 from feederdao.scada_bridge.server import MarketServer
 from feederdao.store import repositories as repo
 from feederdao.store.errors import ConflictError, NotFoundError
-from feederdao.store.models import IntervalRow
+from feederdao.workflows.errors import StepFailed
+from feederdao.workflows.market import MarketService
+from feederdao.workflows.market.anchoring import Anchor
+from feederdao.workflows.market.clearing import ClearingOutcome
 from feederdao.workflows.metrics import Metrics
-from feederdao.workflows.service import Anchor, MarketService
 
 log = logging.getLogger("feederdao.operator")
 T = TypeVar("T")
 
-
-class StepFailed(FeederDaoError, RuntimeError):
-    """A step of the operator loop failed (it is recorded; it will be retried or escalated)."""
+__all__ = ["Operator", "StepFailed"]
 
 
 class Operator:
@@ -53,8 +52,15 @@ class Operator:
 
     # -- steps ----------------------------------------------------------------------------
 
-    async def step(self, interval_id: int, name: str, fn: Callable[[], Awaitable[T]]) -> T:
-        """Run one step and record how it went; re-raise its error after recording it."""
+    async def step(
+        self,
+        interval_id: int,
+        name: str,
+        fn: Callable[[], Awaitable[T]],
+        detail: Callable[[T], str] = lambda _: "",
+    ) -> T:
+        """Run one step and record how it went (``detail`` of its value with a success); re-raise
+        its error after recording it."""
         try:
             value = await fn()
         except (ConflictError, NotFoundError):
@@ -81,30 +87,36 @@ class Operator:
                     "interval %s: %s failed (attempt %d): %s", interval_id, name, attempt, reason
                 )
             raise
+        text = detail(value)
         with self.service.db.session() as s:
-            repo.record_step(s, interval_id, name, "ok", at=self.service.clock())
+            repo.record_step(s, interval_id, name, "ok", text, at=self.service.clock())
+        if text:
+            log.warning("interval %s: %s: %s", interval_id, name, text)
         self.metrics.steps.labels(name.split(":")[0], "ok").inc()
         return value
 
-    async def clear(self, interval_id: int) -> None:
-        async def run() -> None:
+    async def clear(self, interval_id: int) -> ClearingOutcome:
+        async def run() -> ClearingOutcome:
             t = time.perf_counter()
-            await asyncio.to_thread(self.service.clear, interval_id)
+            outcome = await asyncio.to_thread(self.service.clearing.clear, interval_id)
             self.metrics.clearing_seconds.observe(time.perf_counter() - t)
+            return outcome
 
-        await self.step(interval_id, "clear", run)
+        return await self.step(interval_id, "clear", run, ClearingOutcome.describe)
 
     async def anchor(self, interval_id: int) -> Anchor:
         return await self.step(
-            interval_id, "anchor", lambda: asyncio.to_thread(self.service.anchor, interval_id)
+            interval_id,
+            "anchor",
+            lambda: asyncio.to_thread(self.service.anchoring.anchor, interval_id),
         )
 
     async def publish(self, interval_id: int) -> None:
         async def run() -> None:
             if self.publisher is not None:
-                pub = await asyncio.to_thread(self.service.publication, interval_id)
+                pub = await asyncio.to_thread(self.service.results.publication, interval_id)
                 await self.publisher.publish_clearing(pub)
-            await asyncio.to_thread(self.service.mark_published, interval_id)
+            await asyncio.to_thread(self.service.intervals.mark_published, interval_id)
 
         await self.step(interval_id, "publish", run)
 
@@ -114,13 +126,17 @@ class Operator:
             return
 
         async def run() -> None:
-            setpoints = await asyncio.to_thread(self.service.setpoints, interval_id, period)
+            setpoints = await asyncio.to_thread(self.service.results.setpoints, interval_id, period)
             report = await bridge.push(f"interval-{interval_id}-p{period}", setpoints)
             if not report.ok:
                 failed = ", ".join(f"{d.device_id} ({d.status})" for d in report.failed[:5])
                 raise StepFailed(f"{len(report.failed)} device(s) not confirmed: {failed}")
 
         await self.step(interval_id, f"push:{period}", run)
+
+    def audit_records(self, event: str | None = None) -> list[dict[str, Any]]:
+        """The OPC UA command audit log (writes, read-backs, reconnects)."""
+        return self.audit.records(event)
 
     def escalations(self) -> list[str]:
         with self.service.db.session() as s:
@@ -160,16 +176,10 @@ class Operator:
         start = self._next_start(now)
         # already open, or overlapping an interval the operator opened by hand
         with contextlib.suppress(ConflictError):
-            await asyncio.to_thread(svc.open_interval, start)
-        with svc.db.session() as s:
-            live: list[IntervalRow] = [
-                r
-                for state in ("open", "gate-closed", "cleared", "published")
-                for r in repo.list_intervals(s, state, 50)
-            ]
-        for row in sorted(live, key=lambda r: r.start):
+            await asyncio.to_thread(svc.intervals.open, start)
+        for row in await asyncio.to_thread(svc.intervals.live):
             if row.state == "open" and now >= row.gate_closure:
-                row = await asyncio.to_thread(svc.close_gate, row.id)
+                row = await asyncio.to_thread(svc.intervals.close_gate, row.id)
             if row.state == "gate-closed":
                 if not self._due(row.id, "clear", now) or not await self._attempt(
                     self.clear(row.id)

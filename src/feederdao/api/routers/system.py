@@ -4,30 +4,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from feederdao.api.auth import Service
+from feederdao.api.auth import Loop, Service
 from feederdao.api.schemas import HealthOut, MarketOut
 from feederdao.governance.signing import BID_TYPES, REGISTER_TYPES
-from feederdao.grid_model.profiles import RESOLUTION_MIN
 
 router = APIRouter(tags=["system"])
 
 
 @router.get("/health", response_model=HealthOut)
-def health(svc: Service, request: Request, response: Response) -> HealthOut:
+def health(svc: Service, op: Loop, response: Response) -> HealthOut:
     """``ok``, or ``degraded`` (HTTP 503) when the database is down or a step was escalated."""
-    db = svc.db.ping()
-    chain = None
-    if svc.chain is not None:
-        try:
-            chain = bool(svc.chain.w3.is_connected())
-        except Exception:
-            chain = False
-    escalations = request.app.state.operator.escalations()
-    ok = db and chain is not False and not escalations
-    if not ok:
+    got = svc.system.health(op.escalations())
+    if not got.ok:
         response.status_code = 503
     return HealthOut(
-        status="ok" if ok else "degraded", database=db, chain=chain, escalations=escalations
+        status="ok" if got.ok else "degraded",
+        database=got.database,
+        chain=got.chain,
+        escalations=list(got.escalations),
     )
 
 
@@ -40,11 +34,12 @@ def metrics(request: Request) -> Response:
 @router.get("/market", response_model=MarketOut)
 def market(svc: Service) -> MarketOut:
     """The feeder's buses and the EIP-712 domain and types to sign registrations and bids."""
+    info = svc.system.market()
     return MarketOut(
-        network=svc.network.view.name,
-        buses=[b.index for b in svc.network.view.buses],
-        period_minutes=RESOLUTION_MIN,
-        periods_per_interval=svc.settings.periods_per_interval,
-        eip712_domain=svc.domain.as_dict() if svc.chain is not None else None,
+        network=info.network,
+        buses=list(info.buses),
+        period_minutes=info.period_minutes,
+        periods_per_interval=info.periods_per_interval,
+        eip712_domain=info.eip712_domain,
         eip712_types={"Bid": BID_TYPES, "Register": REGISTER_TYPES},
     )

@@ -122,9 +122,9 @@ class Env:
             return len(repo.list_bids(s))
 
 
-def make_env(url: str, workdir: str, **settings: Any) -> Env:
+def make_env(url: str, workdir: str, with_chain: bool = True, **settings: Any) -> Env:
     cfg = ServiceSettings(database_url=url, network=NET, workdir=workdir, **settings)
-    svc = MarketService.start(cfg)
+    svc = MarketService.start(cfg, with_chain)
     clock = Clock()
     svc.clock = clock
     op = Operator(svc, Metrics(), StoreAuditLog(svc.db))

@@ -9,6 +9,7 @@ from eth_account import Account
 
 from feederdao.domain.network import DeviceKind
 from feederdao.governance.chain import DevChain
+from feederdao.workflows.market.wholesale import PLACEHOLDER_NOTE
 from tests.api.conftest import GATE, NOON, Env
 
 
@@ -306,8 +307,11 @@ def test_governance_health_metrics_and_market_info(env: Env) -> None:
         "database": True,
         "chain": True,
         "escalations": [],
+        "wholesale_prices": "placeholder",
+        "notes": [PLACEHOLDER_NOTE],
     }
     info = c.get("/market").json()
+    assert info["wholesale_prices"] == "placeholder" and info["notes"] == [PLACEHOLDER_NOTE]
     assert info["eip712_domain"]["verifyingContract"] == chain.dao.addresses.settlement
     assert "Bid" in info["eip712_types"]
     a = env.join()

@@ -254,6 +254,10 @@ class MarketOut(BaseModel):
     periods_per_interval: int
     eip712_domain: dict[str, Any] | None
     eip712_types: dict[str, Any]
+    wholesale_prices: Literal["file", "flat", "placeholder"] = Field(
+        description="where the import and export prices come from (placeholder: not configured)"
+    )
+    notes: list[str] = Field(description="what a user must know about how the market runs")
 
 
 class HealthOut(BaseModel):
@@ -261,6 +265,8 @@ class HealthOut(BaseModel):
     database: bool
     chain: bool | None
     escalations: list[str]
+    wholesale_prices: Literal["file", "flat", "placeholder"]
+    notes: list[str]
 
 
 class AuditOut(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +29,8 @@ from feederdao.workflows.market import MarketService, ServiceSettings
 from feederdao.workflows.market.clearing import PROFILE_YEAR
 from feederdao.workflows.metrics import Metrics
 from feederdao.workflows.operator import Operator
+
+log = logging.getLogger("feederdao.serve")
 
 
 @contextlib.asynccontextmanager
@@ -67,6 +70,9 @@ async def serve(
     workdir = Path(settings.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     service = await asyncio.to_thread(MarketService.start, settings)
+    for note in service.system.notes():
+        log.warning("%s", note)
+        announce(f"warning: {note}")
     key_file = service.keys.bootstrap_operator_key(workdir)
     if key_file:
         announce(f"operator API key written to {key_file}")

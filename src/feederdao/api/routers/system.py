@@ -22,6 +22,8 @@ def health(svc: Service, op: Loop, response: Response) -> HealthOut:
         database=got.database,
         chain=got.chain,
         escalations=list(got.escalations),
+        wholesale_prices=got.wholesale_prices,
+        notes=list(got.notes),
     )
 
 
@@ -42,4 +44,6 @@ def market(svc: Service) -> MarketOut:
         periods_per_interval=info.periods_per_interval,
         eip712_domain=info.eip712_domain,
         eip712_types={"Bid": BID_TYPES, "Register": REGISTER_TYPES},
+        wholesale_prices=info.wholesale_prices,
+        notes=list(info.notes),
     )

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from feederdao.domain.bidrules import BidRules
-from feederdao.domain.clearing import ClearingOptions, ClearingResult, WholesalePrices
+from feederdao.domain.clearing import ClearingOptions, ClearingResult
 from feederdao.domain.market import Bid, BidProblem, PriceBlock, Side
 from feederdao.grid_model.participants import registry_from_assignments
 from feederdao.grid_model.profiles import RESOLUTION_MIN, build_profiles
@@ -101,7 +101,7 @@ class Clearing:
             market,
             reading.parameters,
             ClearingOptions(elastic=True),
-            WholesalePrices.day_shape(interval.periods, first_step),
+            ctx.prices.window(interval.periods, first_step),
         )
         with ctx.db.session() as s:
             params = repo.record_parameters(

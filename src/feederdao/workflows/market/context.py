@@ -14,6 +14,7 @@ from feederdao.store.db import Database
 from feederdao.workflows.errors import ChainRequiredError
 from feederdao.workflows.market.chain import ChainContext
 from feederdao.workflows.market.settings import ServiceSettings
+from feederdao.workflows.market.wholesale import WholesaleSource
 from feederdao.workflows.network import OpenNetwork
 
 
@@ -30,7 +31,18 @@ class MarketContext:
     network: OpenNetwork
     chain: ChainContext | None = None
     clock: Callable[[], datetime] = field(default=utc_now)
+    wholesale: WholesaleSource | None = None
     _params: GridParameters | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.wholesale is None:
+            self.wholesale = WholesaleSource.of(self.settings)
+
+    @property
+    def prices(self) -> WholesaleSource:
+        """The wholesale prices the market imports and exports at."""
+        assert self.wholesale is not None  # set by __post_init__
+        return self.wholesale
 
     def require_chain(self, what: str) -> ChainContext:
         if self.chain is None:

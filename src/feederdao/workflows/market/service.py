@@ -25,6 +25,7 @@ from feederdao.workflows.market.participants import Participants
 from feederdao.workflows.market.results import Results
 from feederdao.workflows.market.settings import ServiceSettings
 from feederdao.workflows.market.system import System
+from feederdao.workflows.market.wholesale import WholesaleSource
 from feederdao.workflows.network import OpenNetwork, open_network
 
 
@@ -45,9 +46,11 @@ class MarketService:
 
     @classmethod
     def start(cls, settings: ServiceSettings, with_chain: bool = True) -> MarketService:
+        wholesale = WholesaleSource.of(settings)  # a bad price file fails before anything runs
         db = Database(settings.database_url)
         chain = connect_chain(settings, db) if with_chain else None
-        return cls(MarketContext(settings, db, open_network(settings.network), chain))
+        network = open_network(settings.network)
+        return cls(MarketContext(settings, db, network, chain, wholesale=wholesale))
 
     @property
     def settings(self) -> ServiceSettings:

@@ -30,6 +30,9 @@ class ServiceSettings:
     retry_delay_s: float = 2.0
     tick_s: float = 1.0
     workdir: str = ".feederdao"
+    wholesale_prices: str | None = None
+    wholesale_import_eur_per_mwh: float | None = None
+    wholesale_export_eur_per_mwh: float | None = None
 
     @classmethod
     def load(cls, path: Path | None = None, **overrides: Any) -> ServiceSettings:

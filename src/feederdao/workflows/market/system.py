@@ -8,6 +8,7 @@ from typing import Any
 
 from feederdao.grid_model.profiles import RESOLUTION_MIN
 from feederdao.workflows.market.context import MarketContext
+from feederdao.workflows.market.wholesale import Kind
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,8 @@ class Health:
     database: bool
     chain: bool | None
     escalations: tuple[str, ...]
+    wholesale_prices: Kind
+    notes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class MarketInfo:
     period_minutes: int
     periods_per_interval: int
     eip712_domain: dict[str, Any] | None
+    wholesale_prices: Kind
+    notes: tuple[str, ...]
 
 
 class System:
@@ -45,7 +50,13 @@ class System:
         db = self.ctx.db.ping()
         chain = self.chain_connected()
         ok = db and chain is not False and not escalations
-        return Health(ok, db, chain, tuple(escalations))
+        prices = self.ctx.prices
+        return Health(ok, db, chain, tuple(escalations), prices.kind, self.notes())
+
+    def notes(self) -> tuple[str, ...]:
+        """What an operator must know about how this service runs."""
+        note = self.ctx.prices.note
+        return (note,) if note else ()
 
     def market(self) -> MarketInfo:
         view = self.ctx.network.view
@@ -55,4 +66,6 @@ class System:
             RESOLUTION_MIN,
             self.ctx.settings.periods_per_interval,
             self.ctx.domain.as_dict() if self.ctx.chain is not None else None,
+            self.ctx.prices.kind,
+            self.notes(),
         )

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import uvicorn
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
@@ -142,3 +147,76 @@ def env(database_url: str, tmp_path: Any) -> Iterator[Env]:
 
 NOON = datetime(2026, 6, 21, 12, 0, tzinfo=UTC)
 GATE = NOON - timedelta(minutes=5)
+
+
+@dataclass
+class Keyed:
+    """A participant made straight in the store (no signed registration), with an API key."""
+
+    id: str
+    bus: int
+    key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def keyed_members(env: Env, n: int) -> list[Keyed]:
+    out = []
+    with env.service.db.session() as s:
+        for _ in range(n):
+            bus, dev = env.free_device()
+            part = repo.register_participant(s, "k", Account.create().address, bus, [dev])
+            repo.approve_participant(s, part.id, bus, [dev])
+            out.append(Keyed(part.id, bus, repo.issue_api_key(s, "participant", part.id)[1]))
+    return out
+
+
+@contextmanager
+def served(env: Env, with_loop: bool = False) -> Iterator[str]:
+    """The env's app served by uvicorn on 127.0.0.1 in a thread of its own (and the operator
+    loop beside it when ``with_loop``); stopped on exit, even when an assert fails."""
+    from tests.scada_bridge.conftest import free_port
+
+    port = free_port()
+    config = uvicorn.Config(
+        env.client.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    stop: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    async def main() -> None:
+        event = asyncio.Event()
+        stop.append((asyncio.get_running_loop(), event))
+        tasks = [asyncio.create_task(server.serve())]
+        if with_loop:
+            tasks.append(asyncio.create_task(env.operator.run(event)))
+        await event.wait()
+        server.should_exit = True
+        for task in tasks[1:]:  # the loop may be waiting for a clearing: do not wait for it
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert server.started, "the server did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if stop:
+            loop, event = stop[0]
+            loop.call_soon_threadsafe(event.set)
+        thread.join(30)
+
+
+def backend_url(request: pytest.FixtureRequest, backend: str, workdir: Any, name: str) -> str:
+    """A fresh database on ``backend`` (for module-scoped services)."""
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / 'market.db'}"
+    from tests.postgres import create_database
+
+    return create_database(request.getfixturevalue("postgres_server"), name)

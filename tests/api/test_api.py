@@ -305,7 +305,10 @@ def test_governance_health_metrics_and_market_info(env: Env) -> None:
     assert c.get("/health").json() == {
         "status": "ok",
         "database": True,
+        "store": "ok",
         "chain": True,
+        "loop": "off",
+        "problems": [],
         "escalations": [],
         "wholesale_prices": "placeholder",
         "notes": [PLACEHOLDER_NOTE],

@@ -81,7 +81,13 @@ async def _run(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
         await op.tick()  # attempt 2 fails: escalated
         health = c.get("/health")
         assert health.status_code == 503
-        assert "NotOperator" in health.json()["escalations"][0]
+        # anyone sees the step and its reason code; the message only with a key
+        assert health.json()["escalations"] == [
+            {"interval_id": iv, "step": "anchor", "reason": "chain", "detail": None}
+        ]
+        assert "NotOperator" not in health.text
+        seen = c.get("/health", headers=env.auth("auditor")).json()["escalations"][0]
+        assert "NotOperator" in seen["detail"]
         env.clock.now += timedelta(seconds=60)
         await op.tick()  # escalated steps are not retried by the loop
         with svc.db.session() as s:

@@ -1,4 +1,5 @@
-"""Request and response bodies. Requests forbid unknown fields; numbers must be finite."""
+"""Request and response bodies. Requests forbid unknown fields; numbers are strict (``"1"`` or
+``true`` is not a number) and finite."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from feederdao.domain.market import MAX_BLOCKS
 Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", examples=["0x" + "ab" * 20])]
 Signature = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{130}$")]
 DeviceId = Annotated[str, Field(min_length=1, max_length=64)]
-Uint32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
-Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-Uint63 = Annotated[int, Field(ge=0, le=2**63 - 1)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+Uint32 = Annotated[int, Field(strict=True, ge=0, le=2**32 - 1)]
+Int64 = Annotated[int, Field(strict=True, ge=-(2**63), le=2**63 - 1)]
+Uint63 = Annotated[int, Field(strict=True, ge=0, le=2**63 - 1)]
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 MAX_ID = 2**31 - 1  # ids and indices are 32-bit columns
+Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 IntervalId = Annotated[int, Path(ge=1, le=MAX_ID, description="market interval id")]
 Index = Annotated[int | None, Query(ge=0, le=MAX_ID)]
 #: a state, status or event name to filter by (lower-case words and dashes)
@@ -75,6 +77,18 @@ class ApiKeyIn(In):
     label: Annotated[str, Field(max_length=200)] = ""
 
 
+class ApiKeyInfo(Out):
+    """An issued key as stored (never the key itself)."""
+
+    id: int
+    role: str
+    participant_id: str | None
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+    revoked_why: str | None
+
+
 class ApiKeyOut(BaseModel):
     key_id: int = Field(description="the key's id, to revoke or rotate it")
     api_key: str = Field(description="shown once; only its hash is stored")
@@ -94,7 +108,7 @@ class BlockIn(In):
 
 
 class BidIn(In):
-    interval_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    interval_id: Id
     period: Uint32
     bus: Uint32
     side: Literal["buy", "sell"]
@@ -107,7 +121,7 @@ class BidMessage(In):
     in W; ``nonce`` is the idempotency key."""
 
     participant: Address
-    interval: Annotated[int, Field(ge=1, le=MAX_ID)]
+    interval: Id
     period: Uint32
     bus: Uint32
     side: Literal["buy", "sell"]
@@ -144,7 +158,7 @@ class BidOut(Out):
 
 class IntervalIn(In):
     start: datetime = Field(description="first delivery period, on a 15-minute boundary, UTC")
-    periods: Annotated[int, Field(ge=1, le=96)] | None = None
+    periods: Annotated[int, Field(strict=True, ge=1, le=96)] | None = None
     gate_closure: datetime | None = None
 
 
@@ -154,7 +168,8 @@ class AnchorOut(BaseModel):
     block: int | None
     chain_id: int | None
     on_chain_hash: str | None = Field(None, description="read from the SettlementRegistry now")
-    verified: bool | None = None
+    verified: bool = Field(description="the chain holds this anchor now (checked live)")
+    reason: str | None = Field(None, description="why it is not verified")
 
 
 class IntervalOut(Out):
@@ -167,7 +182,12 @@ class IntervalOut(Out):
     state: str
     cleared_at: datetime | None
     published_at: datetime | None
-    result_hash: str | None = None
+    gate_closed_at: datetime | None = None
+    book_bids: int | None = Field(None, description="active bids as the gate closed")
+    book_hash: str | None = Field(
+        None, description="SHA-256 of the sorted ids of the active bids as the gate closed"
+    )
+    result_hash: str | None = Field(None, description="once the result is public")
     anchor_tx: str | None = None
 
 
@@ -222,6 +242,7 @@ class StepOut(Out):
     step: str
     attempt: int
     status: str
+    reason: str = Field(description="a short reason code of a failure")
     detail: str
     at: datetime
 
@@ -260,11 +281,23 @@ class MarketOut(BaseModel):
     notes: list[str] = Field(description="what a user must know about how the market runs")
 
 
+class EscalationOut(BaseModel):
+    interval_id: int
+    step: str
+    reason: str = Field(description="a short reason code (store, chain, solver, ...)")
+    detail: str | None = Field(None, description="the message: operators and auditors only")
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
-    database: bool
-    chain: bool | None
-    escalations: list[str]
+    database: bool = Field(description="the database answers a query")
+    store: Literal["ok", "busy", "read-only", "unreachable"] = Field(
+        description="the database takes a write now"
+    )
+    chain: bool | None = Field(description="the chain's node answers (null: no chain)")
+    loop: Literal["off", "ok", "failing", "stuck"] = Field(description="the operator loop")
+    problems: list[str] = Field(description="reason codes of what is degraded")
+    escalations: list[EscalationOut]
     wholesale_prices: Literal["file", "flat", "placeholder"]
     notes: list[str]
 

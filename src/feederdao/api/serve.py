@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
+import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from feederdao.store.audit import StoreAuditLog
 from feederdao.workflows.dispatch import pki_for, simulated_feeder
 from feederdao.workflows.market import MarketService, ServiceSettings
 from feederdao.workflows.market.clearing import PROFILE_YEAR
+from feederdao.workflows.market.keys import write_private
 from feederdao.workflows.metrics import Metrics
 from feederdao.workflows.operator import Operator
 
@@ -45,10 +46,7 @@ async def _market_server(settings: ServiceSettings, workdir: Path) -> AsyncItera
             "127.0.0.1",
         )
     password = secrets.token_urlsafe(16)
-    creds = workdir / "market-server-viewer.txt"
-    fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(f"user=scada\npassword={password}\n")
+    write_private(workdir / "market-server-viewer.txt", f"user=scada\npassword={password}\n")
     security = ServerSecurity(
         pki / "market.der",
         pki / "market_key.pem",
@@ -66,7 +64,9 @@ async def serve(
     announce: Callable[[str], None] = print,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Run until ``stop`` is set (or the process is interrupted)."""
+    """Run until ``stop`` is set or the process gets SIGTERM or SIGINT. Stopping never waits
+    for a clearing in progress (it is redone after a restart) and waits for requests in flight
+    ``shutdown_grace_s`` at most."""
     workdir = Path(settings.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     service = await asyncio.to_thread(MarketService.start, settings)
@@ -101,9 +101,15 @@ async def serve(
         operator = Operator(service, metrics, audit, publisher, bridge)
         app = create_app(operator)
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
         )
         server = uvicorn.Server(config)
+        _stop_on_signals(stop)
         announce(
             f"API on http://{settings.host}:{settings.port} (OpenAPI at /docs); "
             f"{RESOLUTION_MIN}-minute periods, {settings.periods_per_interval} per interval"
@@ -120,5 +126,16 @@ async def serve(
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         stop.set()
         server.should_exit = True
+        _, late = await asyncio.wait(tasks, timeout=settings.shutdown_grace_s + 1)
+        for task in late:  # the operator loop waiting for a clearing, say
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     service.db.dispose()
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (when serving from the main thread)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)

@@ -157,7 +157,13 @@ class SettlementRegistry:
                 "was reset or reorganised; the embedded chain starts afresh on every run)",
             )
         if held_hex is None:
-            return AnchorCheck(None, False, "the registry holds no hash for this interval")
+            return AnchorCheck(
+                None,
+                False,
+                f"the registry holds no hash for this interval although block {block} recorded "
+                "its anchoring: the chain was reset (the embedded chain starts afresh on every "
+                "run)",
+            )
         if held_hex != expected:
             return AnchorCheck(held_hex, False, "the registry holds another hash")
         return AnchorCheck(held_hex, True, None)

@@ -12,9 +12,8 @@ from feederdao.store.models import BidRow
 
 router = APIRouter(prefix="/bids", tags=["bids"])
 
-# Submissions are ``async`` and run on the event loop: checking a signature and committing one row
-# to SQLite takes well under a millisecond, and staying off the thread pool avoids a GIL
-# hand-over per request (it doubled throughput in bench/service.py).
+# Every endpoint is a plain function that FastAPI runs in its thread pool: a submission commits
+# to the store, and a store that is locked or slow must not stall the event loop (nor /health).
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Error},
@@ -22,6 +21,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Error},
     409: {"model": Error},
     422: {"model": Error},
+    503: {"model": Error, "description": "the store is busy or read-only: see Retry-After"},
 }
 
 
@@ -32,7 +32,7 @@ def _answer(request: Request, response: Response, row: BidRow, created: bool, au
 
 
 @router.post("", status_code=201, response_model=BidOut, responses=ERRORS)
-async def submit(
+def submit(
     body: BidIn,
     caller: Participant,
     svc: Service,
@@ -56,9 +56,7 @@ async def submit(
 
 
 @router.post("/signed", status_code=201, response_model=BidOut, responses=ERRORS)
-async def submit_signed(
-    body: SignedBidIn, svc: Service, request: Request, response: Response
-) -> BidOut:
+def submit_signed(body: SignedBidIn, svc: Service, request: Request, response: Response) -> BidOut:
     """Submit a bid signed by the participant's wallet (EIP-712 ``Bid``, domain from
     ``GET /market``); no API key needed. The message's ``nonce`` is the idempotency key."""
     row, created = svc.bids.submit_signed(body.message.model_dump(), body.signature)

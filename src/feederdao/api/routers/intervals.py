@@ -98,6 +98,7 @@ async def anchor(interval_id: IntervalId, _: Operator, op: Loop) -> AnchorOut:
         chain_id=a.chain_id,
         on_chain_hash=a.result_hash,
         verified=True,
+        reason=None,
     )
 
 

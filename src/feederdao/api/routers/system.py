@@ -2,26 +2,67 @@
 
 from __future__ import annotations
 
+import anyio
 from fastapi import APIRouter, Request, Response
 
-from feederdao.api.auth import Loop, Service
-from feederdao.api.schemas import HealthOut, MarketOut
+from feederdao.api.auth import Loop, MaybeCaller, Service
+from feederdao.api.schemas import EscalationOut, HealthOut, MarketOut
 from feederdao.governance.signing import BID_TYPES, REGISTER_TYPES
+from feederdao.workflows.market.system import Health
 
 router = APIRouter(tags=["system"])
 
+#: how long /health waits for its checks; a store that takes longer is reported busy
+HEALTH_TIMEOUT_S = 3.0
 
-@router.get("/health", response_model=HealthOut)
-def health(svc: Service, op: Loop, response: Response) -> HealthOut:
-    """``ok``, or ``degraded`` (HTTP 503) when the database is down or a step was escalated."""
-    got = svc.system.health(op.escalations())
+
+@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
+async def health(svc: Service, op: Loop, caller: MaybeCaller, response: Response) -> HealthOut:
+    """``ok``, or ``degraded`` (HTTP 503) with the reason codes of what is wrong: the database
+    cannot be read or written, the chain is unreachable, a gate is overdue, the operator loop
+    fails or is stuck, or a step was escalated. Anyone sees each escalated step and its reason
+    code; operators and auditors also see its message."""
+    loop = op.status()
+    escalations = []
+    got: Health | None = None
+    with anyio.move_on_after(HEALTH_TIMEOUT_S):
+        escalations = await anyio.to_thread.run_sync(op.escalations, abandon_on_cancel=True)
+        got = await anyio.to_thread.run_sync(
+            lambda: svc.system.health(escalations, loop.state), abandon_on_cancel=True
+        )
+    sees = caller is not None and caller.sees_everything
+    shown = [
+        EscalationOut(
+            interval_id=e.interval_id,
+            step=e.step,
+            reason=e.reason,
+            detail=e.detail if sees else None,
+        )
+        for e in escalations
+    ]
+    if got is None:  # the checks did not finish in time: the store is blocked
+        response.status_code = 503
+        return HealthOut(
+            status="degraded",
+            database=False,
+            store="busy",
+            chain=None,
+            loop=loop.state,
+            problems=["store-busy"],
+            escalations=shown,
+            wholesale_prices=svc.ctx.prices.kind,
+            notes=list(svc.system.notes()),
+        )
     if not got.ok:
         response.status_code = 503
     return HealthOut(
         status="ok" if got.ok else "degraded",
         database=got.database,
+        store=got.store,
         chain=got.chain,
-        escalations=list(got.escalations),
+        loop=loop.state,
+        problems=list(got.problems),
+        escalations=shown,
         wholesale_prices=got.wholesale_prices,
         notes=list(got.notes),
     )

@@ -13,6 +13,7 @@ from typing import Any
 from feederdao.domain.bidrules import BidRules
 from feederdao.domain.market import Bid, PriceBlock, Side
 from feederdao.errors import BidValidationError, FieldError
+from feederdao.governance.eip2 import require_low_s
 from feederdao.governance.signing import PRICE_SCALE, QUANTITY_SCALE, bid_digest, recover_digest
 from feederdao.store import repositories as repo
 from feederdao.store.errors import ConflictError, DuplicateKeyError
@@ -81,8 +82,9 @@ class Bids:
     ) -> tuple[BidRow, bool]:
         """Validate and commit a bid; ``(bid, created)``. Returns only after the commit.
 
-        The participant is ``participant_id``, or the one registered with ``address``."""
-        now = self.ctx.clock()
+        The participant is ``participant_id``, or the one registered with ``address``. The
+        interval's state is read under a lock held until the bid is committed, and the time is
+        taken once the lock is held: a bid committed after the gate closed is impossible."""
         owner, content = "", {}
         try:
             with self.ctx.db.session() as s:
@@ -92,15 +94,15 @@ class Bids:
                         raise NotApprovedError(f"address {address} is not a registered participant")
                 else:
                     part = repo.get_participant(s, participant_id)
-                interval = repo.get_interval(s, interval_id)
+                interval = repo.get_interval(s, interval_id, lock="share")
                 owner = part.id
                 content = self._check(part, interval, period, bus, side, device_id, blocks)
                 return repo.submit_bid(
-                    s, interval, owner, idempotency_key, content, auth, signature, now
+                    s, interval, owner, idempotency_key, content, auth, signature, self.ctx.clock()
                 )
         except DuplicateKeyError:
             # the same key committed concurrently by another request: answer as a replay
-            with self.ctx.db.session() as s:
+            with self.ctx.db.read() as s:
                 again = repo.bid_by_key(s, owner, idempotency_key)
                 if again is None or again.content_hash != repo.bid_content_hash(content):
                     raise ConflictError(
@@ -111,6 +113,7 @@ class Bids:
     def submit_signed(self, message: dict[str, Any], signature: str) -> tuple[BidRow, bool]:
         """A bid whose participant's wallet signed the EIP-712 Bid ``message``."""
         chain = self.ctx.require_chain("signed messages are off")
+        require_low_s(signature)
         signer = recover_digest(bid_digest(chain.separator, message), signature)
         claimed = str(message["participant"])
         if signer.lower() != claimed.lower():
@@ -140,7 +143,7 @@ class Bids:
     def cancel(self, participant_id: str, bid_id: str) -> BidRow:
         """Cancel one of ``participant_id``'s bids until its interval's gate closes."""
         with self.ctx.db.session() as s:
-            return repo.cancel_bid(s, bid_id, participant_id, self.ctx.clock())
+            return repo.cancel_bid(s, bid_id, participant_id, self.ctx.clock)
 
     def list(
         self,
@@ -149,10 +152,10 @@ class Bids:
         status: str | None = None,
     ) -> list[BidRow]:
         """Bids, oldest first; ``owner`` limits them to one participant's."""
-        with self.ctx.db.session() as s:
+        with self.ctx.db.read() as s:
             return repo.list_bids(s, interval_id, owner, status)
 
     def get(self, bid_id: str, owner: str | None = None) -> BidRow:
         """One bid; with ``owner``, another participant's bid looks absent."""
-        with self.ctx.db.session() as s:
+        with self.ctx.db.read() as s:
             return repo.get_bid(s, bid_id, owner)

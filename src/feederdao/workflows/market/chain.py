@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -12,6 +13,7 @@ from feederdao.errors import FieldError
 from feederdao.governance.chain import connect, use_private_key
 from feederdao.governance.dao import Dao
 from feederdao.governance.deploy import DaoAddresses, DaoConfig, deploy_dao
+from feederdao.governance.embedded import deployment_account
 from feederdao.governance.envelope import SafetyEnvelope
 from feederdao.governance.reader import ParameterReader, ReaderState
 from feederdao.governance.registry import SettlementRegistry
@@ -19,6 +21,8 @@ from feederdao.governance.signing import MarketDomain, domain_separator
 from feederdao.store import repositories as repo
 from feederdao.store.db import Database
 from feederdao.workflows.market.settings import ServiceSettings
+
+DEPLOYMENT_SEED = "deployment-seed"
 
 
 class StoreReaderState:
@@ -30,7 +34,7 @@ class StoreReaderState:
         self.db = db
 
     def load(self) -> ReaderState:
-        with self.db.session() as s:
+        with self.db.read() as s:
             text = repo.load_document(s, self.NAME)
         return ReaderState.from_json(text) if text else ReaderState()
 
@@ -66,14 +70,27 @@ class ChainContext:
         return domain_separator(self.domain)
 
 
+def deployment_seed(db: Database) -> bytes:
+    """This deployment's secret seed, made on its first start and kept in its database."""
+    with db.session() as s:
+        text = repo.load_document(s, DEPLOYMENT_SEED)
+        if text is None:
+            text = secrets.token_hex(32)
+            repo.save_document(s, DEPLOYMENT_SEED, text)
+    return bytes.fromhex(text)
+
+
 def connect_chain(settings: ServiceSettings, db: Database) -> ChainContext:
-    """The chain the settings name, or an in-process chain with a freshly deployed DAO."""
+    """The chain the settings name, or an in-process chain with a freshly deployed DAO (from
+    this deployment's own account, so that its contract addresses and signing domain are its
+    own: :mod:`feederdao.governance.embedded`)."""
     envelope = SafetyEnvelope.from_toml(Path(settings.envelope)) if settings.envelope else None
     if settings.rpc_url is None:
         w3 = connect()
         a = list(w3.eth.accounts)
+        deployer = deployment_account(w3, deployment_seed(db), funder=a[0])
         addresses = deploy_dao(
-            w3, a[0], guardian=a[1], operator=a[2], holders={a[3]: 10**24}, config=DaoConfig()
+            w3, deployer, guardian=a[1], operator=a[2], holders={a[3]: 10**24}, config=DaoConfig()
         )
         operator: str = a[2]
         envelope = replace(envelope or SafetyEnvelope(), confirmations=0)

@@ -7,6 +7,7 @@ changed since it was placed) is left out of the clearing, and the outcome names 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from feederdao.domain.market import Bid, BidProblem, PriceBlock, Side
 from feederdao.grid_model.participants import registry_from_assignments
 from feederdao.grid_model.profiles import RESOLUTION_MIN, build_profiles
 from feederdao.store import repositories as repo
-from feederdao.store.errors import ConflictError
+from feederdao.store.errors import StateConflictError, StoreIntegrityError
 from feederdao.workflows.clearing import Market, clear_market
 from feederdao.workflows.market.context import MarketContext
 from feederdao.workflows.market.governance import Governance
@@ -43,21 +44,35 @@ class ClearingOutcome:
 
 
 class Clearing:
+    """Clearings run one at a time per service (a second waits for the first): they never
+    interleave, whoever asks (the operator loop, the API, a library caller)."""
+
     def __init__(self, ctx: MarketContext, governance: Governance) -> None:
         self.ctx = ctx
         self.governance = governance
+        self._one_at_a_time = threading.Lock()
 
     def clear(self, interval_id: int) -> ClearingOutcome:
         """Clear a gate-closed interval with the reader's parameters and persist everything."""
+        with self._one_at_a_time:
+            return self._clear(interval_id)
+
+    def _clear(self, interval_id: int) -> ClearingOutcome:
         ctx = self.ctx
-        with ctx.db.session() as s:
+        with ctx.db.read() as s:
             interval = repo.get_interval(s, interval_id)
             if interval.state != "gate-closed":
-                raise ConflictError(
+                raise StateConflictError(
                     f"market interval {interval_id} is {interval.state}; close its gate first"
                 )
             rows = repo.list_bids(s, interval_id, status="active")
             parts = repo.list_participants(s, "approved")
+            book = repo.book_of(s, interval_id)
+        if interval.book_hash is not None and book != (interval.book_bids, interval.book_hash):
+            raise StoreIntegrityError(
+                f"market interval {interval_id}: its active bids ({book[0]}) are not the book "
+                f"as its gate closed ({interval.book_bids}); refusing to clear"
+            )
         reading = self.governance.read_parameters()
         start = interval.start
         view = ctx.network.view

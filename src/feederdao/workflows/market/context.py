@@ -58,7 +58,7 @@ class MarketContext:
         """The parameters of the last clearing (defaults before any); kept in memory and
         replaced by each clearing."""
         if self._params is None:
-            with self.db.session() as s:
+            with self.db.read() as s:
                 row = repo.latest_parameters(s)
             self._params = params_of(row.values, row.provenance) if row else GridParameters()
         return self._params

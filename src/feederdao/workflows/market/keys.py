@@ -1,24 +1,29 @@
-"""API keys: issue, identify; the operator key a fresh store starts with.
+"""API keys: issue, identify, revoke, rotate; the operator key a fresh store starts with.
 
-Only a key's SHA-256 is stored, so a key is shown once, when it is issued. Needs only the
-database (``feederdao db`` uses it without loading the network or the chain)."""
+Only a key's SHA-256 is stored, so a key is shown once, when it is issued (or rotated). A revoked
+key stops working at once, in every process on the same database. Needs only the database
+(``feederdao db`` uses it without loading the network or the chain)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from feederdao.store import repositories as repo
 from feederdao.store.db import Database
+from feederdao.store.models import ApiKeyRow
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who a valid key belongs to."""
+    """Who a valid key belongs to, and which key it is."""
 
     role: str
     participant_id: str | None = None
+    key_id: int | None = None
 
     @property
     def sees_everything(self) -> bool:
@@ -33,9 +38,20 @@ class IssuedKey:
     participant_id: str | None
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (mode 0600, also when the file was
+    there before with a wider mode)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(text)
+
+
 class ApiKeys:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], datetime] | None = None) -> None:
         self.db = db
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     def issue(self, role: str, participant_id: str | None = None, label: str = "") -> IssuedKey:
         """A new key for ``role`` (a participant key needs an approved participant)."""
@@ -45,9 +61,28 @@ class ApiKeys:
 
     def identify(self, secret: str) -> Caller | None:
         """The caller a valid, unrevoked key belongs to; None otherwise."""
-        with self.db.session() as s:
+        with self.db.read() as s:
             found = repo.identify(s, secret)
         return None if found is None else Caller(*found)
+
+    def list(self) -> list[ApiKeyRow]:
+        """Every key ever issued (their hashes are not shown), oldest first."""
+        with self.db.read() as s:
+            return repo.list_api_keys(s)
+
+    def revoke(self, key_id: int) -> ApiKeyRow:
+        """Revoke a key now; the last operator key cannot be revoked (issue another first)."""
+        with self.db.session() as s:
+            return repo.revoke_api_key(s, key_id, self.clock())
+
+    def rotate(self, key_id: int) -> IssuedKey:
+        """Replace a key by a new one with the same role, participant and label; the old one is
+        revoked in the same transaction."""
+        with self.db.session() as s:
+            old = repo.get_api_key(s, key_id)
+            role, participant_id = old.role, old.participant_id
+            new_id, secret = repo.rotate_api_key(s, key_id, self.clock())
+        return IssuedKey(new_id, secret, role, participant_id)
 
     def bootstrap_operator_key(self, workdir: Path) -> Path | None:
         """On a store without an operator key, issue one and write it to ``operator.key``
@@ -57,8 +92,5 @@ class ApiKeys:
                 return None
             _, key = repo.issue_api_key(s, "operator", label="bootstrap")
         path = workdir / "operator.key"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(key + "\n")
+        write_private(path, key + "\n")
         return path

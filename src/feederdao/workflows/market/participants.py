@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from web3 import Web3
 
 from feederdao.errors import FieldError
+from feederdao.governance.eip2 import require_low_s
 from feederdao.governance.signing import recover
 from feederdao.store import repositories as repo
 from feederdao.store.models import ParticipantRow
@@ -41,6 +42,7 @@ class Participants:
             "bus": bus,
             "devices": list(devices),
         }
+        require_low_s(signature)
         signer = recover(self.ctx.domain, "Register", message, signature)
         if signer.lower() != address.lower():
             raise SignerMismatchError(f"signature was made by {signer}, not by {address}")
@@ -61,9 +63,9 @@ class Participants:
             return repo.approve_participant(s, participant_id, bus, devices)
 
     def list(self, status: str | None = None) -> list[ParticipantRow]:
-        with self.ctx.db.session() as s:
+        with self.ctx.db.read() as s:
             return repo.list_participants(s, status)
 
     def get(self, participant_id: str) -> ParticipantRow:
-        with self.ctx.db.session() as s:
+        with self.ctx.db.read() as s:
             return repo.get_participant(s, participant_id)

@@ -47,7 +47,7 @@ class Results:
         self.intervals = intervals
 
     def result(self, interval_id: int) -> ClearingResultRow:
-        with self.ctx.db.session() as s:
+        with self.ctx.db.read() as s:
             return repo.get_result(s, interval_id)
 
     def document(self, interval_id: int) -> dict[str, Any]:
@@ -63,13 +63,13 @@ class Results:
         period: int | None = None,
     ) -> list[PriceRow]:
         self.intervals.visible(interval_id, sees_everything)
-        with self.ctx.db.session() as s:
+        with self.ctx.db.read() as s:
             return repo.prices_of(s, interval_id, bus, period)
 
     def summary(self, interval_id: int, sees_everything: bool) -> Summary:
         """Per period: the DLMP's range and mean, and the accepted buy and sell MW."""
         row = self.intervals.visible(interval_id, sees_everything)
-        with self.ctx.db.session() as s:
+        with self.ctx.db.read() as s:
             res = repo.get_result(s, interval_id)
             price_rows = repo.prices_of(s, interval_id)
             bids = repo.list_bids(s, interval_id, status="active")
@@ -103,11 +103,11 @@ class Results:
     ) -> list[SettlementRowModel]:
         """``owner``'s settlement rows (None: everyone's, for operators and auditors)."""
         self.intervals.visible(interval_id, sees_everything)
-        with self.ctx.db.session() as s:
+        with self.ctx.db.read() as s:
             return repo.settlement_of(s, interval_id, owner)
 
     def dispatch(self, interval_id: int, period: int | None = None) -> list[DispatchRow]:
-        with self.ctx.db.session() as s:
+        with self.ctx.db.read() as s:
             repo.get_interval(s, interval_id)
             return repo.dispatch_of(s, interval_id, period)
 
@@ -119,7 +119,7 @@ class Results:
 
     def publication(self, interval_id: int) -> Publication:
         """What SCADA sees of a cleared interval, rebuilt from the store."""
-        with self.ctx.db.session() as s:
+        with self.ctx.db.read() as s:
             interval = repo.get_interval(s, interval_id)
             res = repo.get_result(s, interval_id)
             params = (

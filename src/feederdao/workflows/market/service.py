@@ -35,7 +35,7 @@ class MarketService:
     def __init__(self, ctx: MarketContext) -> None:
         self.ctx = ctx
         self.participants = Participants(ctx)
-        self.keys = ApiKeys(ctx.db)
+        self.keys = ApiKeys(ctx.db, lambda: ctx.clock())
         self.bids = Bids(ctx)
         self.intervals = Intervals(ctx)
         self.governance = Governance(ctx)
@@ -47,7 +47,7 @@ class MarketService:
     @classmethod
     def start(cls, settings: ServiceSettings, with_chain: bool = True) -> MarketService:
         wholesale = WholesaleSource.of(settings)  # a bad price file fails before anything runs
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, busy_timeout_s=settings.store_busy_timeout_s)
         chain = connect_chain(settings, db) if with_chain else None
         network = open_network(settings.network)
         return cls(MarketContext(settings, db, network, chain, wholesale=wholesale))

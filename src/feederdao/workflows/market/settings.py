@@ -33,6 +33,14 @@ class ServiceSettings:
     wholesale_prices: str | None = None
     wholesale_import_eur_per_mwh: float | None = None
     wholesale_export_eur_per_mwh: float | None = None
+    # limits and timeouts (docs/service.md, "Limits")
+    max_body_bytes: int = 64 * 1024
+    max_json_depth: int = 32
+    auth_failures_per_minute: int = 10
+    store_busy_timeout_s: float = 2.0
+    gate_overdue_after_s: float = 30.0
+    loop_stuck_after_s: float = 300.0
+    shutdown_grace_s: float = 5.0
 
     @classmethod
     def load(cls, path: Path | None = None, **overrides: Any) -> ServiceSettings:

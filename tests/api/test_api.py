@@ -226,6 +226,9 @@ def test_an_interval_from_bids_to_published_and_anchored_results(env: Env) -> No
     assert r.json()["state"] == "cleared"
     # not public before publication; auditors see it
     assert c.get(f"/intervals/{iv}/prices").status_code == 404
+    assert c.get(f"/intervals/{iv}").json()["result_hash"] is None
+    assert all(i["result_hash"] is None for i in c.get("/intervals").json())
+    assert c.get(f"/intervals/{iv}", headers=env.auth("auditor")).json()["result_hash"]
     prices = c.get(f"/intervals/{iv}/prices", headers=env.auth("auditor")).json()
     n_bus = len(env.service.network.view.buses)
     assert len(prices) == 4 * n_bus
@@ -241,6 +244,7 @@ def test_an_interval_from_bids_to_published_and_anchored_results(env: Env) -> No
 
     anchor = c.get(f"/intervals/{iv}/anchor").json()
     assert anchor["verified"] is True and anchor["on_chain_hash"] == stored.result_hash
+    assert c.get(f"/intervals/{iv}").json()["result_hash"] == stored.result_hash  # now public
     summary = c.get(f"/intervals/{iv}/summary").json()
     assert len(summary["periods"]) == 4 and summary["anchor_tx"] == a["transaction"]
     assert all(p["accepted_buy_mw"] > 0 for p in summary["periods"])

@@ -14,7 +14,11 @@ from feederdao.errors import FeederDaoError, FieldError, PowerFlowError, SolverE
 from feederdao.governance.errors import ChainUnavailableError
 from feederdao.governance.signing import SignatureError
 from feederdao.store.errors import ConflictError, NotFoundError, StoreError
-from feederdao.workflows.errors import NotApprovedError, SignerMismatchError
+from feederdao.workflows.errors import (
+    NotApprovedError,
+    ServiceStoppingError,
+    SignerMismatchError,
+)
 
 log = logging.getLogger("feederdao.api")
 
@@ -42,7 +46,10 @@ def status_of(exc: Exception) -> int:
         return 404
     if isinstance(exc, ConflictError):
         return 409
-    if isinstance(exc, SolverError | PowerFlowError | StoreError | ChainUnavailableError):
+    if isinstance(
+        exc,
+        SolverError | PowerFlowError | StoreError | ChainUnavailableError | ServiceStoppingError,
+    ):
         return 503
     return 400
 

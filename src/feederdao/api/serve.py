@@ -120,6 +120,7 @@ async def serve(
 
         async def watch() -> None:
             await stop.wait()
+            operator.shutdown()  # a clearing awaited by a request or the loop is let go
             server.should_exit = True
 
         tasks.append(asyncio.create_task(watch()))

@@ -17,5 +17,12 @@ class ChainRequiredError(FeederDaoError, RuntimeError):
     """The request needs the governance chain and this service runs without one."""
 
 
+class ServiceStoppingError(FeederDaoError, RuntimeError):
+    """The service is stopping: the request was not carried out (a clearing cut short is redone
+    after the restart)."""
+
+    retry_after_s = 5
+
+
 class StepFailed(FeederDaoError, RuntimeError):
     """A step of the operator loop failed (it is recorded; it will be retried or escalated)."""

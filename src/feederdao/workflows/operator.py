@@ -30,7 +30,7 @@ from feederdao.scada_bridge.server import MarketServer
 from feederdao.store import repositories as repo
 from feederdao.store.errors import ConflictError, NotFoundError, StateConflictError
 from feederdao.workflows.background import SerialWorker
-from feederdao.workflows.errors import StepFailed
+from feederdao.workflows.errors import ServiceStoppingError, StepFailed
 from feederdao.workflows.market import MarketService
 from feederdao.workflows.market.anchoring import Anchor
 from feederdao.workflows.market.clearing import ClearingOutcome
@@ -83,6 +83,37 @@ class Operator:
         self._running = False
         self._tick_started: float | None = None  # time.monotonic()
         self._tick_error: str | None = None
+        self._stopping = False
+        self._stop_waiters: set[asyncio.Future[None]] = set()
+
+    def shutdown(self) -> None:
+        """The service is stopping: a clearing awaited now is answered at once (its solve is
+        abandoned and redone after the restart)."""
+        self._stopping = True
+        for waiter in list(self._stop_waiters):
+            with contextlib.suppress(RuntimeError):  # its loop is closed
+                waiter.get_loop().call_soon_threadsafe(_release, waiter)
+
+    async def _unless_stopping(self, work: Awaitable[T]) -> T:
+        if self._stopping:
+            raise ServiceStoppingError("the service is stopping; try again after its restart")
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stop_waiters.add(waiter)
+        job = asyncio.ensure_future(work)
+        try:
+            await asyncio.wait((job, waiter), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            job.cancel()
+            raise
+        finally:
+            self._stop_waiters.discard(waiter)
+            waiter.cancel()
+        if not job.done():
+            job.cancel()
+            raise ServiceStoppingError(
+                "the service is stopping; the clearing is redone after its restart"
+            )
+        return job.result()
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -109,8 +140,8 @@ class Operator:
         its error after recording it."""
         try:
             value = await fn()
-        except (StateConflictError, NotFoundError):
-            raise  # a refused request (wrong state, unknown interval), not a failed step
+        except (StateConflictError, NotFoundError, ServiceStoppingError):
+            raise  # a refused request (wrong state, unknown interval, stopping): not a failure
         except Exception as exc:
             reason, message = reason_code(exc), f"{type(exc).__name__}: {exc}"
             kind = name.split(":")[0]
@@ -148,7 +179,9 @@ class Operator:
     async def clear(self, interval_id: int) -> ClearingOutcome:
         async def run() -> ClearingOutcome:
             t = time.perf_counter()
-            outcome = await self.clearings.run(lambda: self.service.clearing.clear(interval_id))
+            outcome = await self._unless_stopping(
+                self.clearings.run(lambda: self.service.clearing.clear(interval_id))
+            )
             self.metrics.clearing_seconds.observe(time.perf_counter() - t)
             return outcome
 
@@ -296,3 +329,8 @@ class Operator:
                     await asyncio.wait_for(stop.wait(), self.settings.tick_s)
         finally:
             self._running = False
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

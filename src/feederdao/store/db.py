@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -151,6 +152,12 @@ class Database:
             if path and path != ":memory:" and not path.startswith("file:"):
                 _private_file(Path(path))  # the WAL files the migration created
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time; this process's writers queue on a lock of its own
+        # rather than in SQLite's busy handler (which sleeps in steps of up to 100 ms)
+        self._writer: threading.Lock | None = (
+            threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        )
+        self.busy_timeout_s = busy_timeout_s
         self._reads = sessionmaker(
             self.engine.execution_options(feederdao_read=True), expire_on_commit=False
         )
@@ -171,8 +178,18 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work that may write (on SQLite it holds the write lock throughout)."""
-        with self._unit(self._sessions) as s:
-            yield s
+        writer = self._writer
+        if writer is None:
+            with self._unit(self._sessions) as s:
+                yield s
+            return
+        if not writer.acquire(timeout=self.busy_timeout_s):
+            raise StoreBusyError("the database is busy (locked by another writer); retry shortly")
+        try:
+            with self._unit(self._sessions) as s:
+                yield s
+        finally:
+            writer.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -31,6 +31,18 @@ from feederdao.store.errors import StoreError
 from feederdao.workflows.market.context import MarketContext
 from feederdao.workflows.market.wholesale import Kind
 
+#: every reason code ``problems`` may hold
+PROBLEMS = (
+    "database-unreachable",
+    "store-busy",
+    "store-read-only",
+    "store-unavailable",
+    "chain-unreachable",
+    "gate-overdue",
+    "loop-failing",
+    "loop-stuck",
+    "escalated",
+)
 PROBE_EVERY_S = 2.0
 PROBE_BUSY_AFTER_S = 1.0
 

@@ -10,6 +10,7 @@ from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from feederdao.domain.market import MAX_BLOCKS
+from feederdao.workflows.market.results import PeriodSummary
 
 Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", examples=["0x" + "ab" * 20])]
 Signature = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{130}$")]
@@ -217,15 +218,6 @@ class SettlementOut(Out):
     sold_mwh: float
     energy_payment_eur: float
     fee_eur: float
-
-
-class PeriodSummary(BaseModel):
-    period: int
-    dlmp_min: float
-    dlmp_max: float
-    dlmp_mean: float
-    accepted_buy_mw: float
-    accepted_sell_mw: float
 
 
 class SummaryOut(BaseModel):

@@ -18,7 +18,6 @@ from feederdao.api.schemas import (
     IntervalId,
     IntervalIn,
     IntervalOut,
-    PeriodSummary,
     PriceOut,
     SettlementOut,
     StepOut,
@@ -133,7 +132,7 @@ def summary(interval_id: IntervalId, svc: Service, caller: MaybeCaller) -> Summa
         ac_feasible=got.ac_feasible,
         result_hash=got.result_hash,
         anchor_tx=got.anchor_tx,
-        periods=[PeriodSummary.model_validate(asdict(p)) for p in got.periods],
+        periods=list(got.periods),
     )
 
 

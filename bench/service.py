@@ -254,10 +254,12 @@ def main() -> None:
         "the benchmark\n"
     )
     print(
-        "| run                | sent   | 2xx    | per s    | p50 ms  | p99 ms  | load mean / max |"
+        "| run                | sent   | 2xx    | per s    | p50 ms  | p99 ms  "
+        "| load (mean / max) |"
     )
     print(
-        "|--------------------|--------|--------|----------|---------|---------|-----------------|"
+        "|--------------------|--------|--------|----------|---------|---------"
+        "|-------------------|"
     )
     for name, wall, lat, ok, samples in runs:
         print(row(name, wall, lat, ok, samples))

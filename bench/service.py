@@ -1,12 +1,14 @@
 """Benchmark: bid submission throughput and latency of the market API on loopback.
 
-``feederdao serve --no-loop`` runs in its own process on SQLite (WAL); this process is the load:
+``feederdao serve`` runs in its own process on SQLite (WAL), with its operator loop ticking
+(``--no-loop`` for the API alone); this process is the load:
 ``--concurrency`` keep-alive connections of a minimal HTTP/1.1 client, each sending its next
 request as soon as the previous one is answered (a bounded, closed-loop load). Bids are
 signed before the clock starts, so the load costs no signing. Three runs in the same server:
 EIP-712-signed bids (the target: ≥ 500 accepted/s with p99 ≤ 50 ms), API-key bids (no
-signature to check), and GET /health (the framework's floor). Prints a table; peak memory is
-the server's resident high-water mark.
+signature to check), and GET /health (the framework's floor). Prints a table with the
+machine's load average (1 min) sampled during each run, since the machine may be shared; peak
+memory is the server's resident high-water mark.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,11 +92,41 @@ async def load(port: int, requests: list[bytes], conc: int) -> tuple[float, list
     return time.perf_counter() - t0, latencies, ok
 
 
-def row(name: str, wall: float, lat: list[float], ok: int) -> str:
+def load_average() -> float:
+    """The machine's 1-minute load average."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+class LoadSampler:
+    """Samples the 1-minute load average every ``every_s`` while it runs."""
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        self.every_s = every_s
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(load_average())
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(load_average())
+
+
+def row(name: str, wall: float, lat: list[float], ok: int, load: list[float]) -> str:
     q = statistics.quantiles(lat, n=100)
     return (
         f"| {name:<18} | {len(lat):>6} | {ok:>6} | {ok / wall:>8.0f} | "
-        f"{statistics.median(lat) * 1e3:>7.1f} | {q[98] * 1e3:>7.1f} |"
+        f"{statistics.median(lat) * 1e3:>7.1f} | {q[98] * 1e3:>7.1f} | "
+        f"{statistics.mean(load):>8.2f} / {max(load):<6.2f} |"
     )
 
 
@@ -102,7 +135,9 @@ def main() -> None:
     ap.add_argument("--bids", type=int, default=3000)
     ap.add_argument("--participants", type=int, default=50)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--no-loop", action="store_true", help="run the API without the operator loop")
     args = ap.parse_args()
+    load_before = load_average()
 
     work = Path(tempfile.mkdtemp(prefix="feederdao-bench-"))
     url = f"sqlite:///{work / 'market.db'}"
@@ -118,20 +153,25 @@ def main() -> None:
             bus = buses[k % len(buses)]
             p = repo.register_participant(s, f"p{k}", acct.address, bus, [])
             repo.approve_participant(s, p.id, bus, [])
-            members.append((acct, bus, repo.issue_api_key(s, "participant", p.id)))
+            members.append((acct, bus, repo.issue_api_key(s, "participant", p.id)[1]))
         interval = repo.open_interval(s, start, 4, 15, start - timedelta(minutes=5)).id
     db.dispose()
     setup_s = time.perf_counter() - t
 
     port = free_port()
-    env = {**os.environ, "FEEDERDAO_WORKDIR": str(work)}
+    env = {
+        **os.environ,
+        "FEEDERDAO_WORKDIR": str(work),
+        "FEEDERDAO_MARKET_ENDPOINT": f"opc.tcp://127.0.0.1:{free_port()}/feederdao/market",
+    }
     cmd = [
         sys.executable,
         *os.environ.get("BENCH_PYTHON_ARGS", "").split(),
         "-m",
         "feederdao.cli.main",
         "serve",
-        "--no-loop",
+        "--no-loop" if args.no_loop else "--loop",
+        "--no-feeder",
         "--port",
         str(port),
         "--database-url",
@@ -196,8 +236,9 @@ def main() -> None:
 
     runs = []
     for name, reqs in (("signed bids", signed), ("API-key bids", keyed), ("GET /health", health)):
-        wall, lat, ok = asyncio.run(load(port, reqs, args.concurrency))
-        runs.append((name, wall, lat, ok))
+        with LoadSampler() as sampler:
+            wall, lat, ok = asyncio.run(load(port, reqs, args.concurrency))
+        runs.append((name, wall, lat, ok, sampler.samples))
     stored = len(
         httpx.get(base + "/bids", headers={"Authorization": f"Bearer {members[0][2]}"}).json()
     )
@@ -205,14 +246,23 @@ def main() -> None:
     server.send_signal(signal.SIGINT)
     server.wait(timeout=30)
 
+    loop = "without the operator loop" if args.no_loop else "with the operator loop running"
     print(
-        f"\nBid submission on loopback: {args.bids} requests per run, {args.concurrency} "
-        f"connections, SQLite WAL, {args.participants} participants, network {NET}\n"
+        f"\nBid submission on loopback, {loop}: {args.bids} requests per run, "
+        f"{args.concurrency} connections, SQLite WAL, {args.participants} participants, "
+        f"network {NET}; {os.cpu_count()} cores, load average (1 min) {load_before:.2f} before "
+        "the benchmark\n"
     )
-    print("| run                | sent   | 2xx    | per s    | p50 ms  | p99 ms  |")
-    print("|--------------------|--------|--------|----------|---------|---------|")
-    for name, wall, lat, ok in runs:
-        print(row(name, wall, lat, ok))
+    print(
+        "| run                | sent   | 2xx    | per s    | p50 ms  | p99 ms  "
+        "| load (mean / max) |"
+    )
+    print(
+        "|--------------------|--------|--------|----------|---------|---------"
+        "|-------------------|"
+    )
+    for name, wall, lat, ok, samples in runs:
+        print(row(name, wall, lat, ok, samples))
     signed_rate = runs[0][3] / runs[0][1]
     print(
         f"\nsigned / API-key throughput: {signed_rate / (runs[1][3] / runs[1][1]):.2f}; "

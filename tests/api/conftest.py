@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import uvicorn
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
@@ -18,9 +23,9 @@ from feederdao.domain.network import DeviceKind
 from feederdao.governance.signing import bid_message, sign
 from feederdao.store import repositories as repo
 from feederdao.store.audit import StoreAuditLog
+from feederdao.workflows.market import MarketService, ServiceSettings
 from feederdao.workflows.metrics import Metrics
 from feederdao.workflows.operator import Operator
-from feederdao.workflows.service import MarketService, ServiceSettings
 
 NET = "1-LV-rural1--0-sw"
 T0 = datetime(2026, 6, 21, 10, 0, tzinfo=UTC)
@@ -63,7 +68,7 @@ class Env:
         self, account: LocalAccount, name: str, bus: int, devices: list[str]
     ) -> dict[str, Any]:
         msg = {"participant": account.address, "name": name, "bus": bus, "devices": devices}
-        sig = sign(account.key, self.service.domain, "Register", msg)
+        sig = sign(account.key, self.service.ctx.domain, "Register", msg)
         return {
             "name": name,
             "address": account.address,
@@ -114,7 +119,7 @@ class Env:
         msg = bid_message(
             m.account.address, interval, period, m.bus, side, blocks, nonce or secrets.token_hex(8)
         )
-        sig = sign((signer or m.account).key, self.service.domain, "Bid", msg)
+        sig = sign((signer or m.account).key, self.service.ctx.domain, "Bid", msg)
         return {"message": msg, "signature": sig}
 
     def bid_count(self) -> int:
@@ -122,14 +127,14 @@ class Env:
             return len(repo.list_bids(s))
 
 
-def make_env(url: str, workdir: str, **settings: Any) -> Env:
+def make_env(url: str, workdir: str, with_chain: bool = True, **settings: Any) -> Env:
     cfg = ServiceSettings(database_url=url, network=NET, workdir=workdir, **settings)
-    svc = MarketService.start(cfg)
+    svc = MarketService.start(cfg, with_chain)
     clock = Clock()
     svc.clock = clock
     op = Operator(svc, Metrics(), StoreAuditLog(svc.db))
     with svc.db.session() as s:
-        keys = {r: repo.issue_api_key(s, r) for r in ("operator", "auditor")}
+        keys = {r: repo.issue_api_key(s, r)[1] for r in ("operator", "auditor")}
     return Env(TestClient(create_app(op)), svc, op, clock, keys)
 
 
@@ -142,3 +147,76 @@ def env(database_url: str, tmp_path: Any) -> Iterator[Env]:
 
 NOON = datetime(2026, 6, 21, 12, 0, tzinfo=UTC)
 GATE = NOON - timedelta(minutes=5)
+
+
+@dataclass
+class Keyed:
+    """A participant made straight in the store (no signed registration), with an API key."""
+
+    id: str
+    bus: int
+    key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def keyed_members(env: Env, n: int) -> list[Keyed]:
+    out = []
+    with env.service.db.session() as s:
+        for _ in range(n):
+            bus, dev = env.free_device()
+            part = repo.register_participant(s, "k", Account.create().address, bus, [dev])
+            repo.approve_participant(s, part.id, bus, [dev])
+            out.append(Keyed(part.id, bus, repo.issue_api_key(s, "participant", part.id)[1]))
+    return out
+
+
+@contextmanager
+def served(env: Env, with_loop: bool = False) -> Iterator[str]:
+    """The env's app served by uvicorn on 127.0.0.1 in a thread of its own (and the operator
+    loop beside it when ``with_loop``); stopped on exit, even when an assert fails."""
+    from tests.scada_bridge.conftest import free_port
+
+    port = free_port()
+    config = uvicorn.Config(
+        env.client.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    stop: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    async def main() -> None:
+        event = asyncio.Event()
+        stop.append((asyncio.get_running_loop(), event))
+        tasks = [asyncio.create_task(server.serve())]
+        if with_loop:
+            tasks.append(asyncio.create_task(env.operator.run(event)))
+        await event.wait()
+        server.should_exit = True
+        for task in tasks[1:]:  # the loop may be waiting for a clearing: do not wait for it
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert server.started, "the server did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if stop:
+            loop, event = stop[0]
+            loop.call_soon_threadsafe(event.set)
+        thread.join(30)
+
+
+def backend_url(request: pytest.FixtureRequest, backend: str, workdir: Any, name: str) -> str:
+    """A fresh database on ``backend`` (for module-scoped services)."""
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / 'market.db'}"
+    from tests.postgres import create_database
+
+    return create_database(request.getfixturevalue("postgres_server"), name)

@@ -9,6 +9,7 @@ from eth_account import Account
 
 from feederdao.domain.network import DeviceKind
 from feederdao.governance.chain import DevChain
+from feederdao.workflows.market.wholesale import PLACEHOLDER_NOTE
 from tests.api.conftest import GATE, NOON, Env
 
 
@@ -199,7 +200,23 @@ def test_an_interval_from_bids_to_published_and_anchored_results(env: Env) -> No
             "/bids/signed", json=env.signed_bid(seller, iv, [(1.0, 0.004)], "sell", period=t)
         )
         assert r.status_code == 201
+    # a participant moved by the operator after bidding: its bid no longer passes the rules
+    moved = env.join(DeviceKind.LOAD)
+    r = c.post("/bids/signed", json=env.signed_bid(moved, iv, [(300.0, 0.001)]))
+    assert r.status_code == 201
+    stale = r.json()["id"]
+    view = env.service.network.view
+    elsewhere = next(
+        b.index
+        for b in view.buses
+        if b.index not in view.slack_buses
+        and view.canonical_bus(b.index) != view.canonical_bus(moved.bus)
+    )
     op = env.auth("operator")
+    r = c.post(
+        f"/participants/{moved.id}/approve", json={"bus": elsewhere, "devices": []}, headers=op
+    )
+    assert r.status_code == 200, r.text
     r = c.post(f"/intervals/{iv}/clear", headers=op)
     assert r.status_code == 409 and "gate" in r.json()["error"]
     env.clock.now = GATE
@@ -209,6 +226,9 @@ def test_an_interval_from_bids_to_published_and_anchored_results(env: Env) -> No
     assert r.json()["state"] == "cleared"
     # not public before publication; auditors see it
     assert c.get(f"/intervals/{iv}/prices").status_code == 404
+    assert c.get(f"/intervals/{iv}").json()["result_hash"] is None
+    assert all(i["result_hash"] is None for i in c.get("/intervals").json())
+    assert c.get(f"/intervals/{iv}", headers=env.auth("auditor")).json()["result_hash"]
     prices = c.get(f"/intervals/{iv}/prices", headers=env.auth("auditor")).json()
     n_bus = len(env.service.network.view.buses)
     assert len(prices) == 4 * n_bus
@@ -216,7 +236,7 @@ def test_an_interval_from_bids_to_published_and_anchored_results(env: Env) -> No
         parts = p["energy"] + p["loss"] + p["congestion"] + p["voltage"]
         assert abs(parts - p["dlmp"]) < 1e-6
     a = c.post(f"/intervals/{iv}/anchor", headers=op).json()
-    stored = env.service.result(iv)
+    stored = env.service.results.result(iv)
     assert stored.result_hash == "0x" + hashlib.sha256(stored.result_json.encode()).hexdigest()
     assert a["result_hash"] == stored.result_hash and a["transaction"].startswith("0x")
     assert c.post(f"/intervals/{iv}/anchor", headers=op).json()["transaction"] == a["transaction"]
@@ -224,6 +244,7 @@ def test_an_interval_from_bids_to_published_and_anchored_results(env: Env) -> No
 
     anchor = c.get(f"/intervals/{iv}/anchor").json()
     assert anchor["verified"] is True and anchor["on_chain_hash"] == stored.result_hash
+    assert c.get(f"/intervals/{iv}").json()["result_hash"] == stored.result_hash  # now public
     summary = c.get(f"/intervals/{iv}/summary").json()
     assert len(summary["periods"]) == 4 and summary["anchor_tx"] == a["transaction"]
     assert all(p["accepted_buy_mw"] > 0 for p in summary["periods"])
@@ -241,6 +262,12 @@ def test_an_interval_from_bids_to_published_and_anchored_results(env: Env) -> No
     doc = c.get(f"/intervals/{iv}/result", headers=env.auth("auditor")).json()
     assert doc["summary"]["periods"] == 4
     steps = c.get(f"/intervals/{iv}/steps", headers=op).json()
+    # the stale bid was left out of the clearing, and the clear step says which and why
+    assert steps[0]["detail"].startswith("left out 1 bid(s)")
+    assert (
+        f"bid {stale!r} bus: participant {moved.id!r} is at bus {elsewhere}" in steps[0]["detail"]
+    )
+    assert c.get(f"/bids/{stale}", headers=op).json()["accepted_mw"] == [0.0]
     assert [(s["step"], s["status"]) for s in steps] == [
         ("clear", "ok"),
         ("anchor", "ok"),
@@ -282,11 +309,17 @@ def test_governance_health_metrics_and_market_info(env: Env) -> None:
     assert c.get("/health").json() == {
         "status": "ok",
         "database": True,
+        "store": "ok",
         "chain": True,
+        "loop": "off",
+        "problems": [],
         "escalations": [],
+        "wholesale_prices": "placeholder",
+        "notes": [PLACEHOLDER_NOTE],
         "dispatch": {"state": "running", "reason": None, "by": None, "since": None},
     }
     info = c.get("/market").json()
+    assert info["wholesale_prices"] == "placeholder" and info["notes"] == [PLACEHOLDER_NOTE]
     assert info["eip712_domain"]["verifyingContract"] == chain.dao.addresses.settlement
     assert "Bid" in info["eip712_types"]
     a = env.join()

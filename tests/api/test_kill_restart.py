@@ -65,7 +65,7 @@ def test_kill_and_restart(database_url: str, tmp_path: Path, network) -> None:  
     with db.session() as s:
         part = repo.register_participant(s, "p", "0x" + "11" * 20, dev.bus, [dev.device_id])
         repo.approve_participant(s, part.id, dev.bus, [dev.device_id])
-        key = repo.issue_api_key(s, "participant", part.id)
+        _, key = repo.issue_api_key(s, "participant", part.id)
         start = datetime.fromisoformat(START)
         interval = repo.open_interval(s, start, 4, 15, start - timedelta(minutes=5))
         interval_id = interval.id

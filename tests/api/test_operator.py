@@ -15,7 +15,7 @@ from feederdao.scada_bridge.bridge import Bridge
 from feederdao.scada_bridge.server import MarketServer
 from feederdao.store import repositories as repo
 from feederdao.workflows.dispatch import simulated_feeder
-from feederdao.workflows.service import ServiceSettings
+from feederdao.workflows.market import ServiceSettings
 from tests.api.conftest import make_env
 from tests.scada_bridge.conftest import free_port
 
@@ -81,7 +81,13 @@ async def _run(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
         await op.tick()  # attempt 2 fails: escalated
         health = c.get("/health")
         assert health.status_code == 503
-        assert "NotOperator" in health.json()["escalations"][0]
+        # anyone sees the step and its reason code; the message only with a key
+        assert health.json()["escalations"] == [
+            {"interval_id": iv, "step": "anchor", "reason": "chain", "detail": None}
+        ]
+        assert "NotOperator" not in health.text
+        seen = c.get("/health", headers=env.auth("auditor")).json()["escalations"][0]
+        assert "NotOperator" in seen["detail"]
         env.clock.now += timedelta(seconds=60)
         await op.tick()  # escalated steps are not retried by the loop
         with svc.db.session() as s:
@@ -124,7 +130,7 @@ async def _run(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
         assert cycles == {f"interval-{iv}-p0", f"interval-{iv}-p1"}
         # the equipment read back the scheduled value of each period
         for t in (0, 1):
-            scheduled = {sp.device_id: sp.p_mw for sp in svc.setpoints(iv, t)}
+            scheduled = {sp.device_id: sp.p_mw for sp in svc.results.setpoints(iv, t)}
             confirmed = {
                 a["fields"]["device"]: a["fields"]["read_back_mw"]
                 for a in audit

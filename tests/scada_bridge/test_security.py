@@ -21,7 +21,7 @@ from feederdao.scada_bridge.errors import BridgeError, PortInUseError
 from feederdao.scada_bridge.security import POLICIES, ClientSecurity, check_password
 from feederdao.scada_bridge.settings import MarketServerSettings
 from feederdao.scada_bridge.simulator import NAMESPACE as SIM
-from feederdao.workflows.service import ServiceSettings
+from feederdao.workflows.market import ServiceSettings
 from tests.scada_bridge.conftest import (
     PASSWORD,
     Pki,

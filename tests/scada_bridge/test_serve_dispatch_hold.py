@@ -21,7 +21,7 @@ from feederdao.scada_bridge.server import NAMESPACE as MARKET
 from feederdao.scada_bridge.settings import MarketServerSettings
 from feederdao.store.audit import StoreAuditLog
 from feederdao.store.db import Database
-from feederdao.workflows.service import ServiceSettings
+from feederdao.workflows.market import ServiceSettings
 from tests.scada_bridge.conftest import PASSWORD, USERS, Pki, free_port
 from tests.scada_bridge.peer import NodePeer, nid
 

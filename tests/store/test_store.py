@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy.exc import StatementError
 
 from feederdao.store import repositories as repo
 from feederdao.store.db import Database, safe_url
-from feederdao.store.errors import ConflictError
+from feederdao.store.errors import ConflictError, StoreError
 from feederdao.store.models import Base
 
 
@@ -41,7 +40,7 @@ def test_times_come_back_in_utc_and_intervals_do_not_overlap(database_url: str) 
         assert back.start == start and back.start.tzinfo is UTC
         with pytest.raises(ConflictError, match="already covers"):
             repo.open_interval(s, start + timedelta(minutes=45), 4, 15, start)
-    with pytest.raises(StatementError, match="naive"), db.session() as s:
+    with pytest.raises(StoreError, match="naive"), db.session() as s:
         repo.open_interval(s, datetime(2027, 1, 1), 4, 15, datetime(2027, 1, 1))
     db.dispose()
 

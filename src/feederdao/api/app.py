@@ -9,8 +9,10 @@ from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from feederdao import __version__
-from feederdao.api import errors
-from feederdao.api.routers import bids, governance, intervals, participants, system
+from feederdao.api import docs, errors
+from feederdao.api.limits import BodyLimits, SecurityHeaders, sane_recursion_limit
+from feederdao.api.ratelimit import FailureLimiter
+from feederdao.api.routers import bids, governance, intervals, keys, participants, system
 from feederdao.workflows.operator import Operator
 
 DESCRIPTION = """
@@ -22,19 +24,35 @@ hash is anchored in the SettlementRegistry contract.
 
 Roles: **operator** (runs the market), **participant** (its own bids and settlement),
 **auditor** (reads everything). Authenticate with `Authorization: Bearer <api key>`.
-Errors are `{"error": message, "field": name}`.
+Errors are `{"error": message, "field": name}`. Request bodies are limited in size and JSON
+nesting depth; too many wrong keys from one client answer 429; a busy or read-only store answers
+503 with `Retry-After`.
 """
 
 
 def create_app(operator: Operator) -> FastAPI:
-    app = FastAPI(title="feederdao market API", version=__version__, description=DESCRIPTION)
+    sane_recursion_limit()  # importing py_ecc (via the embedded chain) raises it to 100,000
+    settings = operator.service.settings
+    app = FastAPI(
+        title="feederdao market API",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,  # served from the package by feederdao.api.docs (no CDN)
+        redoc_url=None,
+    )
     app.state.service = operator.service
     app.state.operator = operator
     app.state.metrics = operator.metrics
+    app.state.auth_limiter = FailureLimiter(settings.auth_failures_per_minute, 60.0)
     errors.install(app)
-    for r in (system, participants, bids, intervals, governance):
+    for r in (system, participants, keys, bids, intervals, governance):
         app.include_router(r.router)
+    app.include_router(docs.router)
+    app.add_middleware(
+        BodyLimits, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth
+    )
     app.add_middleware(RequestMetrics, histogram=operator.metrics.requests)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

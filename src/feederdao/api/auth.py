@@ -1,31 +1,24 @@
 """Roles from API keys (``Authorization: Bearer fdk_…``): operator, participant, auditor.
 
-The dependencies are ``async`` and run on the event loop: the key lookup is one indexed query,
-cheaper than a hop through the thread pool (and its GIL hand-over) on every request."""
+The key lookup is a store call, so the dependencies are plain functions that FastAPI runs in its
+thread pool: a locked database never stalls the event loop. A client that sends too many wrong
+keys is answered 429 for a while (:mod:`feederdao.api.ratelimit`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from feederdao.store import repositories as repo
-from feederdao.workflows.service import MarketService
+from feederdao.api.ratelimit import FailureLimiter
+from feederdao.workflows.market import MarketService
+from feederdao.workflows.market.keys import Caller
+from feederdao.workflows.operator import Operator as MarketOperator
 
 bearer = HTTPBearer(auto_error=False, description="An API key issued by the operator")
-
-
-@dataclass(frozen=True)
-class Caller:
-    role: str
-    participant_id: str | None = None
-
-    @property
-    def sees_everything(self) -> bool:
-        return self.role in ("operator", "auditor")
 
 
 async def service(request: Request) -> MarketService:
@@ -33,18 +26,31 @@ async def service(request: Request) -> MarketService:
     return svc
 
 
-async def optional_caller(
+def client_of(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def optional_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller | None:
     if credentials is None:
         return None
+    limiter: FailureLimiter = request.app.state.auth_limiter
+    client = client_of(request)
+    wait = limiter.retry_after(client)
+    if wait is not None:
+        raise HTTPException(
+            429,
+            f"too many wrong API keys from this client; retry in {wait} s",
+            {"Retry-After": str(wait)},
+        )
     svc: MarketService = request.app.state.service
-    with svc.db.session() as s:
-        found = repo.identify(s, credentials.credentials)
+    found = svc.keys.identify(credentials.credentials)
     if found is None:
+        limiter.failed(client)
         raise HTTPException(401, "unknown or revoked API key", {"WWW-Authenticate": "Bearer"})
-    return Caller(*found)
+    return found
 
 
 def require(*roles: str) -> Callable[..., Awaitable[Caller]]:
@@ -64,3 +70,11 @@ Anyone = Annotated[Caller, Depends(require("operator", "auditor", "participant")
 Participant = Annotated[Caller, Depends(require("participant"))]
 MaybeCaller = Annotated[Caller | None, Depends(optional_caller)]
 Service = Annotated[MarketService, Depends(service)]
+
+
+async def operator_loop(request: Request) -> MarketOperator:
+    op: MarketOperator = request.app.state.operator
+    return op
+
+
+Loop = Annotated[MarketOperator, Depends(operator_loop)]

@@ -11,9 +11,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from feederdao.errors import FeederDaoError, FieldError, PowerFlowError, SolverError
+from feederdao.governance.errors import ChainUnavailableError
 from feederdao.governance.signing import SignatureError
 from feederdao.store.errors import ConflictError, NotFoundError, StoreError
-from feederdao.workflows.service import NotApprovedError, SignerMismatchError
+from feederdao.workflows.errors import (
+    NotApprovedError,
+    ServiceStoppingError,
+    SignerMismatchError,
+)
 
 log = logging.getLogger("feederdao.api")
 
@@ -41,7 +46,10 @@ def status_of(exc: Exception) -> int:
         return 404
     if isinstance(exc, ConflictError):
         return 409
-    if isinstance(exc, SolverError | PowerFlowError | StoreError):
+    if isinstance(
+        exc,
+        SolverError | PowerFlowError | StoreError | ChainUnavailableError | ServiceStoppingError,
+    ):
         return 503
     return 400
 
@@ -57,8 +65,13 @@ def install(app: FastAPI) -> None:
         return JSONResponse(_body(message, field, problems=detail), status_code=422)
 
     @app.exception_handler(FeederDaoError)
-    async def domain(_: Request, exc: FeederDaoError) -> JSONResponse:
-        return JSONResponse(_body(str(exc), getattr(exc, "field", None)), status_of(exc))
+    async def domain(request: Request, exc: FeederDaoError) -> JSONResponse:
+        status = status_of(exc)
+        retry = getattr(exc, "retry_after_s", None)
+        headers = {"Retry-After": str(retry)} if status == 503 and retry else None
+        if status == 503:
+            log.warning("%s %s answered 503: %s", request.method, request.url.path, exc)
+        return JSONResponse(_body(str(exc), getattr(exc, "field", None)), status, headers)
 
     @app.exception_handler(SignatureError)
     async def signature(_: Request, exc: SignatureError) -> JSONResponse:

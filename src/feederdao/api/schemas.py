@@ -1,4 +1,5 @@
-"""Request and response bodies. Requests forbid unknown fields; numbers must be finite."""
+"""Request and response bodies. Requests forbid unknown fields; numbers are strict (``"1"`` or
+``true`` is not a number) and finite."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from feederdao.domain.market import MAX_BLOCKS
+from feederdao.workflows.market.results import PeriodSummary
 
 Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", examples=["0x" + "ab" * 20])]
 Signature = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{130}$")]
 DeviceId = Annotated[str, Field(min_length=1, max_length=64)]
-Uint32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
-Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-Uint63 = Annotated[int, Field(ge=0, le=2**63 - 1)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+Uint32 = Annotated[int, Field(strict=True, ge=0, le=2**32 - 1)]
+Int64 = Annotated[int, Field(strict=True, ge=-(2**63), le=2**63 - 1)]
+Uint63 = Annotated[int, Field(strict=True, ge=0, le=2**63 - 1)]
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 MAX_ID = 2**31 - 1  # ids and indices are 32-bit columns
+Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 IntervalId = Annotated[int, Path(ge=1, le=MAX_ID, description="market interval id")]
 Index = Annotated[int | None, Query(ge=0, le=MAX_ID)]
 #: a state, status or event name to filter by (lower-case words and dashes)
@@ -75,7 +78,20 @@ class ApiKeyIn(In):
     label: Annotated[str, Field(max_length=200)] = ""
 
 
+class ApiKeyInfo(Out):
+    """An issued key as stored (never the key itself)."""
+
+    id: int
+    role: str
+    participant_id: str | None
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+    revoked_why: str | None
+
+
 class ApiKeyOut(BaseModel):
+    key_id: int = Field(description="the key's id, to revoke or rotate it")
     api_key: str = Field(description="shown once; only its hash is stored")
     role: str
     participant_id: str | None
@@ -93,7 +109,7 @@ class BlockIn(In):
 
 
 class BidIn(In):
-    interval_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    interval_id: Id
     period: Uint32
     bus: Uint32
     side: Literal["buy", "sell"]
@@ -106,7 +122,7 @@ class BidMessage(In):
     in W; ``nonce`` is the idempotency key."""
 
     participant: Address
-    interval: Annotated[int, Field(ge=1, le=MAX_ID)]
+    interval: Id
     period: Uint32
     bus: Uint32
     side: Literal["buy", "sell"]
@@ -143,7 +159,7 @@ class BidOut(Out):
 
 class IntervalIn(In):
     start: datetime = Field(description="first delivery period, on a 15-minute boundary, UTC")
-    periods: Annotated[int, Field(ge=1, le=96)] | None = None
+    periods: Annotated[int, Field(strict=True, ge=1, le=96)] | None = None
     gate_closure: datetime | None = None
 
 
@@ -153,7 +169,8 @@ class AnchorOut(BaseModel):
     block: int | None
     chain_id: int | None
     on_chain_hash: str | None = Field(None, description="read from the SettlementRegistry now")
-    verified: bool | None = None
+    verified: bool = Field(description="the chain holds this anchor now (checked live)")
+    reason: str | None = Field(None, description="why it is not verified")
 
 
 class IntervalOut(Out):
@@ -166,7 +183,12 @@ class IntervalOut(Out):
     state: str
     cleared_at: datetime | None
     published_at: datetime | None
-    result_hash: str | None = None
+    gate_closed_at: datetime | None = None
+    book_bids: int | None = Field(None, description="active bids as the gate closed")
+    book_hash: str | None = Field(
+        None, description="SHA-256 of the sorted ids of the active bids as the gate closed"
+    )
+    result_hash: str | None = Field(None, description="once the result is public")
     anchor_tx: str | None = None
 
 
@@ -198,15 +220,6 @@ class SettlementOut(Out):
     fee_eur: float
 
 
-class PeriodSummary(BaseModel):
-    period: int
-    dlmp_min: float
-    dlmp_max: float
-    dlmp_mean: float
-    accepted_buy_mw: float
-    accepted_sell_mw: float
-
-
 class SummaryOut(BaseModel):
     interval_id: int
     state: str
@@ -221,6 +234,7 @@ class StepOut(Out):
     step: str
     attempt: int
     status: str
+    reason: str = Field(description="a short reason code of a failure")
     detail: str
     at: datetime
 
@@ -253,6 +267,17 @@ class MarketOut(BaseModel):
     periods_per_interval: int
     eip712_domain: dict[str, Any] | None
     eip712_types: dict[str, Any]
+    wholesale_prices: Literal["file", "flat", "placeholder"] = Field(
+        description="where the import and export prices come from (placeholder: not configured)"
+    )
+    notes: list[str] = Field(description="what a user must know about how the market runs")
+
+
+class EscalationOut(BaseModel):
+    interval_id: int
+    step: str
+    reason: str = Field(description="a short reason code (store, chain, solver, ...)")
+    detail: str | None = Field(None, description="the message: operators and auditors only")
 
 
 class DispatchStateOut(BaseModel):
@@ -266,10 +291,19 @@ class DispatchStateOut(BaseModel):
 
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
-    database: bool
-    chain: bool | None
-    escalations: list[str]
-    dispatch: DispatchStateOut | None = None
+    database: bool = Field(description="the database answers a query")
+    store: Literal["ok", "busy", "read-only", "unreachable"] = Field(
+        description="the database takes a write now"
+    )
+    chain: bool | None = Field(description="the chain's node answers (null: no chain)")
+    loop: Literal["off", "ok", "failing", "stuck"] = Field(description="the operator loop")
+    problems: list[str] = Field(description="reason codes of what is degraded")
+    escalations: list[EscalationOut]
+    wholesale_prices: Literal["file", "flat", "placeholder"]
+    notes: list[str]
+    dispatch: DispatchStateOut | None = Field(
+        None, description="whether an operator holds dispatch (OPC UA SuspendDispatch)"
+    )
 
 
 class AuditOut(BaseModel):

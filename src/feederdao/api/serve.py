@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import logging
 import secrets
+import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 import uvicorn
 
 from feederdao.api.app import create_app
+from feederdao.files import write_private
 from feederdao.grid_model.profiles import RESOLUTION_MIN, build_profiles
 from feederdao.scada_bridge.bridge import Bridge
 from feederdao.scada_bridge.security import (
@@ -29,30 +31,16 @@ from feederdao.scada_bridge.security import (
     generate_certificate,
     hash_password,
     read_users_file,
-    write_private,
 )
 from feederdao.scada_bridge.server import MarketServer
 from feederdao.scada_bridge.settings import MarketServerSettings
-from feederdao.store import repositories as repo
 from feederdao.store.audit import StoreAuditLog
 from feederdao.workflows.dispatch import DispatchControl, pki_for, simulated_feeder
+from feederdao.workflows.market import MarketService, ServiceSettings
 from feederdao.workflows.metrics import Metrics
 from feederdao.workflows.operator import Operator
-from feederdao.workflows.service import MarketService, ServiceSettings
 
-
-def bootstrap_operator_key(service: MarketService, workdir: Path) -> Path | None:
-    """On a store without an operator key, issue one and write it to ``operator.key`` (0600)."""
-    with service.db.session() as s:
-        if repo.count_keys(s, "operator"):
-            return None
-        key = repo.issue_api_key(s, "operator", label="bootstrap")
-    path = workdir / "operator.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key + "\n")
-    return path
+log = logging.getLogger("feederdao.serve")
 
 
 def bootstrap_opcua_users(workdir: Path) -> tuple[Path, Path | None]:
@@ -133,14 +121,19 @@ async def serve(
     opcua: MarketServerSettings | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> None:
-    """Run until ``stop`` is set (or the process is interrupted); ``clock`` replaces the
-    wall clock of the market (for rehearsals)."""
+    """Run until ``stop`` is set or the process gets SIGTERM or SIGINT; ``clock`` replaces the
+    wall clock of the market (for rehearsals). Stopping never waits for a clearing in progress
+    (it is redone after a restart) and waits for requests in flight ``shutdown_grace_s`` at
+    most."""
     workdir = Path(settings.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     service = await asyncio.to_thread(MarketService.start, settings)
     if clock is not None:
         service.clock = clock
-    key_file = bootstrap_operator_key(service, workdir)
+    for note in service.system.notes():
+        log.warning("%s", note)
+        announce(f"warning: {note}")
+    key_file = service.keys.bootstrap_operator_key(workdir)
     if key_file:
         announce(f"operator API key written to {key_file}")
     metrics = Metrics()
@@ -172,9 +165,15 @@ async def serve(
         operator = Operator(service, metrics, audit, publisher, bridge, control)
         app = create_app(operator)
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
         )
         server = uvicorn.Server(config)
+        _stop_on_signals(stop)
         announce(
             f"API on http://{settings.host}:{settings.port} (OpenAPI at /docs); "
             f"{RESOLUTION_MIN}-minute periods, {settings.periods_per_interval} per interval"
@@ -185,10 +184,22 @@ async def serve(
 
         async def watch() -> None:
             await stop.wait()
+            operator.shutdown()  # a clearing awaited by a request or the loop is let go
             server.should_exit = True
 
         tasks.append(asyncio.create_task(watch()))
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         stop.set()
         server.should_exit = True
+        _, late = await asyncio.wait(tasks, timeout=settings.shutdown_grace_s + 1)
+        for task in late:  # the operator loop waiting for a clearing, say
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (when serving from the main thread)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)

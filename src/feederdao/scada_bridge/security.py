@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from feederdao.files import write_private
 from feederdao.scada_bridge.errors import BridgeError, InsecureEndpointError
 
 log = logging.getLogger(__name__)
@@ -91,14 +92,6 @@ async def generate_certificate(
     )
     write_private(key_path, dump_private_key_as_pem(key))
     cert_path.write_bytes(cert.public_bytes(encoding=Encoding.DER))
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a secret readable by its owner only (0600), whatever the file was before."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        os.fchmod(fh.fileno(), 0o600)
-        fh.write(data)
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:

@@ -32,7 +32,7 @@ class StoreAuditLog:
             )
 
     def records(self, event: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
-        with self.db.session() as s:
+        with self.db.read() as s:
             q = select(CommandAuditRow).order_by(CommandAuditRow.id).limit(limit)
             if event is not None:
                 q = q.where(CommandAuditRow.event == event)

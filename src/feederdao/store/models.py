@@ -84,6 +84,7 @@ class ApiKeyRow(Base):
     label: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    revoked_why: Mapped[str | None] = mapped_column(String(16))  # revoked|rotated
 
 
 class IntervalRow(Base):
@@ -104,6 +105,10 @@ class IntervalRow(Base):
     cleared_at: Mapped[datetime | None]
     published_at: Mapped[datetime | None]
     parameters_id: Mapped[int | None] = mapped_column(ForeignKey("applied_parameters.id"))
+    #: the book as the gate closed: when, how many active bids, and a hash of their ids
+    gate_closed_at: Mapped[datetime | None]
+    book_bids: Mapped[int | None]
+    book_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class BidRow(Base):
@@ -162,6 +167,8 @@ class ClearingResultRow(Base):
     anchor_tx: Mapped[str | None] = mapped_column(String(66))
     anchor_block: Mapped[int | None] = mapped_column(BigInteger)
     anchor_chain_id: Mapped[int | None] = mapped_column(BigInteger)
+    anchor_block_hash: Mapped[str | None] = mapped_column(String(66))
+    anchor_registry: Mapped[str | None] = mapped_column(String(42))
 
 
 class PriceRow(Base):
@@ -218,6 +225,8 @@ class OperatorStepRow(Base):
     step: Mapped[str] = mapped_column(String(32))
     attempt: Mapped[int]
     status: Mapped[str] = mapped_column(String(16))  # ok|failed|escalated
+    #: a short public reason code of a failure (store, chain, solver, ...); details in ``detail``
+    reason: Mapped[str] = mapped_column(String(32), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)
 

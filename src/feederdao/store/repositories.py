@@ -7,16 +7,22 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from feederdao.domain.clearing import ClearingResult
-from feederdao.store.errors import ConflictError, GateClosedError, NotFoundError
+from feederdao.errors import FieldError
+from feederdao.store.errors import (
+    ConflictError,
+    GateClosedError,
+    NotFoundError,
+    StateConflictError,
+)
 from feederdao.store.models import (
     ApiKeyRow,
     AppliedParametersRow,
@@ -103,30 +109,73 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_api_key(s: Session, role: str, participant_id: str | None = None, label: str = "") -> str:
-    """A new API key for ``role``; only its hash is stored, so the secret is shown once."""
+def issue_api_key(
+    s: Session, role: str, participant_id: str | None = None, label: str = ""
+) -> tuple[int, str]:
+    """A new API key for ``role``: ``(key id, secret)``. Only the secret's hash is stored, so
+    the secret is shown once."""
     if role not in ROLES:
-        raise ValueError(f"role {role!r}: choose one of {', '.join(ROLES)}")
+        raise FieldError("role", f"role {role!r}: choose one of {', '.join(ROLES)}")
     if (role == "participant") != (participant_id is not None):
-        raise ValueError("a participant key needs a participant; other roles take none")
+        raise FieldError(
+            "participant_id", "a participant key needs a participant; other roles take none"
+        )
     if participant_id is not None:
         part = get_participant(s, participant_id)
         if part.status != "approved":
             raise ConflictError(f"participant {participant_id!r} is {part.status}, not approved")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    s.add(
-        ApiKeyRow(key_hash=_digest(secret), role=role, participant_id=participant_id, label=label)
-    )
+    row = ApiKeyRow(key_hash=_digest(secret), role=role, participant_id=participant_id, label=label)
+    s.add(row)
     s.flush()
-    return secret
+    return row.id, secret
 
 
-def identify(s: Session, secret: str) -> tuple[str, str | None] | None:
-    """``(role, participant_id)`` of a valid, unrevoked key; None otherwise."""
+def identify(s: Session, secret: str) -> tuple[str, str | None, int] | None:
+    """``(role, participant_id, key id)`` of a valid, unrevoked key; None otherwise."""
     row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == _digest(secret)))
     if row is None or row.revoked_at is not None:
         return None
-    return row.role, row.participant_id
+    return row.role, row.participant_id, row.id
+
+
+def list_api_keys(s: Session) -> list[ApiKeyRow]:
+    return list(s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id)))
+
+
+def get_api_key(s: Session, key_id: int) -> ApiKeyRow:
+    row = s.get(ApiKeyRow, key_id)
+    if row is None:
+        raise NotFoundError(f"API key {key_id} does not exist")
+    return row
+
+
+def revoke_api_key(s: Session, key_id: int, now: datetime, why: str = "revoked") -> ApiKeyRow:
+    """Revoke a key at once (revoking a revoked key changes nothing). The last valid operator
+    key cannot be revoked: issue another first."""
+    row = get_api_key(s, key_id)
+    if row.revoked_at is not None:
+        return row
+    if row.role == "operator" and why == "revoked" and count_keys(s, "operator") <= 1:
+        raise StateConflictError(
+            f"API key {key_id} is the last operator key; issue another one first "
+            "(feederdao db api-key operator)"
+        )
+    row.revoked_at, row.revoked_why = now, why
+    s.flush()
+    return row
+
+
+def rotate_api_key(s: Session, key_id: int, now: datetime) -> tuple[int, str]:
+    """A new key with the same role, participant and label; the old one is revoked in the same
+    transaction. ``(new key id, secret)``."""
+    old = get_api_key(s, key_id)
+    if old.revoked_at is not None:
+        raise StateConflictError(f"API key {key_id} is revoked; it cannot be rotated")
+    new = issue_api_key(s, old.role, old.participant_id, old.label)
+    old.revoked_at, old.revoked_why = now, "rotated"
+    s.flush()
+    return new
 
 
 def count_keys(s: Session, role: str) -> int:
@@ -144,9 +193,9 @@ def open_interval(
 ) -> IntervalRow:
     """A new interval; it may not overlap another one."""
     if periods <= 0:
-        raise ValueError("periods must be positive")
+        raise FieldError("periods", "periods must be positive")
     if gate_closure > start:
-        raise ValueError("gate closure must not be after the interval's start")
+        raise FieldError("gate_closure", "gate closure must not be after the interval's start")
     end = start + timedelta(minutes=periods * period_minutes)
     for other in s.scalars(select(IntervalRow).where(IntervalRow.start < end)):
         other_end = other.start + timedelta(minutes=other.periods * other.period_minutes)
@@ -163,9 +212,16 @@ def open_interval(
     return row
 
 
-def get_interval(s: Session, interval_id: int, lock: bool = False) -> IntervalRow:
+def get_interval(
+    s: Session, interval_id: int, lock: Literal["update", "share"] | None = None
+) -> IntervalRow:
+    """An interval; ``lock`` holds its row until the unit of work ends (PostgreSQL's
+    ``FOR UPDATE`` to change its state, ``FOR SHARE`` to keep the state as read while bids are
+    written; SQLite's write transaction holds the whole database anyway)."""
     q = select(IntervalRow).where(IntervalRow.id == interval_id)
-    row = s.scalar(q.with_for_update() if lock else q)
+    if lock is not None:
+        q = q.with_for_update(read=lock == "share")
+    row = s.scalar(q)
     if row is None:
         raise NotFoundError(f"market interval {interval_id} does not exist")
     return row
@@ -181,17 +237,38 @@ def list_intervals(s: Session, state: str | None = None, limit: int = 100) -> li
 def set_interval_state(
     s: Session, interval_id: int, allowed_from: Sequence[str], to: str
 ) -> IntervalRow:
-    row = get_interval(s, interval_id, lock=True)
+    """Move an interval to state ``to``. Closing the gate records the book as it closes: the
+    number of active bids and a hash of their ids, read under the same lock as the change."""
+    row = get_interval(s, interval_id, lock="update")
     if row.state not in allowed_from:
-        raise ConflictError(
+        raise StateConflictError(
             f"market interval {interval_id} is {row.state}; it must be "
             f"{' or '.join(allowed_from)} to become {to}"
         )
     row.state = to
     if to == "published":
         row.published_at = utcnow()
+    if to == "gate-closed":
+        row.gate_closed_at = utcnow()
+        row.book_bids, row.book_hash = book_of(s, interval_id)
     s.flush()
     return row
+
+
+def book_of(s: Session, interval_id: int) -> tuple[int, str]:
+    """``(number of active bids, SHA-256 of their sorted ids)`` of an interval now."""
+    ids = sorted(
+        s.scalars(
+            select(BidRow.id).where(BidRow.interval_id == interval_id, BidRow.status == "active")
+        )
+    )
+    return len(ids), hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+
+def gates_overdue(s: Session, before: datetime) -> list[IntervalRow]:
+    """Open intervals whose gate should have closed before ``before``."""
+    q = select(IntervalRow).where(IntervalRow.state == "open", IntervalRow.gate_closure < before)
+    return list(s.scalars(q.order_by(IntervalRow.start)))
 
 
 def gate_is_open(row: IntervalRow, now: datetime) -> bool:
@@ -225,7 +302,7 @@ def submit_bid(
 ) -> tuple[BidRow, bool]:
     """Store a validated bid; ``(row, created)``. The same idempotency key with the same content
     returns the stored bid; with other content it is a conflict. Two requests racing with one
-    key: the loser's commit raises IntegrityError, which the caller answers as a replay."""
+    key: the loser's insert raises DuplicateKeyError, which the caller answers as a replay."""
     digest = bid_content_hash(content)
     existing = bid_by_key(s, participant_id, idempotency_key)
     if existing is not None:
@@ -282,9 +359,14 @@ def list_bids(
     return list(s.scalars(q))
 
 
-def cancel_bid(s: Session, bid_id: str, participant_id: str, now: datetime) -> BidRow:
+def cancel_bid(
+    s: Session, bid_id: str, participant_id: str, clock: Callable[[], datetime]
+) -> BidRow:
+    """Cancel a bid while its interval's gate is open, the state read under a lock held until
+    the commit (the time is taken once the lock is held)."""
     row = get_bid(s, bid_id, participant_id)
-    interval = get_interval(s, row.interval_id)
+    interval = get_interval(s, row.interval_id, lock="share")
+    now = clock()
     if not gate_is_open(interval, now):
         raise GateClosedError(
             f"bid {bid_id!r}: market interval {interval.id} closed its gate at "
@@ -311,6 +393,13 @@ def record_parameters(
     )
     s.add(row)
     s.flush()
+    return row
+
+
+def get_parameters(s: Session, parameters_id: int) -> AppliedParametersRow:
+    row = s.get(AppliedParametersRow, parameters_id)
+    if row is None:
+        raise NotFoundError(f"applied parameter set {parameters_id} does not exist")
     return row
 
 
@@ -369,16 +458,29 @@ def save_result(
     return row
 
 
+def find_result(s: Session, interval_id: int) -> ClearingResultRow | None:
+    return s.get(ClearingResultRow, interval_id)
+
+
 def get_result(s: Session, interval_id: int) -> ClearingResultRow:
-    row = s.get(ClearingResultRow, interval_id)
+    row = find_result(s, interval_id)
     if row is None:
         raise NotFoundError(f"market interval {interval_id} has no clearing result yet")
     return row
 
 
-def record_anchor(s: Session, interval_id: int, tx: str, block: int, chain_id: int) -> None:
+def record_anchor(
+    s: Session,
+    interval_id: int,
+    tx: str,
+    block: int,
+    chain_id: int,
+    block_hash: str | None = None,
+    registry: str | None = None,
+) -> None:
     row = get_result(s, interval_id)
     row.anchor_tx, row.anchor_block, row.anchor_chain_id = tx, block, chain_id
+    row.anchor_block_hash, row.anchor_registry = block_hash, registry
     s.flush()
 
 
@@ -419,6 +521,7 @@ def record_step(
     status: str,
     detail: str = "",
     at: datetime | None = None,
+    reason: str = "",
 ) -> int:
     """Record an attempt of ``step``; return its attempt number (1 for the first)."""
     attempt = attempts(s, interval_id, step) + 1
@@ -428,6 +531,7 @@ def record_step(
             step=step,
             attempt=attempt,
             status=status,
+            reason=reason,
             detail=detail,
             at=at or utcnow(),
         )

@@ -1,15 +1,21 @@
 """The operator loop: open intervals, close gates, clear, anchor, publish, push setpoints.
 
-Each step of each interval is recorded in the store with its attempt number. A failed step is
-retried on a later tick after an exponential back-off; after ``max_attempts`` it is escalated:
-recorded as such, counted in the metrics, logged as an error and shown by ``/health`` until an
-operator retries it successfully. Nothing is dropped silently, and a restarted process picks
-up where the store says it stopped.
+Each step of each interval is recorded in the store with its attempt number and, when it fails,
+a short reason code. A failed step is retried on a later tick after an exponential back-off;
+after ``max_attempts`` it is escalated: recorded as such, counted in the metrics, logged as an
+error and shown by ``/health`` (the step and its reason code; the message only to operators and
+auditors) until an operator retries it successfully. Nothing is dropped silently, and a
+restarted process picks up where the store says it stopped.
 
 While an operator holds dispatch (``SuspendDispatch`` on the market's OPC UA server, kept in a
 :class:`~feederdao.workflows.dispatch.DispatchControl`), the loop still clears and anchors but
 publishes no clearing and pushes no setpoint until ``ResumeDispatch``; a publication asked for
 meanwhile is refused.
+
+Clearings run one at a time on a daemon thread (:class:`~feederdao.workflows.background.
+SerialWorker`), whoever asks for them, so they queue instead of interleaving and never hold up a
+shutdown. Every store call runs off the event loop. The loop keeps a heartbeat: ``status()``
+says whether it is ticking, failing (the store cannot be written, say) or stuck.
 """
 
 from __future__ import annotations
@@ -19,26 +25,49 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
-from feederdao.errors import FeederDaoError
 from feederdao.scada_bridge.audit import AuditSink
 from feederdao.scada_bridge.bridge import Bridge
 from feederdao.scada_bridge.server import MarketServer
 from feederdao.store import repositories as repo
-from feederdao.store.errors import ConflictError, NotFoundError
-from feederdao.store.models import IntervalRow
+from feederdao.store.errors import ConflictError, NotFoundError, StateConflictError
+from feederdao.workflows.background import SerialWorker
 from feederdao.workflows.dispatch import DispatchControl
+from feederdao.workflows.errors import ServiceStoppingError, StepFailed
+from feederdao.workflows.market import MarketService
+from feederdao.workflows.market.anchoring import Anchor
+from feederdao.workflows.market.clearing import ClearingOutcome
 from feederdao.workflows.metrics import Metrics
-from feederdao.workflows.service import Anchor, MarketService
+from feederdao.workflows.reasons import reason_code
 
 log = logging.getLogger("feederdao.operator")
 T = TypeVar("T")
 
+__all__ = ["Escalation", "LoopStatus", "Operator", "StepFailed"]
 
-class StepFailed(FeederDaoError, RuntimeError):
-    """A step of the operator loop failed (it is recorded; it will be retried or escalated)."""
+
+@dataclass(frozen=True)
+class Escalation:
+    """A step that failed ``max_attempts`` times: public are the interval, the step and the
+    reason code; ``detail`` (the message) is for operators and auditors."""
+
+    interval_id: int
+    step: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class LoopStatus:
+    """``off`` (no loop in this process), ``ok``, ``failing`` (its last tick failed, e.g. the
+    store cannot be written) or ``stuck`` (one tick has run for longer than allowed)."""
+
+    state: Literal["off", "ok", "failing", "stuck"]
+    reason: str | None = None
+    clearing_for_s: float | None = None
 
 
 class Operator:
@@ -59,59 +88,125 @@ class Operator:
         self.settings = service.settings
         self.control = control or DispatchControl(audit)
         self._held_seen = False
+        self.clearings = SerialWorker("feederdao-clearing")
+        self._running = False
+        self._tick_started: float | None = None  # time.monotonic()
+        self._tick_error: str | None = None
+        self._stopping = False
+        self._stop_waiters: set[asyncio.Future[None]] = set()
+
+    def shutdown(self) -> None:
+        """The service is stopping: a clearing awaited now is answered at once (its solve is
+        abandoned and redone after the restart)."""
+        self._stopping = True
+        for waiter in list(self._stop_waiters):
+            with contextlib.suppress(RuntimeError):  # its loop is closed
+                waiter.get_loop().call_soon_threadsafe(_release, waiter)
+
+    async def _unless_stopping(self, work: Awaitable[T]) -> T:
+        if self._stopping:
+            raise ServiceStoppingError("the service is stopping; try again after its restart")
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stop_waiters.add(waiter)
+        job = asyncio.ensure_future(work)
+        try:
+            await asyncio.wait((job, waiter), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            job.cancel()
+            raise
+        finally:
+            self._stop_waiters.discard(waiter)
+            waiter.cancel()
+        if not job.done():
+            job.cancel()
+            raise ServiceStoppingError(
+                "the service is stopping; the clearing is redone after its restart"
+            )
+        return job.result()
 
     # -- steps ----------------------------------------------------------------------------
 
-    async def step(self, interval_id: int, name: str, fn: Callable[[], Awaitable[T]]) -> T:
-        """Run one step and record how it went; re-raise its error after recording it."""
+    def _record_failure(self, interval_id: int, name: str, reason: str, detail: str) -> int:
+        with self.service.db.session() as s:
+            now = self.service.clock()
+            attempt = repo.record_step(s, interval_id, name, "failed", detail, now, reason)
+            if attempt >= self.settings.max_attempts:
+                repo.record_step(s, interval_id, name, "escalated", detail, now, reason)
+        return attempt
+
+    def _record_ok(self, interval_id: int, name: str, detail: str) -> None:
+        with self.service.db.session() as s:
+            repo.record_step(s, interval_id, name, "ok", detail, self.service.clock())
+
+    async def step(
+        self,
+        interval_id: int,
+        name: str,
+        fn: Callable[[], Awaitable[T]],
+        detail: Callable[[T], str] = lambda _: "",
+    ) -> T:
+        """Run one step and record how it went (``detail`` of its value with a success); re-raise
+        its error after recording it."""
         try:
             value = await fn()
-        except (ConflictError, NotFoundError):
-            raise  # a refused request (wrong state, unknown interval), not a failed step
+        except (StateConflictError, NotFoundError, ServiceStoppingError):
+            raise  # a refused request (wrong state, unknown interval, stopping): not a failure
         except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            with self.service.db.session() as s:
-                now = self.service.clock()
-                attempt = repo.record_step(s, interval_id, name, "failed", reason, now)
-                if attempt >= self.settings.max_attempts:
-                    repo.record_step(s, interval_id, name, "escalated", reason, now)
-            self.metrics.steps.labels(name.split(":")[0], "failed").inc()
+            reason, message = reason_code(exc), f"{type(exc).__name__}: {exc}"
+            kind = name.split(":")[0]
+            self.metrics.steps.labels(kind, "failed").inc()
+            attempt = await asyncio.to_thread(
+                self._record_failure, interval_id, name, reason, message
+            )
             if attempt >= self.settings.max_attempts:
-                self.metrics.steps.labels(name.split(":")[0], "escalated").inc()
+                self.metrics.steps.labels(kind, "escalated").inc()
                 log.error(
-                    "interval %s: %s escalated after %d attempts: %s",
+                    "interval %s: %s escalated after %d attempts (%s): %s",
                     interval_id,
                     name,
                     attempt,
                     reason,
+                    message,
                 )
             else:
                 log.warning(
-                    "interval %s: %s failed (attempt %d): %s", interval_id, name, attempt, reason
+                    "interval %s: %s failed (attempt %d, %s): %s",
+                    interval_id,
+                    name,
+                    attempt,
+                    reason,
+                    message,
                 )
             raise
-        with self.service.db.session() as s:
-            repo.record_step(s, interval_id, name, "ok", at=self.service.clock())
+        text = detail(value)
+        await asyncio.to_thread(self._record_ok, interval_id, name, text)
+        if text:
+            log.warning("interval %s: %s: %s", interval_id, name, text)
         self.metrics.steps.labels(name.split(":")[0], "ok").inc()
         return value
 
-    async def clear(self, interval_id: int) -> None:
-        async def run() -> None:
+    async def clear(self, interval_id: int) -> ClearingOutcome:
+        async def run() -> ClearingOutcome:
             t = time.perf_counter()
-            await asyncio.to_thread(self.service.clear, interval_id)
+            outcome = await self._unless_stopping(
+                self.clearings.run(lambda: self.service.clearing.clear(interval_id))
+            )
             self.metrics.clearing_seconds.observe(time.perf_counter() - t)
+            return outcome
 
-        await self.step(interval_id, "clear", run)
+        return await self.step(interval_id, "clear", run, ClearingOutcome.describe)
 
     async def anchor(self, interval_id: int) -> Anchor:
         return await self.step(
-            interval_id, "anchor", lambda: asyncio.to_thread(self.service.anchor, interval_id)
+            interval_id,
+            "anchor",
+            lambda: asyncio.to_thread(self.service.anchoring.anchor, interval_id),
         )
 
     def _refuse_if_held(self, what: str) -> None:
         # -- dispatch hold (OPC UA SuspendDispatch) --
         if self.control.suspended:
-            raise ConflictError(
+            raise StateConflictError(
                 f"dispatch is suspended by {self.control.by or 'an operator'} "
                 f"({self.control.reason}): no {what} until ResumeDispatch"
             )
@@ -121,9 +216,9 @@ class Operator:
 
         async def run() -> None:
             if self.publisher is not None:
-                pub = await asyncio.to_thread(self.service.publication, interval_id)
+                pub = await asyncio.to_thread(self.service.results.publication, interval_id)
                 await self.publisher.publish_clearing(pub)
-            await asyncio.to_thread(self.service.mark_published, interval_id)
+            await asyncio.to_thread(self.service.intervals.mark_published, interval_id)
 
         await self.step(interval_id, "publish", run)
 
@@ -134,7 +229,7 @@ class Operator:
         self._refuse_if_held("setpoint push")
 
         async def run() -> None:
-            setpoints = await asyncio.to_thread(self.service.setpoints, interval_id, period)
+            setpoints = await asyncio.to_thread(self.service.results.setpoints, interval_id, period)
             report = await bridge.push(f"interval-{interval_id}-p{period}", setpoints)
             if not report.ok:
                 failed = ", ".join(f"{d.device_id} ({d.status})" for d in report.failed[:5])
@@ -142,16 +237,37 @@ class Operator:
 
         await self.step(interval_id, f"push:{period}", run)
 
-    def escalations(self) -> list[str]:
-        with self.service.db.session() as s:
+    def audit_records(self, event: str | None = None) -> list[dict[str, Any]]:
+        """The OPC UA command audit log (writes, read-backs, reconnects)."""
+        return self.audit.records(event)
+
+    def escalations(self) -> list[Escalation]:
+        with self.service.db.read() as s:
             rows = repo.escalated_steps(s)
-        return [f"interval {r.interval_id} {r.step}: {r.detail}" for r in rows]
+        return [Escalation(r.interval_id, r.step, r.reason or "internal", r.detail) for r in rows]
+
+    # -- the loop's own health ------------------------------------------------------------
+
+    def status(self) -> LoopStatus:
+        """How the loop is doing now (see :class:`LoopStatus`)."""
+        busy = self.clearings.busy_since
+        clearing_for = None if busy is None else time.monotonic() - busy
+        if not self._running:
+            return LoopStatus("off", clearing_for_s=clearing_for)
+        started = self._tick_started
+        limit = self.settings.loop_stuck_after_s
+        # a tick waiting for a clearing is busy, not stuck (the solver's time is its own)
+        if started is not None and busy is None and time.monotonic() - started > limit:
+            return LoopStatus("stuck", "loop-stuck", clearing_for)
+        if self._tick_error is not None:
+            return LoopStatus("failing", self._tick_error, clearing_for)
+        return LoopStatus("ok", clearing_for_s=clearing_for)
 
     # -- the loop -------------------------------------------------------------------------
 
     def _due(self, interval_id: int, name: str, now: datetime) -> bool:
         """Never run, or failed and its back-off has passed; never once ok or escalated."""
-        with self.service.db.session() as s:
+        with self.service.db.read() as s:
             last = repo.last_step(s, interval_id, name)
         if last is None:
             return True
@@ -159,6 +275,13 @@ class Operator:
             return False
         wait = self.settings.retry_delay_s * 2 ** (last.attempt - 1)
         return now >= last.at + timedelta(seconds=wait)
+
+    async def due(self, interval_id: int, name: str, now: datetime) -> bool:
+        return await asyncio.to_thread(self._due, interval_id, name, now)
+
+    def _anchored(self, interval_id: int) -> bool:
+        with self.service.db.read() as s:
+            return repo.step_status(s, interval_id, "anchor") == "ok"
 
     def _next_start(self, now: datetime) -> datetime:
         length = self.settings.periods_per_interval * 15 * 60
@@ -191,18 +314,12 @@ class Operator:
         start = self._next_start(now)
         # already open, or overlapping an interval the operator opened by hand
         with contextlib.suppress(ConflictError):
-            await asyncio.to_thread(svc.open_interval, start)
-        with svc.db.session() as s:
-            live: list[IntervalRow] = [
-                r
-                for state in ("open", "gate-closed", "cleared", "published")
-                for r in repo.list_intervals(s, state, 50)
-            ]
-        for row in sorted(live, key=lambda r: r.start):
+            await asyncio.to_thread(svc.intervals.open, start)
+        for row in await asyncio.to_thread(svc.intervals.live):
             if row.state == "open" and now >= row.gate_closure:
-                row = await asyncio.to_thread(svc.close_gate, row.id)
+                row = await asyncio.to_thread(svc.intervals.close_gate, row.id)
             if row.state == "gate-closed":
-                if not self._due(row.id, "clear", now) or not await self._attempt(
+                if not await self.due(row.id, "clear", now) or not await self._attempt(
                     self.clear(row.id)
                 ):
                     continue
@@ -210,16 +327,15 @@ class Operator:
             if row.state == "cleared":
                 if (
                     svc.chain is not None
-                    and self._due(row.id, "anchor", now)
+                    and await self.due(row.id, "anchor", now)
                     and not await self._attempt(self.anchor(row.id))
                 ):
                     continue
-                with svc.db.session() as s:
-                    anchored = repo.step_status(s, row.id, "anchor") == "ok"
+                anchored = await asyncio.to_thread(self._anchored, row.id)
                 if (
                     (svc.chain is None or anchored)
                     and not held
-                    and self._due(row.id, "publish", now)
+                    and await self.due(row.id, "publish", now)
                 ):
                     if not await self._attempt(self.publish(row.id)):
                         continue
@@ -227,15 +343,29 @@ class Operator:
             if row.state == "published" and self.bridge is not None and not held:
                 elapsed = (now - row.start).total_seconds() / (row.period_minutes * 60)
                 period = int(elapsed) if elapsed >= 0 else -1
-                if 0 <= period < row.periods and self._due(row.id, f"push:{period}", now):
+                if 0 <= period < row.periods and await self.due(row.id, f"push:{period}", now):
                     await self._attempt(self.push(row.id, period))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick every ``tick_s`` until ``stop`` is set."""
-        while not stop.is_set():
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("operator tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.tick_s)
+        self._running = True
+        try:
+            while not stop.is_set():
+                self._tick_started = time.monotonic()
+                try:
+                    await self.tick()
+                    self._tick_error = None
+                except Exception as exc:
+                    self._tick_error = reason_code(exc)
+                    log.exception("operator tick failed (%s)", self._tick_error)
+                finally:
+                    self._tick_started = None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.settings.tick_s)
+        finally:
+            self._running = False
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

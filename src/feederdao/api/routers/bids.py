@@ -8,14 +8,12 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from feederdao.api.auth import Anyone, Participant, Service
 from feederdao.api.schemas import MAX_ID, BidIn, BidOut, Error, Filter, SignedBidIn
-from feederdao.store import repositories as repo
 from feederdao.store.models import BidRow
 
 router = APIRouter(prefix="/bids", tags=["bids"])
 
-# Submissions are ``async`` and run on the event loop: checking a signature and committing one row
-# to SQLite takes well under a millisecond, and staying off the thread pool avoids a GIL
-# hand-over per request (it doubled throughput in bench/service.py).
+# Every endpoint is a plain function that FastAPI runs in its thread pool: a submission commits
+# to the store, and a store that is locked or slow must not stall the event loop (nor /health).
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Error},
@@ -23,6 +21,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Error},
     409: {"model": Error},
     422: {"model": Error},
+    503: {"model": Error, "description": "the store is busy or read-only: see Retry-After"},
 }
 
 
@@ -33,7 +32,7 @@ def _answer(request: Request, response: Response, row: BidRow, created: bool, au
 
 
 @router.post("", status_code=201, response_model=BidOut, responses=ERRORS)
-async def submit(
+def submit(
     body: BidIn,
     caller: Participant,
     svc: Service,
@@ -43,7 +42,7 @@ async def submit(
 ) -> BidOut:
     """Submit a bid with a participant's API key. It is stored before the answer is sent; the
     same ``Idempotency-Key`` with the same bid answers 200 with the stored bid."""
-    row, created = svc.submit_bid(
+    row, created = svc.bids.submit(
         str(caller.participant_id),
         body.interval_id,
         body.period,
@@ -57,12 +56,10 @@ async def submit(
 
 
 @router.post("/signed", status_code=201, response_model=BidOut, responses=ERRORS)
-async def submit_signed(
-    body: SignedBidIn, svc: Service, request: Request, response: Response
-) -> BidOut:
+def submit_signed(body: SignedBidIn, svc: Service, request: Request, response: Response) -> BidOut:
     """Submit a bid signed by the participant's wallet (EIP-712 ``Bid``, domain from
     ``GET /market``); no API key needed. The message's ``nonce`` is the idempotency key."""
-    row, created = svc.submit_signed_bid(body.message.model_dump(), body.signature)
+    row, created = svc.bids.submit_signed(body.message.model_dump(), body.signature)
     return _answer(request, response, row, created, "eip712")
 
 
@@ -75,19 +72,16 @@ def list_bids(
 ) -> list[BidOut]:
     """Your bids (operators and auditors: everyone's)."""
     owner = None if caller.sees_everything else caller.participant_id
-    with svc.db.session() as s:
-        rows = repo.list_bids(s, interval_id, owner, status)
-    return [BidOut.model_validate(r) for r in rows]
+    return [BidOut.model_validate(r) for r in svc.bids.list(owner, interval_id, status)]
 
 
 @router.get("/{bid_id}", response_model=BidOut, responses={404: {"model": Error}})
 def one(bid_id: str, caller: Anyone, svc: Service) -> BidOut:
     owner = None if caller.sees_everything else caller.participant_id
-    with svc.db.session() as s:
-        return BidOut.model_validate(repo.get_bid(s, bid_id, owner))
+    return BidOut.model_validate(svc.bids.get(bid_id, owner))
 
 
 @router.delete("/{bid_id}", response_model=BidOut, responses=ERRORS)
 def cancel(bid_id: str, caller: Participant, svc: Service) -> BidOut:
     """Cancel one of your bids until the interval's gate closes."""
-    return BidOut.model_validate(svc.cancel_bid(str(caller.participant_id), bid_id))
+    return BidOut.model_validate(svc.bids.cancel(str(caller.participant_id), bid_id))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from feederdao.api.auth import Reader, Service
+from feederdao.api.auth import Loop, Reader, Service
 from feederdao.api.schemas import AuditOut, Filter, ParametersOut, ProposalOut
 
 router = APIRouter(tags=["governance"])
@@ -15,7 +15,7 @@ router = APIRouter(tags=["governance"])
 @router.get("/governance/parameters", response_model=ParametersOut)
 def parameters(svc: Service) -> ParametersOut:
     """The parameters the next clearing will use, read now by the safe reader."""
-    reading = svc.read_parameters()
+    reading = svc.governance.read_parameters()
     p = reading.parameters
     return ParametersOut(
         status=reading.status,
@@ -39,12 +39,12 @@ def proposals(svc: Service) -> list[ProposalOut]:
             snapshot_block=p.snapshot_block,
             deadline_block=p.deadline_block,
         )
-        for p in svc.proposals()
+        for p in svc.governance.proposals()
     ]
 
 
 @router.get("/audit/commands", response_model=list[AuditOut], tags=["audit"])
-def commands(_: Reader, request: Request, event: Filter = None) -> list[AuditOut]:
+def commands(_: Reader, op: Loop, event: Filter = None) -> list[AuditOut]:
     """The OPC UA command audit log (writes, read-backs, reconnects)."""
     return [
         AuditOut(
@@ -52,5 +52,5 @@ def commands(_: Reader, request: Request, event: Filter = None) -> list[AuditOut
             event=r.pop("event"),
             fields=r,
         )
-        for r in request.app.state.operator.audit.records(event)
+        for r in op.audit_records(event)
     ]

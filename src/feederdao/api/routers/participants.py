@@ -14,7 +14,6 @@ from feederdao.api.schemas import (
     ParticipantOut,
     RegistrationIn,
 )
-from feederdao.store import repositories as repo
 
 router = APIRouter(prefix="/participants", tags=["participants"])
 
@@ -27,28 +26,25 @@ router = APIRouter(prefix="/participants", tags=["participants"])
 )
 def register(body: RegistrationIn, svc: Service) -> ParticipantOut:
     """Ask to join the market at a bus with devices; the operator approves before bidding."""
-    row = svc.register(body.name, body.address, body.bus, body.devices, body.signature)
+    row = svc.participants.register(body.name, body.address, body.bus, body.devices, body.signature)
     return ParticipantOut.model_validate(row)
 
 
 @router.get("", response_model=list[ParticipantOut])
 def list_all(_: Reader, svc: Service, status: Filter = None) -> list[ParticipantOut]:
-    with svc.db.session() as s:
-        return [ParticipantOut.model_validate(r) for r in repo.list_participants(s, status)]
+    return [ParticipantOut.model_validate(r) for r in svc.participants.list(status)]
 
 
 @router.get("/me", response_model=ParticipantOut)
 def me(caller: Participant, svc: Service) -> ParticipantOut:
-    with svc.db.session() as s:
-        return ParticipantOut.model_validate(repo.get_participant(s, str(caller.participant_id)))
+    return ParticipantOut.model_validate(svc.participants.get(str(caller.participant_id)))
 
 
 @router.get("/{participant_id}", response_model=ParticipantOut, responses={404: {"model": Error}})
 def one(participant_id: str, caller: Anyone, svc: Service) -> ParticipantOut:
     if not caller.sees_everything and caller.participant_id != participant_id:
         raise HTTPException(404, f"participant {participant_id!r} does not exist")
-    with svc.db.session() as s:
-        return ParticipantOut.model_validate(repo.get_participant(s, participant_id))
+    return ParticipantOut.model_validate(svc.participants.get(participant_id))
 
 
 @router.post(
@@ -58,7 +54,9 @@ def one(participant_id: str, caller: Anyone, svc: Service) -> ParticipantOut:
 )
 def approve(participant_id: str, body: ApprovalIn, _: Operator, svc: Service) -> ParticipantOut:
     """Approve the participant's bus and devices (a device belongs to one participant)."""
-    return ParticipantOut.model_validate(svc.approve(participant_id, body.bus, body.devices))
+    return ParticipantOut.model_validate(
+        svc.participants.approve(participant_id, body.bus, body.devices)
+    )
 
 
 @router.post(
@@ -69,6 +67,7 @@ def approve(participant_id: str, body: ApprovalIn, _: Operator, svc: Service) ->
 )
 def issue_key(participant_id: str, body: ApiKeyIn, _: Operator, svc: Service) -> ApiKeyOut:
     """Issue an API key to an approved participant; the key is shown only in this answer."""
-    with svc.db.session() as s:
-        key = repo.issue_api_key(s, "participant", participant_id, body.label)
-    return ApiKeyOut(api_key=key, role="participant", participant_id=participant_id)
+    key = svc.keys.issue("participant", participant_id, body.label)
+    return ApiKeyOut(
+        key_id=key.key_id, api_key=key.api_key, role=key.role, participant_id=key.participant_id
+    )

@@ -1,0 +1,28 @@
+"""Errors the workflows raise themselves (the domain's, store's and adapters' pass through)."""
+
+from __future__ import annotations
+
+from feederdao.errors import FeederDaoError
+
+
+class NotApprovedError(FeederDaoError, PermissionError):
+    """The participant exists but the operator has not approved it (or it is unknown)."""
+
+
+class SignerMismatchError(FeederDaoError, PermissionError):
+    """A signature recovers to another address than the one the message names."""
+
+
+class ChainRequiredError(FeederDaoError, RuntimeError):
+    """The request needs the governance chain and this service runs without one."""
+
+
+class ServiceStoppingError(FeederDaoError, RuntimeError):
+    """The service is stopping: the request was not carried out (a clearing cut short is redone
+    after the restart)."""
+
+    retry_after_s = 5
+
+
+class StepFailed(FeederDaoError, RuntimeError):
+    """A step of the operator loop failed (it is recorded; it will be retried or escalated)."""

@@ -1,0 +1,107 @@
+"""The market's chain: the governance contracts, the safe parameter reader, the registry."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+
+from web3 import Web3
+
+from feederdao.errors import FieldError
+from feederdao.governance.chain import connect, use_private_key
+from feederdao.governance.dao import Dao
+from feederdao.governance.deploy import DaoAddresses, DaoConfig, deploy_dao
+from feederdao.governance.embedded import deployment_account
+from feederdao.governance.envelope import SafetyEnvelope
+from feederdao.governance.reader import ParameterReader, ReaderState
+from feederdao.governance.registry import SettlementRegistry
+from feederdao.governance.signing import MarketDomain, domain_separator
+from feederdao.store import repositories as repo
+from feederdao.store.db import Database
+from feederdao.workflows.market.settings import ServiceSettings
+
+DEPLOYMENT_SEED = "deployment-seed"
+
+
+class StoreReaderState:
+    """The parameter reader's cursor and last-known-good set, kept in the database."""
+
+    NAME = "parameter-reader"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def load(self) -> ReaderState:
+        with self.db.read() as s:
+            text = repo.load_document(s, self.NAME)
+        return ReaderState.from_json(text) if text else ReaderState()
+
+    def save(self, state: ReaderState) -> None:
+        with self.db.session() as s:
+            repo.save_document(s, self.NAME, state.to_json())
+
+
+@dataclass
+class ChainContext:
+    """The governance contracts, the safe reader, and the registry that anchors results."""
+
+    w3: Web3
+    dao: Dao
+    reader: ParameterReader
+    registry: SettlementRegistry
+
+    @property
+    def operator(self) -> str:
+        """The account that anchors results."""
+        return self.registry.operator
+
+    @operator.setter
+    def operator(self, account: str) -> None:
+        self.registry.operator = account
+
+    @cached_property
+    def domain(self) -> MarketDomain:
+        return MarketDomain(self.registry.chain_id, self.dao.addresses.settlement)
+
+    @cached_property
+    def separator(self) -> bytes:
+        return domain_separator(self.domain)
+
+
+def deployment_seed(db: Database) -> bytes:
+    """This deployment's secret seed, made on its first start and kept in its database."""
+    with db.session() as s:
+        text = repo.load_document(s, DEPLOYMENT_SEED)
+        if text is None:
+            text = secrets.token_hex(32)
+            repo.save_document(s, DEPLOYMENT_SEED, text)
+    return bytes.fromhex(text)
+
+
+def connect_chain(settings: ServiceSettings, db: Database) -> ChainContext:
+    """The chain the settings name, or an in-process chain with a freshly deployed DAO (from
+    this deployment's own account, so that its contract addresses and signing domain are its
+    own: :mod:`feederdao.governance.embedded`)."""
+    envelope = SafetyEnvelope.from_toml(Path(settings.envelope)) if settings.envelope else None
+    if settings.rpc_url is None:
+        w3 = connect()
+        a = list(w3.eth.accounts)
+        deployer = deployment_account(w3, deployment_seed(db), funder=a[0])
+        addresses = deploy_dao(
+            w3, deployer, guardian=a[1], operator=a[2], holders={a[3]: 10**24}, config=DaoConfig()
+        )
+        operator: str = a[2]
+        envelope = replace(envelope or SafetyEnvelope(), confirmations=0)
+    else:
+        if not settings.dao_file or not settings.operator_key:
+            raise FieldError(
+                "settings", "with rpc_url set, dao_file and operator_key must be set too"
+            )
+        w3 = connect(settings.rpc_url)
+        addresses = DaoAddresses.read(Path(settings.dao_file))
+        operator = use_private_key(w3, settings.operator_key)
+    reader = ParameterReader(w3, addresses.parameters, envelope, StoreReaderState(db))
+    dao = Dao(w3, addresses)
+    return ChainContext(w3, dao, reader, SettlementRegistry(dao, operator))

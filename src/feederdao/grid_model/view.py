@@ -23,6 +23,9 @@ from feederdao.domain.network import (
 from feederdao.errors import NetworkDataError
 
 _PV_TYPES = ("pv", "solar", "photovoltaic")
+#: pandapower's converters write max_i_ka = 99999 where a case gives no rating (MATPOWER's
+#: rateA = 0 means "unlimited")
+_NO_RATING_KA = 99999.0
 
 
 def _f(value: Any, default: float | None = None) -> float | None:
@@ -85,6 +88,8 @@ def _line_branches(net: Any, in_service_buses: set[int], sn_mva: float) -> list[
         length = float(row.length_km)
         df = _f(row.get("df", 1.0), 1.0) or 1.0
         max_i = _f(row.max_i_ka)
+        if max_i is not None and max_i >= _NO_RATING_KA:
+            max_i = None  # pandapower's stand-in for a rating the source did not give
         rating = max_i * df * parallel * vn * math.sqrt(3.0) if max_i else None
         out.append(
             Branch(

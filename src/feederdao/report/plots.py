@@ -47,6 +47,8 @@ def _time_axis(ax: Axes, times: Sequence[datetime]) -> None:
         label.set_rotation(30)
         label.set_horizontalalignment("right")
     ax.set_xlabel(f"period start ({_zone(times)})")
+    period = times[1] - times[0] if len(times) > 1 else timedelta(minutes=15)
+    ax.set_xlim(times[0], times[-1] + period)  # type: ignore[arg-type]
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -127,18 +129,37 @@ def dlmp_heatmap(
     fig, ax = plt.subplots(figsize=(10, min(9.0, 2.2 + 0.16 * min(n_b, MAX_LABELS))))
     step = times[1] - times[0] if len(times) > 1 else timedelta(minutes=15)
     edges = mdates.date2num([times[0], times[-1] + step])  # type: ignore[no-untyped-call]
+    # a few extreme prices (the price cap where a limit is relaxed) would wash out the rest:
+    # the colours span the bulk of the prices (the 5th to 95th percentile and as far again on
+    # either side), the colour bar's arrows say there is more beyond
+    p5, p95 = (float(x) for x in np.percentile(dlmp, [5, 95])) if dlmp.size else (0.0, 1.0)
+    span = max(p95 - p5, 1.0)
+    lo = max(float(dlmp.min(initial=0.0)), p5 - span) if dlmp.size else 0.0
+    hi = min(float(dlmp.max(initial=1.0)), p95 + span) if dlmp.size else 1.0
+    hi = hi if hi > lo else lo + 1.0
     image = ax.imshow(
         dlmp.T,
         aspect="auto",
         cmap="viridis",
         interpolation="nearest",
         extent=(edges[0], edges[-1], n_b - 0.5, -0.5),
+        vmin=lo,
+        vmax=hi,
     )
     ax.xaxis_date(times[0].tzinfo)
     _bus_ticks(ax, bus_names)
     _time_axis(ax, times)
     ax.set_title("DLMP per bus and period")
-    fig.colorbar(image, ax=ax, label="DLMP (EUR/MWh)")
+    beyond = (
+        "neither"
+        if dlmp.size == 0
+        else (
+            {(False, False): "neither", (True, False): "min", (False, True): "max"}.get(
+                (bool(dlmp.min() < lo), bool(dlmp.max() > hi)), "both"
+            )
+        )
+    )
+    fig.colorbar(image, ax=ax, label="DLMP (EUR/MWh)", extend=beyond)  # type: ignore[arg-type]
     return _save(fig, path)
 
 

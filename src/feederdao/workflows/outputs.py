@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from feederdao.workflows.clearing import Clearing
 
 FORMATS = ("csv", "parquet")
+#: columns that hold text (names, ids, kinds): an empty one is "", not a missing number
+TEXT = frozenset(
+    {"bus", "branch", "device", "participant", "bid_id", "kind", "side", "device_id"}
+    | {"branch_id", "notes", "ac_stopped"}
+)
 
 
 def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
@@ -133,21 +138,31 @@ def write_clearing(clearing: Clearing, out: Path, formats: Sequence[str] = ("csv
 
 def read_output(path: Path | str) -> pd.DataFrame:
     """A table written by ``clear`` or ``study`` (CSV or Parquet), indexed as the API's
-    DataFrames are, with ``time`` as time-zone-aware timestamps (Europe/Berlin)."""
+    DataFrames are, with ``time`` as time-zone-aware timestamps (Europe/Berlin). A settlement
+    comes back indexed by (time, participant), ``time`` being its window's start."""
+    from zoneinfo import ZoneInfo
+
     path = Path(path)
     if path.suffix == ".parquet":
         frame = pd.read_parquet(path)
-    else:
-        frame = pd.read_csv(path)
+    else:  # exact floats back; times parsed to UTC first (a window may span two offsets)
+        header = list(pd.read_csv(path, nrows=0).columns)
+        frame = pd.read_csv(
+            path,
+            float_precision="round_trip",
+            dtype={c: str for c in header if c in TEXT},
+            keep_default_na=False,
+            na_values={c: [""] for c in header if c not in TEXT},
+        )
         if TIME in frame.columns:
-            frame[TIME] = pd.to_datetime(frame[TIME], utc=True).dt.tz_convert("Europe/Berlin")
-    keys = [
-        k
-        for k in (TIME, "bus", "branch", "device", "bid_id", "block", "participant")
-        if k in frame.columns
-    ]
-    if "bus" in keys and ("device" in keys or "participant" in keys or "bid_id" in keys):
-        keys.remove("bus")  # a device's, bid's or participant's bus is a column, not a key
+            frame[TIME] = pd.to_datetime(frame[TIME], utc=True)
+    if TIME in frame.columns:
+        frame[TIME] = frame[TIME].dt.tz_convert(ZoneInfo("Europe/Berlin"))
+    keys = [TIME] if TIME in frame.columns else []
+    for names in (("bid_id", "block"), ("device",), ("participant",), ("branch",), ("bus",)):
+        if all(n in frame.columns for n in names):
+            keys += list(names)  # the element the table is about; its bus is a column
+            break
     return frame.set_index(keys) if keys else frame
 
 

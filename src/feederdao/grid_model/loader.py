@@ -5,9 +5,10 @@ A spec is, in this order of lookup: a path to a pandapower JSON file or a MATPOW
 or a SimBench code (``1-LV-rural1--0-sw``). A pandapower net you already hold is taken by
 :func:`from_pandapower` (on a copy).
 
-SimBench builds each grid by reading its whole data set (seconds); with a ``cache_dir`` the
-extracted grid is kept there as pandapower JSON plus its profiles as Parquet, per SimBench
-version, and read back from there next time (:func:`default_cache_dir`).
+SimBench builds each grid by reading its whole data set (seconds), and pandapower's built-ins
+come from its JSON files; with a ``cache_dir`` the grid is kept there as Parquet tables (its
+profiles too), per SimBench or pandapower version, and read back from there next time
+(:func:`default_cache_dir`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,13 @@ BUILTIN_NAMES: tuple[str, ...] = (
     "kerber_landnetz",
     "kerber_dorfnetz",
     "example_simple",
+)
+
+
+#: built-ins read from pandapower's JSON files (worth a cache); the Kerber grids are drawn at
+#: random on every call and stay so
+_CACHED_BUILTINS = frozenset(
+    {"case33bw", "case4gs", "case9", "case14", "case30", "case118", "mv_oberrhein"}
 )
 
 
@@ -135,17 +143,30 @@ def load_network(spec: str, cache_dir: Path | None = None) -> LoadedNetwork:
     suffix = path.suffix.lower()
     if suffix in {".json", ".m", ".mat"} or path.is_file():
         return _load_file(path)
-    builtins = _builtins()
-    if spec in builtins:
-        with _quiet():
-            net = builtins[spec]()
-        return _checked(LoadedNetwork(spec, "builtin", net))
+    if spec in BUILTIN_NAMES:
+        return _load_builtin(spec, cache_dir)
     if _SIMBENCH_CODE.match(spec):
         return _load_simbench(spec, cache_dir)
     raise NetworkLoadError(
         f"unknown network {spec!r}: not a file, not a pandapower built-in "
         f"({', '.join(BUILTIN_NAMES)}), and not a SimBench code such as '1-LV-rural1--0-sw'"
     )
+
+
+def _load_builtin(name: str, cache_dir: Path | None = None) -> LoadedNetwork:
+    import pandapower
+
+    where = None
+    if cache_dir is not None and name in _CACHED_BUILTINS:
+        where = Path(cache_dir) / f"pandapower-{pandapower.__version__}" / name
+        cached = _read_cached(where)
+        if cached is not None:
+            return _checked(LoadedNetwork(name, "builtin", cached))
+    with _quiet():
+        net = _builtins()[name]()
+    if where is not None:
+        _write_cached(where, net)
+    return _checked(LoadedNetwork(name, "builtin", net))
 
 
 def _load_simbench(code: str, cache_dir: Path | None = None) -> LoadedNetwork:

@@ -301,3 +301,25 @@ def test_progress_is_a_bar_with_the_time_left_on_a_terminal(tmp_path: Path) -> N
     assert proc.returncode == 0, text[-2000:]
     assert "days, elapsed" in text and "left" in text and "━" in text
     assert "day 2/2 2016-06-22: welfare" in text
+
+
+def test_ctrl_c_while_the_network_loads_is_one_line(tmp_path: Path) -> None:
+    """SIGINT in the first seconds (pandapower still importing, the grid loading): no
+    traceback, one line, exit 130."""
+    proc = subprocess.Popen(
+        [*PY, "study", "--net", "1-LV-rural1--2-sw", "--days", "3", "--out", str(tmp_path / "s")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    try:
+        _wait_for(proc, r"^clearing 3 day\(s\) of 1-LV-rural1--2-sw", 60)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("interrupted:")

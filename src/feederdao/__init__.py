@@ -10,35 +10,15 @@ The engineer's API (docs/quickstart-engineer.md)::
     study = fd.run_study("1-LV-rural1--2-sw", days=2)
 
 Names are imported when first used, so ``import feederdao`` (and the CLI's ``--help``) stays
-instant.
+instant; ``__init__.pyi`` gives type checkers the same names.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
-
-if TYPE_CHECKING:  # the names for type checkers; at run time __getattr__ imports them
-    from feederdao.domain.clearing import ClearingOptions as ClearingOptions
-    from feederdao.domain.clearing import ClearingResult as ClearingResult
-    from feederdao.domain.clearing import WholesalePrices as WholesalePrices
-    from feederdao.domain.params import GridParameters as GridParameters
-    from feederdao.errors import FeederDaoError as FeederDaoError
-    from feederdao.workflows.clearing import Clearing as Clearing
-    from feederdao.workflows.clearing import Market as Market
-    from feederdao.workflows.network import OpenNetwork as OpenNetwork
-    from feederdao.workflows.outputs import read_output as read_output
-    from feederdao.workflows.study import DayResult as DayResult
-    from feederdao.workflows.study import Study as Study
-    from feederdao.workflows.study import StudyInterrupted as StudyInterrupted
-    from feederdao.workflows.study import StudyProgress as StudyProgress
-    from feederdao.workflows.study import clear_day as clear_day
-    from feederdao.workflows.workbench import clear as clear
-    from feederdao.workflows.workbench import open_market as open_market
-    from feederdao.workflows.workbench import open_network as open_network
-    from feederdao.workflows.workbench import run_study as run_study
 
 _EXPORTS: dict[str, str] = {
     "clear": "feederdao.workflows.workbench",

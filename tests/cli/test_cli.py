@@ -48,8 +48,9 @@ def test_clear_with_a_bid_file_writes_results(tmp_path) -> None:  # type: ignore
     assert result.exit_code == 0, result.output
     assert "welfare" in result.output and "AC check" in result.output
     assert "all limits met" in result.output
-    for name in ("result.json", "prices.csv", "setpoints.csv", "settlement.csv", "voltages.csv"):
-        assert (out / name).is_file()
+    for name in ("prices", "voltages", "loadings", "dispatch", "bids", "settlement", "periods"):
+        assert (out / f"{name}.csv").is_file()
+    assert (out / "summary.json").is_file() and (out / "result.json").is_file()
 
 
 def test_clear_with_a_bad_bid_names_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -70,21 +71,16 @@ def test_bad_parameters_are_refused() -> None:
     assert "voltage band" in result.output
 
 
-def test_study_writes_series_and_plots(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_study_writes_its_tables_and_prints_a_line_per_day(tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "study"
     result = runner.invoke(app, ["study", "--net", "case33bw", "--days", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "day 1: welfare" in result.output
-    for name in (
-        "dlmp.csv",
-        "voltage_pu.csv",
-        "loading_percent.csv",
-        "voltage_band.png",
-        "line_loading.png",
-        "dlmp_heatmap.png",
-    ):
-        assert (out / name).stat().st_size > 0
-    assert len((out / "dlmp.csv").read_text().splitlines()) == 97
+    assert "day 1/1 2016-06-21: welfare" in result.output
+    for name in ("prices", "voltages", "loadings", "dispatch", "bids", "settlement", "periods"):
+        assert (out / f"{name}.csv").stat().st_size > 0
+    assert len((out / "prices.csv").read_text().splitlines()) == 1 + 96 * 33
+    assert len((out / "days.csv").read_text().splitlines()) == 2
+    assert not list(out.glob("*.png"))  # plots and the page only with --report
 
 
 def test_demo_smoke(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -102,6 +98,10 @@ def test_demo_smoke(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-d
     page = (tmp_path / "report" / "index.html").read_text()
     assert "Feeder map" in page and "Settlement" in page and page.count("<tr>") > 5
     assert page.count("data:image/png;base64,") == 5
+    # the report is there to be shared: no OPC UA key or certificate in it
+    kept = [p.name for p in (tmp_path / "report").rglob("*")]
+    assert not [n for n in kept if n.endswith((".pem", ".der", ".key")) or "key" in n], kept
+    assert (tmp_path / "report" / "opcua-audit.jsonl").is_file()
 
 
 def test_errors_do_not_depend_on_the_terminal_width() -> None:

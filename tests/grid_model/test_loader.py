@@ -59,3 +59,41 @@ def test_file_that_is_not_a_network(tmp_path: Path, content: str) -> None:
 def test_missing_file() -> None:
     with pytest.raises(NetworkLoadError, match="does not exist"):
         load_network("no/such/feeder.json")
+
+
+def test_simbench_grids_are_cached_exactly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A cached SimBench grid gives the same view and profiles as a fresh one (Parquet keeps
+    every float exactly; pandapower's JSON would not); a damaged cache is built afresh."""
+    from datetime import datetime
+
+    import numpy as np
+
+    from feederdao.grid_model import build_profiles, build_view, load_network
+
+    code = "1-LV-rural1--2-sw"
+    fresh = load_network(code)
+    first = load_network(code, tmp_path)
+    (entry,) = list(tmp_path.glob("simbench-*/*"))
+    assert entry.name == code and (entry / "manifest.json").is_file()
+    cached = load_network(code, tmp_path)
+    for loaded in (first, cached):
+        assert build_view(loaded.net, code) == build_view(fresh.net, code)
+        a = build_profiles(loaded, build_view(loaded.net, code), datetime(2016, 6, 21), 96)
+        b = build_profiles(fresh, build_view(fresh.net, code), datetime(2016, 6, 21), 96)
+        assert np.array_equal(a.p_mw, b.p_mw) and np.array_equal(a.q_mvar, b.q_mvar)
+    (entry / "net.bus.parquet").write_bytes(b"not parquet")
+    again = load_network(code, tmp_path)
+    assert build_view(again.net, code) == build_view(fresh.net, code)
+
+
+def test_a_pandapower_net_is_taken_on_a_copy() -> None:
+    from feederdao.grid_model.loader import from_pandapower
+    from tests.grid_model.feeders import three_bus
+
+    net = three_bus()
+    net.name = "my feeder"
+    loaded = from_pandapower(net)
+    assert loaded.name == "my feeder" and loaded.source == "pandapower"
+    assert loaded.net is not net
+    with pytest.raises(NetworkLoadError, match="expected a pandapower net"):
+        from_pandapower({"bus": 1})

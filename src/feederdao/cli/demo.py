@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -12,8 +14,7 @@ from rich.console import Console
 from feederdao.cli import render
 from feederdao.governance.envelope import SafetyEnvelope
 from feederdao.grid_model.summary import summarise
-from feederdao.report.html import write_report
-from feederdao.workflows.clearing import clear_market, open_market
+from feederdao.workflows.clearing import open_market, run_clearing
 from feederdao.workflows.dispatch import dispatch_to_simulator
 from feederdao.workflows.governance import embedded_dao_vote, read_parameters
 
@@ -62,19 +63,29 @@ def run_demo(console: Console, out_dir: Path = Path("report")) -> None:
         f"participants over 96 periods as an AC-checked OPF"
     )
     with console.status("clearing (LinDistFlow OPF in Pyomo/HiGHS, AC check with pandapower)"):
-        result = clear_market(market, params)
+        clearing = run_clearing(market, params)
+    result = clearing.result
     render.clearing_summary(console, result)
 
     console.print(
         "\n[bold]5.[/] dispatch: the feeder simulator on loopback receives the first "
         "interval's setpoints over a secured OPC UA session"
     )
-    with console.status("starting the simulator, pushing and reading back"):
-        check = asyncio.run(dispatch_to_simulator(market, result, 0, out_dir / "opcua"))
+    # throw-away certificates and keys live in a work folder of their own, gone afterwards:
+    # never in report/, which is there to be shared
+    with (
+        tempfile.TemporaryDirectory(prefix="feederdao-demo-opcua-") as work,
+        console.status("starting the simulator, pushing and reading back"),
+    ):
+        check = asyncio.run(dispatch_to_simulator(market, result, 0, Path(work)))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        audit = Path(work) / "audit.jsonl"
+        if audit.is_file():  # the command audit log is worth keeping; the keys are not
+            shutil.copyfile(audit, out_dir / "opcua-audit.jsonl")
     render.dispatch_check(console, check)
 
-    files = result.write(out_dir)
-    page = write_report(out_dir, opened.view, result, DEMO_DAY, f"feederdao demo: {DEMO_NET}")
-    files += sorted(out_dir.glob("*.png"))
+    files = clearing.write(out_dir)
+    page = clearing.report(out_dir, f"feederdao demo: {DEMO_NET}")
+    files += [page, *sorted(out_dir.glob("*.png"))]
     console.print(f"\n[bold]6.[/] report page: [bold]{page}[/]")
     console.print(f"\nreport: {len(files)} files in [bold]{out_dir}/[/]")

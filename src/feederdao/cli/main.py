@@ -1,32 +1,95 @@
-"""``feederdao`` console script."""
+"""``feederdao`` console script.
+
+Only typer and rich are imported to start: the command groups of other areas (``gov``,
+``opcua``, ``snapshot``, ``sim``, ``serve``, ``db``) are imported when they are run, and each
+engineering command imports the libraries it needs inside itself, so ``feederdao --help``
+answers at once.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import importlib
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
+from typer.core import TyperGroup
 
-from feederdao.cli import gov, opcua, render, serve, snapshot
-from feederdao.cli.errors import user_errors
-from feederdao.domain.params import GridParameters
+from feederdao.cli.errors import err_console, user_errors
 from feederdao.errors import ParameterError
 
+if TYPE_CHECKING:
+    from feederdao.domain.params import GridParameters
+    from feederdao.workflows.study import StudyProgress
+
+#: command groups imported when run: name → (module, attribute, the one-line help shown by
+#: ``feederdao --help``; tests/cli check it is the command's own)
+LAZY: dict[str, tuple[str, str, str]] = {
+    "gov": (
+        "feederdao.cli.gov",
+        "app",
+        "On-chain governance: deploy, propose, vote, queue, execute, read.",
+    ),
+    "opcua": ("feederdao.cli.opcua", "app", "OPC UA: certificates, browsing, node maps."),
+    "snapshot": ("feederdao.cli.snapshot", "app", "Snapshot: proposals and verified tallies."),
+    "sim": (
+        "feederdao.cli.opcua",
+        "sim",
+        "Serve a network's controllable devices over OPC UA and simulate them until Ctrl-C.",
+    ),
+    "serve": (
+        "feederdao.cli.serve",
+        "serve",
+        "Run the market API and the operator loop: each interval is cleared, persisted, "
+        "anchored on chain, published over OPC UA, and its setpoints pushed to the feeder.",
+    ),
+    "db": ("feederdao.cli.serve", "db_app", "The market database: migrations and API keys."),
+}
+
+
+def load_lazy(name: str) -> Any:
+    """The click command of the lazily imported group or command ``name``."""
+    module, attr, _ = LAZY[name]
+    obj = getattr(importlib.import_module(module), attr)
+    if not isinstance(obj, typer.Typer):
+        single = typer.Typer()
+        func = user_errors(obj) if name == "sim" else obj
+        single.command(name)(func)
+        obj = single
+    command = typer.main.get_command(obj)
+    command.name = name
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """A group whose listed commands of :data:`LAZY` are imported only when invoked."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in LAZY if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in LAZY and cmd_name not in self.commands:
+            # listing (``--help``): the name and help line, without importing anything
+            return TyperGroup(name=cmd_name, help=LAZY[cmd_name][2])
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] in LAZY and args[0] not in self.commands:
+            self.commands[args[0]] = load_lazy(args[0])
+        return super().resolve_command(ctx, args)
+
+
 app = typer.Typer(
+    cls=LazyGroup,
     help="feederdao: DAO-governed local energy market and grid control for distribution feeders.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 network_app = typer.Typer(help="Inspect networks.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
-app.add_typer(gov.app, name="gov")
-app.add_typer(opcua.app, name="opcua")
-app.add_typer(snapshot.app, name="snapshot")
-app.command("sim")(user_errors(opcua.sim))
-app.command("serve")(serve.serve)
-app.add_typer(serve.db_app, name="db")
 
 console = Console()
 
@@ -40,16 +103,34 @@ NetOption = Annotated[
 ]
 
 
+def _cache() -> Path | None:
+    from feederdao.grid_model.loader import default_cache_dir
+
+    return default_cache_dir()
+
+
+def _interrupted(message: str) -> typer.Exit:
+    """One line on stderr and exit code 130 (the shell's code for Ctrl-C)."""
+    err_console.print(Text.assemble(("interrupted:", "bold yellow"), " ", message), soft_wrap=True)
+    return typer.Exit(130)
+
+
 @network_app.command("show")
 @user_errors
 def network_show(net: NetOption = "1-LV-rural1--2-sw") -> None:
     """Print a network's buses, branches, devices, topology and a base-case AC power flow."""
-    from feederdao.workflows.network import describe_network
+    try:
+        from feederdao.cli import render
+        from feederdao.workflows.network import describe_network
 
-    render.network_summary(console, describe_network(net))
+        render.network_summary(console, describe_network(net, _cache()))
+    except KeyboardInterrupt:
+        raise _interrupted("nothing was changed") from None
 
 
 def _params(v_min: float, v_max: float, fee: float, line_loading: float) -> GridParameters:
+    from feederdao.domain.params import GridParameters
+
     return GridParameters(
         v_min_pu=v_min,
         v_max_pu=v_max,
@@ -66,9 +147,32 @@ Loading = Annotated[
     float, typer.Option("--max-loading", help="Line and transformer loading limit (%).")
 ]
 Start = Annotated[
-    datetime,
-    typer.Option("--start", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M"], help="Window start."),
+    str,
+    typer.Option(
+        "--start",
+        help="Window start: YYYY-MM-DD or YYYY-MM-DDTHH:MM on the profiles' clock "
+        "(Europe/Berlin), or with a UTC offset.",
+    ),
 ]
+Format = Annotated[str, typer.Option("--format", help="Table files: csv, parquet or csv,parquet.")]
+Report = Annotated[
+    bool, typer.Option("--report", help="Also write the HTML report (index.html) into --out.")
+]
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    from feederdao.workflows.outputs import check_formats
+
+    return check_formats([f for f in text.split(",") if f.strip()] or [""])
+
+
+def _out(out: Path | None, report: bool) -> Path | None:
+    """The output folder, checked before any work."""
+    from feederdao.workflows.outputs import check_out_dir
+
+    if report and out is None:
+        raise ParameterError("--report writes into the --out folder: give --out")
+    return check_out_dir(out) if out is not None else None
 
 
 @app.command()
@@ -81,9 +185,15 @@ def clear(
     generate: Annotated[
         int, typer.Option("--generate", help="Seed of a generated book (when no --bids).")
     ] = 0,
-    periods: Annotated[int, typer.Option("--periods", min=1, help="15-minute periods.")] = 96,
-    start: Start = datetime(2016, 6, 21),
-    out: Annotated[Path | None, typer.Option("--out", help="Write results here.")] = None,
+    periods: Annotated[
+        int, typer.Option("--periods", help="15-minute periods (at most 672: 7 days).")
+    ] = 96,
+    start: Start = "2016-06-21",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the tables (docs/outputs.md).")
+    ] = None,
+    fmt: Format = "csv",
+    report: Report = False,
     v_min: VMin = 0.95,
     v_max: VMax = 1.05,
     fee: Fee = 0.0,
@@ -96,60 +206,192 @@ def clear(
     ] = "optimise",
 ) -> None:
     """Clear a bid book on a network as an AC-checked OPF and print prices and limits."""
-    from feederdao.domain.clearing import ClearingOptions
-    from feederdao.workflows.clearing import clear_market, open_market
-
     if storage not in ("optimise", "profile"):
         raise ParameterError(f"--storage must be 'optimise' or 'profile', not {storage!r}")
-    params = _params(v_min, v_max, fee, max_loading)
-    options = ClearingOptions(elastic=elastic, storage=storage)  # type: ignore[arg-type]
-    with console.status("loading network and bids"):
-        market = open_market(net, periods, start, bids, generate)
-    with console.status(f"clearing {len(market.bids)} bids over {periods} periods"):
-        result = clear_market(market, params, options)
-    render.clearing_summary(console, result)
-    if out is not None:
-        files = result.write(out)
-        console.print(f"wrote {len(files)} files to {out}")
+    try:
+        from feederdao.workflows.clearing import check_periods, parse_start
+
+        check_periods(periods, "--periods")
+        when = parse_start(start, "--start")
+        params = _params(v_min, v_max, fee, max_loading)
+        formats = _formats(fmt)
+        folder = _out(out, report)
+
+        from feederdao.cli import render
+        from feederdao.domain.clearing import ClearingOptions
+        from feederdao.workflows.clearing import open_market, run_clearing
+
+        options = ClearingOptions(elastic=elastic, storage=storage)  # type: ignore[arg-type]
+        with console.status("loading network and bids"):
+            market = open_market(net, periods, when, bids, generate, cache_dir=_cache())
+        with console.status(f"clearing {len(market.bids)} bids over {periods} periods"):
+            result = run_clearing(market, params, options)
+        view = market.network.view
+        rated = any(br.rating_mva is not None for br in view.branches)
+        render.clearing_summary(console, result.result, rated=rated)
+        if folder is not None:
+            files = result.write(folder, formats)
+            if report:
+                page = result.report(folder)
+                files += [page, *sorted(folder.glob("*.png"))]
+            console.print(f"wrote {len(files)} files to {folder}", soft_wrap=True)
+    except KeyboardInterrupt:
+        raise _interrupted("the clearing was stopped; nothing was written") from None
+
+
+def _day_line(p: StudyProgress) -> str:
+    r = p.day.result
+    ac = r.ac_check
+    verdict = (
+        "AC ok"
+        if ac.feasible
+        else ("AC not checked" if not ac.performed else f"AC {len(ac.violations)} violation(s)")
+    )
+    left = f", about {p.remaining_s:.0f} s left" if p.done < p.total else ""
+    return (
+        f"day {p.done}/{p.total} {p.day.start:%Y-%m-%d}: welfare {r.welfare_eur:,.2f} EUR, "
+        f"DLMP {r.prices.dlmp.min():.1f}–{r.prices.dlmp.max():.1f} EUR/MWh, {verdict} "
+        f"({p.day.elapsed_s:.1f} s{left})"
+    )
 
 
 @app.command()
 @user_errors
 def study(
     net: NetOption = "1-LV-rural1--2-sw",
-    days: Annotated[int, typer.Option("--days", min=1, help="Days to clear, one by one.")] = 1,
-    start: Start = datetime(2016, 6, 21),
-    out: Annotated[Path, typer.Option("--out", help="Folder for CSVs and plots.")] = Path("study"),
+    days: Annotated[
+        int, typer.Option("--days", help="Days to clear, one by one (at most 366).")
+    ] = 1,
+    start: Start = "2016-06-21",
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the tables (docs/outputs.md).")
+    ] = Path("study"),
+    fmt: Format = "csv",
+    report: Report = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated books.")] = 0,
     v_min: VMin = 0.95,
     v_max: VMax = 1.05,
     fee: Fee = 0.0,
     max_loading: Loading = 100.0,
 ) -> None:
-    """Rolling day-ahead clearing over SimBench profiles: prices, voltages, loadings, plots."""
-    from feederdao.workflows.study import run_study
+    """Rolling day-ahead clearing over SimBench profiles: prices, voltages, loadings, report.
 
-    params = _params(v_min, v_max, fee, max_loading)
-    with console.status(f"clearing {days} day(s) of {net}"):
-        result = run_study(net, days, out, start, seed, params)
-    for day, r in enumerate(result.days):
-        ac = r.ac_check
-        console.print(
-            f"day {day + 1}: welfare {r.welfare_eur:,.2f} EUR, DLMP {r.prices.dlmp.min():.1f}–"
-            f"{r.prices.dlmp.max():.1f} EUR/MWh, AC "
-            + ("ok" if ac.feasible else f"[red]{len(ac.violations)} violation(s)[/]")
-        )
-    console.print(f"wrote {len(result.files)} files to {out}")
+    Each finished day is written at once; Ctrl-C stops the study and keeps them."""
+    folder: Path | None = None
+    try:
+        from feederdao.workflows.clearing import parse_start
+        from feederdao.workflows.study import check_days
+
+        check_days(days)
+        when = parse_start(start, "--start")
+        params = _params(v_min, v_max, fee, max_loading)
+        formats = _formats(fmt)
+        folder = _out(out, report)
+        assert folder is not None
+
+        from feederdao.workflows.study import StudyInterrupted, run_study
+
+        try:
+            with _StudyProgress(console, days, net) as show:
+                result = run_study(
+                    net,
+                    days,
+                    folder,
+                    when,
+                    seed,
+                    params,
+                    formats=formats,
+                    report=report,
+                    progress=show,
+                    cache_dir=_cache(),
+                )
+        except StudyInterrupted as stop:
+            done = stop.study
+            kept = (
+                f"{len(done.days)} of {done.requested_days} day(s) finished, kept in {folder}"
+                if done.days
+                else f"no day finished; {folder} holds no results"
+            )
+            raise _interrupted(kept) from None
+        for note in result.notes:
+            console.print(f"note: {note}", soft_wrap=True)
+        console.print(f"wrote {len(result.files)} files to {folder}", soft_wrap=True)
+    except KeyboardInterrupt:
+        where = f"; {folder} keeps what was finished" if folder is not None else ""
+        raise _interrupted(f"the study was stopped{where}") from None
+
+
+class _StudyProgress:
+    """A progress bar with the time left on a terminal; plain lines, one per finished day,
+    when the output goes to a file or a pipe."""
+
+    def __init__(self, console: Console, days: int, net: str) -> None:
+        self.console = console
+        self.days = days
+        self.net = net
+        self.bar: Any = None
+
+    def __enter__(self) -> _StudyProgress:
+        if self.console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("days, elapsed"),
+                TimeElapsedColumn(),
+                TextColumn("left"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(f"clearing {self.net}", total=self.days)
+        else:
+            self.console.print(f"clearing {self.days} day(s) of {self.net}", soft_wrap=True)
+            sys.stdout.flush()
+        return self
+
+    def __call__(self, p: StudyProgress) -> None:
+        if self.bar is not None:
+            self.bar.console.print(_day_line(p), soft_wrap=True)
+            self.bar.update(self.task, completed=p.done)
+        else:
+            self.console.print(_day_line(p), soft_wrap=True)
+            sys.stdout.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 @app.command()
 @user_errors
 def demo() -> None:
     """Run the end-to-end demo on embedded defaults."""
-    from feederdao.cli.demo import run_demo
+    try:
+        from feederdao.cli.demo import run_demo
 
-    run_demo(console)
+        run_demo(console)
+    except KeyboardInterrupt:
+        raise _interrupted("the demo was stopped") from None
+
+
+def main() -> None:
+    """The console script: the app, and a Ctrl-C before any command started is one line."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print(Text.assemble(("interrupted", "bold yellow")), soft_wrap=True)
+        sys.exit(130)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -24,6 +24,8 @@ def network_summary(console: Console, s: NetworkSummary) -> None:
     table.add_row("lines", str(s.n_lines))
     table.add_row("transformers", str(s.n_trafos))
     table.add_row("devices", ", ".join(f"{n} {k}" for k, n in s.devices.items()) or "none")
+    for gen in s.voltage_controlled:
+        table.add_row("voltage-controlled", f"{gen} (a PV bus, as pandapower models a gen)")
     table.add_row("voltage levels", ", ".join(f"{v:g} kV" for v in s.voltage_levels_kv))
     table.add_row("topology", s.topology)
     table.add_row(
@@ -41,14 +43,22 @@ def network_summary(console: Console, s: NetworkSummary) -> None:
     flow.add_column("value")
     flow.add_row("voltage min", f"{s.vm_min_pu:.4f} pu at {s.vm_min_bus}")
     flow.add_row("voltage max", f"{s.vm_max_pu:.4f} pu at {s.vm_max_bus}")
-    flow.add_row("max loading", f"{s.max_loading_percent:.1f} % on {s.max_loading_branch}")
+    if s.rated:
+        flow.add_row("max loading", f"{s.max_loading_percent:.1f} % on {s.max_loading_branch}")
+        if s.unrated_branches:
+            flow.add_row("", f"{s.unrated_branches} branch(es) have no thermal rating")
+    else:
+        flow.add_row("max loading", "not known: no branch of this network has a thermal rating")
     flow.add_row("losses", f"{s.losses_mw * 1000:.2f} kW")
     flow.add_row("substation import", f"{s.slack_p_mw:.4f} MW")
     console.print(flow)
 
 
-def clearing_summary(console: Console, r: ClearingResult, top_buses: int = 12) -> None:
-    """Welfare, prices per bus, binding limits and the AC check of one clearing."""
+def clearing_summary(
+    console: Console, r: ClearingResult, top_buses: int = 12, rated: bool = True
+) -> None:
+    """Welfare, prices per bus, binding limits and the AC check of one clearing; ``rated``
+    says whether any branch has a thermal rating (else no loading is shown)."""
     s = Table(
         title=f"clearing {r.network} ({r.n_periods} periods, {r.status})",
         show_header=False,
@@ -86,8 +96,12 @@ def clearing_summary(console: Console, r: ClearingResult, top_buses: int = 12) -
         s.add_row(
             "AC check",
             f"{verdict} after {ac.iterations} iteration(s) ({ac.stopped}); LP-vs-AC voltage "
-            f"error {ac.max_voltage_error_pu:.4f} pu; max loading "
-            f"{ac.max_loading_percent:.1f} %",
+            f"error {ac.max_voltage_error_pu:.4f} pu; "
+            + (
+                f"max loading {ac.max_loading_percent:.1f} %"
+                if rated
+                else "no loading: no branch has a thermal rating"
+            ),
         )
         for v in ac.violations:
             s.add_row("", f"[red]{v}[/]")
@@ -107,20 +121,30 @@ def clearing_summary(console: Console, r: ClearingResult, top_buses: int = 12) -
         f"({t.n_variables} variables, {t.n_constraints} constraints)",
     )
     console.print(s)
-    buses = Table(title="DLMP per bus (EUR/MWh)", title_justify="left")
-    for col in ("bus", "min", "mean", "max", "congestion part", "voltage part"):
+    n_b = len(r.bus_names)
+    shown = min(top_buses, n_b)
+    which = (
+        f"all {n_b} buses"
+        if shown == n_b
+        else f"the {shown} of {n_b} buses whose DLMP varies most over the window"
+    )
+    buses = Table(
+        title=f"DLMP per bus (EUR/MWh): {which}; its parts (energy, loss, congestion, voltage) "
+        "as means over the window; every bus and period is in prices.csv (--out)",
+        title_justify="left",
+    )
+    for col in ("bus", "min", "mean", "max", "energy", "loss", "congestion", "voltage"):
         buses.add_column(col, justify="right" if col != "bus" else "left")
     spread = dlmp.max(axis=0) - dlmp.min(axis=0)
-    order = np.argsort(-spread)[:top_buses]
+    order = np.argsort(-spread, kind="stable")[:shown]
+    p = r.prices
     for i in sorted(order):
-        cg, vg = r.prices.congestion[:, i], r.prices.voltage[:, i]
         buses.add_row(
             r.bus_names[i],
             f"{dlmp[:, i].min():.2f}",
             f"{dlmp[:, i].mean():.2f}",
             f"{dlmp[:, i].max():.2f}",
-            f"{cg.min():.2f} … {cg.max():.2f}",
-            f"{vg.min():.2f} … {vg.max():.2f}",
+            *(f"{part[:, i].mean():.2f}" for part in (p.energy, p.loss, p.congestion, p.voltage)),
         )
     console.print(buses)
 

@@ -17,7 +17,7 @@ console = Console()
 db_app = typer.Typer(help="The market database: migrations and API keys.", no_args_is_help=True)
 
 SettingsFile = Annotated[
-    Path | None, typer.Option("--settings", help="TOML file with a [service] table.")
+    Path | None, typer.Option("--settings", help="TOML file with a \\[service] table.")
 ]
 DbUrl = Annotated[
     str | None,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -184,9 +182,10 @@ class Prices:
     reactive: FloatArray
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ClearingResult:
-    """Everything a clearing decided, priced and checked, as values."""
+    """Everything a clearing decided, priced and checked, as values (its tables, files and
+    report: :class:`feederdao.workflows.clearing.Clearing`)."""
 
     network: str
     status: Literal["optimal", "elastic"]
@@ -280,70 +279,18 @@ class ClearingResult:
         }
         return json.dumps(data)
 
-    def write(self, out_dir: Path) -> list[Path]:
-        """Write ``result.json`` and CSV tables (prices, setpoints, settlement, voltages)."""
-        out_dir.mkdir(parents=True, exist_ok=True)
-        written = [out_dir / "result.json"]
-        written[0].write_text(self.to_json())
-
-        def table(name: str, header: list[str], rows: list[list[Any]]) -> None:
-            path = out_dir / name
-            with path.open("w", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(header)
-                w.writerows(rows)
-            written.append(path)
-
-        p = self.prices
-        table(
-            "prices.csv",
-            [
-                "period",
-                "bus",
-                "bus_name",
-                "dlmp",
-                "energy",
-                "loss",
-                "congestion",
-                "voltage",
-                "reactive",
-            ],
-            [
-                [
-                    t,
-                    b,
-                    self.bus_names[i],
-                    p.dlmp[t, i],
-                    p.energy[t, i],
-                    p.loss[t, i],
-                    p.congestion[t, i],
-                    p.voltage[t, i],
-                    p.reactive[t, i],
-                ]
-                for t in range(self.n_periods)
-                for i, b in enumerate(self.bus_indices)
-            ],
+    def __repr__(self) -> str:
+        """A line, not the arrays (57,000 characters of them on a small feeder)."""
+        ac = self.ac_check
+        check = (
+            ("all limits met" if ac.feasible else f"{len(ac.violations)} violation(s)")
+            if ac.performed
+            else "AC check not performed"
         )
-        table(
-            "setpoints.csv",
-            ["device_id", "bus", "period", "p_mw", "q_mvar"],
-            [[s.device_id, s.bus, s.period, s.p_mw, s.q_mvar] for s in self.setpoints],
+        return (
+            f"<ClearingResult {self.network}: {self.n_periods} periods, {len(self.bus_names)} "
+            f"buses, {self.status}, welfare {self.welfare_eur:,.2f} EUR, {check}>"
         )
-        table(
-            "settlement.csv",
-            ["participant_id", "bus", "bought_mwh", "sold_mwh", "energy_payment_eur", "fee_eur"],
-            [
-                [r.participant_id, r.bus, r.bought_mwh, r.sold_mwh, r.energy_payment_eur, r.fee_eur]
-                for r in self.settlement.rows
-            ],
-        )
-        vm = self.ac_vm_pu if self.ac_vm_pu is not None else self.lp_vm_pu
-        table(
-            "voltages.csv",
-            ["period", *[str(b) for b in self.bus_indices]],
-            [[t, *vm[t].tolist()] for t in range(self.n_periods)],
-        )
-        return written
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,9 @@ from feederdao.domain.powerflow import Linearisation, PowerFlowResult
 from feederdao.domain.profiles import FloatArray
 from feederdao.errors import PowerFlowError
 
-_DEVICE_TABLES = ("load", "sgen", "storage", "gen")
+#: devices replaced by one load per bus; a voltage-controlled ``gen`` stays (at 0 MW) so that
+#: pandapower's model makes its bus a PV bus, its P arriving through the bus's load
+_DEVICE_TABLES = ("load", "sgen", "storage")
 _BASE_KV = 9  # ppc bus column
 _F_BUS, _T_BUS = 0, 1  # ppc branch columns
 
@@ -52,6 +54,8 @@ class AcEvaluator:
             df = getattr(work, table)
             if len(df):
                 df["in_service"] = False
+        if len(work.gen):
+            work.gen["p_mw"] = 0.0
         buses = [b.index for b in view.buses]
         self._load_idx = pp.create_loads(work, buses=buses, p_mw=0.0, q_mvar=0.0, name="feederdao")
         self._net = work
@@ -61,16 +65,19 @@ class AcEvaluator:
         ybus = internal["Ybus"].tocsr()
         n_bus = ybus.shape[0]
         ref = np.asarray(internal["ref"], dtype=np.int64)
-        if len(internal["pv"]):
-            raise PowerFlowError("voltage-controlled buses are not supported by the AC evaluator")
         self._ref = ref
+        self._pv = np.asarray(internal["pv"], dtype=np.int64)
+        self._pq = np.asarray(internal["pq"], dtype=np.int64)
         self._non_ref = np.setdiff1d(np.arange(n_bus), ref)
         self._ybus = ybus
         self._yf = internal["Yf"].tocsr()
         self._yt = internal["Yt"].tocsr()
-        ynn = ybus[self._non_ref][:, self._non_ref].tocsc()
-        self._lu = spla.splu(ynn)
-        self._yns = ybus[self._non_ref][:, ref]
+        if self._pv.size:
+            self._newton = _Newton(ybus, ref, self._pv, self._pq)
+        else:
+            ynn = ybus[self._non_ref][:, self._non_ref].tocsc()
+            self._lu = spla.splu(ynn)
+            self._yns = ybus[self._non_ref][:, ref]
         self._v_ref = internal["V"][ref].copy()
         self._v0 = internal["V"].copy()
         self._s_base = internal["Sbus"].copy()
@@ -86,7 +93,8 @@ class AcEvaluator:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self._pp.runpp(self._net, numba=True, calculate_voltage_angles=True)
+                # numba would compile for seconds to save milliseconds on one power flow
+                self._pp.runpp(self._net, numba=False, calculate_voltage_angles=True)
         finally:
             logger.setLevel(level)
 
@@ -151,11 +159,19 @@ class AcEvaluator:
             getattr(net, table).at[int(element), column] = position
         return AcEvaluator(net, self.view)
 
+    @property
+    def voltage_controlled(self) -> bool:
+        """Whether the network has PV buses (pandapower ``gen`` holding their voltage)."""
+        return bool(self._pv.size)
+
     def _solve(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Z-bus fixed point for all columns of ``s`` ([bus, T] complex, pu injections)."""
+        """Voltages for all columns of ``s`` ([bus, T] complex, pu injections): the Z-bus fixed
+        point when every bus but the slack is a PQ bus, Newton–Raphson with PV buses."""
         n_t = s.shape[1]
         v = np.repeat(self._v0[:, None], n_t, axis=1)
         v[self._ref] = self._v_ref[:, None]
+        if self._pv.size:
+            return self._newton.solve(v, s, self.tolerance_pu)
         nr = self._non_ref
         rhs_ref = self._yns @ v[self._ref]
         converged = np.zeros(n_t, dtype=bool)
@@ -192,7 +208,7 @@ class AcEvaluator:
         v, converged = self._solve(s)
         for t in np.flatnonzero(~converged):
             v[:, t] = self._pandapower_period(p_mw[t], q_mvar[t], int(t), n_t)
-        return self._results(v)
+        return self._results(v, p_mw, q_mvar)
 
     def _pandapower_period(self, p: np.ndarray, q: np.ndarray, t: int, n_t: int) -> np.ndarray:
         net = self._net
@@ -207,7 +223,7 @@ class AcEvaluator:
             ) from exc
         return np.asarray(net._ppc["internal"]["V"]).copy()
 
-    def _results(self, v: np.ndarray) -> PowerFlowResult:
+    def _results(self, v: np.ndarray, p_mw: FloatArray, q_mvar: FloatArray) -> PowerFlowResult:
         n_t = v.shape[1]
         base = self._base_mva
         rows = self._m_rows
@@ -238,7 +254,11 @@ class AcEvaluator:
             pt[:, k] += s_out.real
             qt[:, k] += s_out.imag
         bus_v = v[self._bus_row].T
-        s_ref = v[self._ref] * np.conj(self._ybus[self._ref] @ v) * base  # injection at slack
+        # what the substation supplies: the bus's net injection plus what is consumed there
+        s_ref = v[self._ref] * np.conj(self._ybus[self._ref] @ v) * base
+        here = np.zeros((self._ybus.shape[0], n_t), dtype=complex)
+        np.add.at(here, self._bus_row, (p_mw + 1j * q_mvar).T)
+        s_ref = s_ref + here[self._ref]
         slack_rows = [
             int(np.flatnonzero(self._ref == self._bus_row[self.view.bus_position(s.bus)])[0])
             for s in self.view.slacks
@@ -334,6 +354,94 @@ class AcEvaluator:
             flow_q0_mvar=fq0,
             flow_jacobian=tuple(flow_jac),
         )
+
+
+class _Newton:
+    """Newton–Raphson on the polar power-flow equations (as MATPOWER's ``newtonpf``) for
+    networks with PV buses, all periods at once: the periods' Jacobians form one
+    block-diagonal sparse system per iteration. PV buses hold |V| at their set-point (the
+    initial voltage pandapower gives them) and take whatever reactive power that needs, as
+    pandapower's ``runpp`` does by default (``enforce_q_lims=False``)."""
+
+    max_iterations = 30
+
+    def __init__(self, ybus: sp.csr_matrix, ref: np.ndarray, pv: np.ndarray, pq: np.ndarray):
+        self.ybus = ybus
+        n = ybus.shape[0]
+        self.pvpq = np.concatenate([pv, pq])
+        self.pq = pq
+        n_a, n_m = self.pvpq.size, pq.size
+        self.m = n_a + n_m
+        coo = ybus.tocoo()
+        diag = np.arange(n)
+        self.r = np.concatenate([coo.row, diag]).astype(np.int64)
+        self.c = np.concatenate([coo.col, diag]).astype(np.int64)
+        self.y = np.concatenate([coo.data, np.zeros(n)])
+        self.off = np.arange(self.r.size) < coo.nnz
+        row_p = np.full(n, -1, dtype=np.int64)
+        row_p[self.pvpq] = np.arange(n_a)
+        row_q = np.full(n, -1, dtype=np.int64)
+        row_q[pq] = n_a + np.arange(n_m)
+        # the four blocks (∂P/∂θ, ∂P/∂|V|, ∂Q/∂θ, ∂Q/∂|V|) as masks over the entries
+        self.blocks = []
+        for rows, cols, part_of in (
+            (row_p, row_p, "a"),  # angle columns share the P rows' numbering (pv, pq)
+            (row_p, row_q, "m"),
+            (row_q, row_p, "a"),
+            (row_q, row_q, "m"),
+        ):
+            keep = (rows[self.r] >= 0) & (cols[self.c] >= 0)
+            self.blocks.append((keep, rows[self.r[keep]], cols[self.c[keep]], part_of))
+        del ref
+
+    def solve(self, v: np.ndarray, s: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+        n_t = v.shape[1]
+        converged = np.zeros(n_t, dtype=bool)
+        active = np.arange(n_t)
+        for _ in range(self.max_iterations):
+            va, vs = v[:, active], s[:, active]
+            current = self.ybus @ va
+            mis = va * np.conj(current) - vs
+            f = np.vstack([mis[self.pvpq].real, mis[self.pq].imag])  # [m, T]
+            done = np.abs(f).max(axis=0, initial=0.0) < tol
+            converged[active[done]] = True
+            if done.all():
+                break
+            active, va, current, f = active[~done], va[:, ~done], current[:, ~done], f[:, ~done]
+            dx = self._step(va, current, f)
+            angle = np.angle(va)
+            mag = np.abs(va)
+            n_a = self.pvpq.size
+            angle[self.pvpq] -= dx[:n_a]
+            mag[self.pq] -= dx[n_a:]
+            v[:, active] = mag * np.exp(1j * angle)
+        return v, converged
+
+    def _step(self, v: np.ndarray, current: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """Solve J·dx = F for every column (period) at once."""
+        n_t = v.shape[1]
+        r, c, y, off = self.r, self.c, self.y, self.off
+        vn = v / np.abs(v)
+        # entries [entry, T] of dS/d|V| and dS/dθ (MATPOWER's dSbus_dV, polar)
+        d_vm = np.where(off[:, None], v[r] * np.conj(y[:, None] * vn[c]), 0.0)
+        d_va = np.where(off[:, None], -1j * v[r] * np.conj(y[:, None] * v[c]), 0.0)
+        d_vm = d_vm + np.where(off[:, None], 0.0, np.conj(current[r]) * vn[r])
+        d_va = d_va + np.where(off[:, None], 0.0, 1j * v[r] * np.conj(current[r]))
+        m = self.m
+        shift = np.arange(n_t) * m
+        rows, cols, vals = [], [], []
+        real_parts = (True, True, False, False)  # the P rows take the real parts
+        for (keep, br, bc, part_of), real in zip(self.blocks, real_parts, strict=True):
+            d = (d_va if part_of == "a" else d_vm)[keep]
+            vals.append((d.real if real else d.imag).T.ravel())
+            rows.append((br[None, :] + shift[:, None]).ravel())
+            cols.append((bc[None, :] + shift[:, None]).ravel())
+        jac = sp.csc_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(m * n_t, m * n_t),
+        )
+        dx = spla.spsolve(jac, f.T.ravel())
+        return np.asarray(dx).reshape(n_t, m).T
 
 
 def run_power_flow(

@@ -136,7 +136,11 @@ def build_profiles(
             elif dev.kind == DeviceKind.PV:
                 rating = dev.sn_mva or dev.p_mw
                 p[:, k] = rating * sun
-            elif dev.kind in (DeviceKind.GENERATOR, DeviceKind.RENEWABLE):
+            elif dev.kind == DeviceKind.GENERATOR:
+                # a voltage-controlled plant's set-point is a dispatch for the base case's
+                # demand: it follows the demand, so the substation keeps its share
+                p[:, k] = dev.p_mw * load_shape
+            elif dev.kind == DeviceKind.RENEWABLE:
                 p[:, k] = dev.p_mw
             # storage: no schedule of its own (0 MW)
     aware = start if start.tzinfo is not None else start.replace(tzinfo=PROFILE_CLOCK)

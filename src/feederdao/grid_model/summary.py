@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,15 +34,25 @@ class NetworkSummary:
     slack_p_mw: float
     total_load_mw: float
     total_generation_mw: float
+    #: branches without a thermal rating (their loading is not computed)
+    unrated_branches: int = 0
+    #: voltage-controlled generators (pandapower ``gen``: PV buses), as "name at bus, set-point"
+    voltage_controlled: tuple[str, ...] = ()
+
+    @property
+    def rated(self) -> bool:
+        """Whether any branch has a thermal rating (``max_loading_*`` mean something)."""
+        return not math.isnan(self.max_loading_percent)
 
 
 def summarise(net: Any, view: NetworkView, flow: PowerFlowResult | None = None) -> NetworkSummary:
     """Summarise ``view``; runs an AC power flow at the base case unless ``flow`` is given."""
     flow = flow or run_power_flow(net, view)
     vm = flow.vm_pu[0]
-    loading = flow.branch_loading_percent[0]
+    rated = np.array([br.rating_mva is not None for br in view.branches], dtype=bool)
+    loading = np.where(rated, flow.branch_loading_percent[0], -np.inf)
     i_min, i_max = int(np.argmin(vm)), int(np.argmax(vm))
-    k_max = int(np.argmax(loading)) if len(loading) else -1
+    k_max = int(np.argmax(loading)) if rated.any() else -1
     load = sum(d.p_mw for d in view.devices if d.kind in (DeviceKind.LOAD, DeviceKind.FLEX_LOAD))
     gen = sum(d.p_mw for d in view.devices if d.kind in GENERATION)
     return NetworkSummary(
@@ -58,10 +69,16 @@ def summarise(net: Any, view: NetworkView, flow: PowerFlowResult | None = None) 
         vm_min_bus=view.buses[i_min].name,
         vm_max_pu=float(vm[i_max]),
         vm_max_bus=view.buses[i_max].name,
-        max_loading_percent=float(loading[k_max]) if k_max >= 0 else 0.0,
+        max_loading_percent=float(loading[k_max]) if k_max >= 0 else float("nan"),
         max_loading_branch=view.branches[k_max].name if k_max >= 0 else "-",
         losses_mw=float(flow.losses_mw[0]),
         slack_p_mw=float(flow.slack_p_mw[0].sum()),
         total_load_mw=float(load),
         total_generation_mw=float(gen),
+        unrated_branches=int((~rated).sum()),
+        voltage_controlled=tuple(
+            f"{d.name} at {view.bus_name(d.bus)} holds {d.vm_pu or 1.0:.3f} pu"
+            for d in view.devices
+            if d.kind == DeviceKind.GENERATOR
+        ),
     )

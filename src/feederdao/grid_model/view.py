@@ -23,6 +23,9 @@ from feederdao.domain.network import (
 from feederdao.errors import NetworkDataError
 
 _PV_TYPES = ("pv", "solar", "photovoltaic")
+#: pandapower's converters write max_i_ka = 99999 where a case gives no rating (MATPOWER's
+#: rateA = 0 means "unlimited")
+_NO_RATING_KA = 99999.0
 
 
 def _f(value: Any, default: float | None = None) -> float | None:
@@ -53,6 +56,18 @@ def _unsupported(net: Any) -> None:
             )
 
 
+def _slack_generators(net: Any) -> None:
+    gen = net.gen
+    if len(gen) and "slack" in gen.columns:
+        slack = gen[gen.in_service.astype(bool) & gen.slack.fillna(False).astype(bool)]
+        if len(slack):
+            names = ", ".join(f"gen {i}" for i in slack.index[:5])
+            raise NetworkDataError(
+                f"{names}: a gen with slack=True is a substation to pandapower; feederdao's "
+                "substations are ext_grids (give it an ext_grid, or set slack=False)"
+            )
+
+
 def _bus_name(net: Any, idx: int) -> str:
     name = net.bus.at[idx, "name"] if "name" in net.bus.columns else None
     return str(name) if isinstance(name, str) and name else f"bus {idx}"
@@ -73,6 +88,8 @@ def _line_branches(net: Any, in_service_buses: set[int], sn_mva: float) -> list[
         length = float(row.length_km)
         df = _f(row.get("df", 1.0), 1.0) or 1.0
         max_i = _f(row.max_i_ka)
+        if max_i is not None and max_i >= _NO_RATING_KA:
+            max_i = None  # pandapower's stand-in for a rating the source did not give
         rating = max_i * df * parallel * vn * math.sqrt(3.0) if max_i else None
         out.append(
             Branch(
@@ -374,6 +391,7 @@ def _discrete(net: Any, supplied: set[int], rep: dict[int, int]) -> list[Discret
 def build_view(net: Any, name: str = "network") -> NetworkView:
     """Read ``net`` into a :class:`NetworkView`; raise :class:`NetworkDataError` if unusable."""
     _unsupported(net)
+    _slack_generators(net)
     sn_mva = float(getattr(net, "sn_mva", 1.0) or 1.0)
     in_service_buses = {int(i) for i in net.bus.index[net.bus.in_service.astype(bool)]}
     ext = net.ext_grid[net.ext_grid.in_service.astype(bool)]

@@ -1,73 +1,69 @@
-"""The report page: feeder maps coloured by DLMP and voltage, time series, settlement table.
+"""The report page of a clearing or a study: one self-contained HTML file (plots embedded as
+PNG, written beside it too) with the facts, the binding limits, a DLMP table per bus, the
+settlement and how to read its signs.
 
-One self-contained HTML file (plots embedded as PNG) beside the PNG files themselves.
+The report takes plain values (:class:`ReportData`), so a clearing and a study (many days put
+end to end) share it.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 
-from feederdao.domain.clearing import ClearingResult
 from feederdao.domain.network import NetworkView
+from feederdao.domain.profiles import FloatArray
 from feederdao.report import plots
 
 
-def tree_layout(view: NetworkView) -> np.ndarray:
-    """x = hops from the substation, y = leaves stacked in depth-first order (parents centred
-    over their children): a readable schematic of a radial feeder without geodata."""
-    n = len(view.buses)
-    children: dict[int, list[int]] = {i: [] for i in range(n)}
-    for j in range(n):
-        k = view.parent_branch[j]
-        if k >= 0:
-            children[view.bus_position(view.branches[k].from_bus)].append(j)
-    xy = np.zeros((n, 2))
-    next_leaf = [0.0]
+@dataclass(frozen=True)
+class SettlementLine:
+    participant: str
+    bus: str
+    bought_mwh: float
+    sold_mwh: float
+    energy_payment_eur: float
+    fee_eur: float
 
-    def place(i: int, depth: int) -> float:
-        if not children[i]:
-            y = next_leaf[0]
-            next_leaf[0] += 1.0
-        else:
-            y = float(np.mean([place(c, depth + 1) for c in children[i]]))
-        xy[i] = (depth, y)
-        return y
-
-    for i in range(n):
-        if view.parent_branch[i] < 0:
-            place(i, 0)
-    return xy
+    @property
+    def total_eur(self) -> float:
+        return self.energy_payment_eur + self.fee_eur
 
 
-def feeder_map(path: Path, view: NetworkView, values: np.ndarray, label: str, cmap: str) -> Path:
-    xy = tree_layout(view)
-    fig, ax = plt.subplots(figsize=(9, max(3.0, 0.25 * len(view.buses))))
-    for br in view.branches:
-        a, b = view.bus_position(br.from_bus), view.bus_position(br.to_bus)
-        ax.plot(
-            xy[[a, b], 0], xy[[a, b], 1], color="0.6", lw=1.5 if br.kind == "line" else 3, zorder=1
-        )
-    points = ax.scatter(
-        xy[:, 0], xy[:, 1], c=values, cmap=cmap, s=80, zorder=2, edgecolors="k", linewidths=0.5
-    )
-    for i, bus in enumerate(view.buses):
-        ax.annotate(bus.name, xy[i], fontsize=6, xytext=(4, 4), textcoords="offset points")
-    fig.colorbar(points, ax=ax, label=label)
-    ax.set_axis_off()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+@dataclass(frozen=True)
+class ReportData:
+    """What the report shows. Arrays are ``[period, bus]`` / ``[period, branch]`` in the
+    view's order; ``loading_percent`` is NaN for branches without a rating; ``substation``
+    marks the buses whose voltage is the substation's set-point."""
+
+    title: str
+    times: tuple[datetime, ...]
+    bus_names: tuple[str, ...]
+    branch_names: tuple[str, ...]
+    substation: np.ndarray
+    dlmp: FloatArray
+    energy: FloatArray
+    loss: FloatArray
+    congestion: FloatArray
+    voltage: FloatArray
+    vm_pu: FloatArray
+    loading_percent: FloatArray
+    v_min_pu: float
+    v_max_pu: float
+    loading_limit_percent: float
+    facts: tuple[tuple[str, str], ...] = ()
+    binding: tuple[str, ...] = ()
+    violations: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    settlement: tuple[SettlementLine, ...] = ()
+    settlement_facts: tuple[tuple[str, str], ...] = ()
+    view: NetworkView | None = field(default=None, compare=False)
 
 
 def _img(path: Path) -> str:
@@ -75,80 +71,126 @@ def _img(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def write_report(
-    out_dir: Path, view: NetworkView, result: ClearingResult, start: datetime, title: str
-) -> Path:
+def _items(lines: Sequence[str], empty: str) -> str:
+    if not lines:
+        return f"<p>{html.escape(empty)}</p>"
+    return "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>"
+
+
+def _facts(rows: Sequence[tuple[str, str]]) -> str:
+    body = "".join(
+        f"<tr><th>{html.escape(k)}</th><td class='l'>{html.escape(v)}</td></tr>" for k, v in rows
+    )
+    return f"<table>{body}</table>"
+
+
+def _dlmp_table(d: ReportData) -> str:
+    head = (
+        "<tr><th>bus</th><th>min</th><th>mean</th><th>max</th><th>energy</th><th>loss</th>"
+        "<th>congestion</th><th>voltage</th></tr>"
+    )
+    rows = []
+    for i, name in enumerate(d.bus_names):
+        col = d.dlmp[:, i]
+        parts = [d.energy[:, i], d.loss[:, i], d.congestion[:, i], d.voltage[:, i]]
+        cells = [col.min(), col.mean(), col.max(), *(p.mean() for p in parts)]
+        rows.append(
+            f"<tr><td class='l'>{html.escape(name)}</td>"
+            + "".join(f"<td>{v:.2f}</td>" for v in cells)
+            + "</tr>"
+        )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _settlement_table(d: ReportData) -> str:
+    head = (
+        "<tr><th>participant</th><th>bus</th><th>bought kWh</th><th>sold kWh</th>"
+        "<th>energy EUR</th><th>fee EUR</th><th>total EUR</th></tr>"
+    )
+    rows = "".join(
+        f"<tr><td class='l'>{html.escape(r.participant)}</td><td class='l'>"
+        f"{html.escape(r.bus)}</td><td>{r.bought_mwh * 1000:.2f}</td>"
+        f"<td>{r.sold_mwh * 1000:.2f}</td><td>{r.energy_payment_eur:.2f}</td>"
+        f"<td>{r.fee_eur:.2f}</td><td>{r.total_eur:.2f}</td></tr>"
+        for r in d.settlement
+    )
+    return f"<table>{head}{rows}</table>"
+
+
+def write_report(out_dir: Path, data: ReportData) -> Path:
     """Write the PNG plots and ``index.html`` into ``out_dir``; return the page's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    params = result.parameters
-    vm = result.ac_vm_pu if result.ac_vm_pu is not None else result.lp_vm_pu
-    loading = (
-        result.ac_loading_percent
-        if result.ac_loading_percent is not None
-        else result.lp_loading_percent
+    d = data
+    feeder = ~np.asarray(d.substation, dtype=bool)
+    images = []
+    if d.view is not None:
+        images.append(
+            plots.feeder_map(
+                out_dir / "map_dlmp.png",
+                d.view,
+                d.dlmp.mean(axis=0),
+                "mean DLMP (EUR/MWh)",
+                "viridis",
+                "Feeder coloured by the mean DLMP over the window",
+            )
+        )
+        images.append(
+            plots.feeder_map(
+                out_dir / "map_voltage.png",
+                d.view,
+                d.vm_pu.max(axis=0),
+                "highest voltage (pu)",
+                "coolwarm",
+                "Feeder coloured by each bus's highest voltage over the window",
+            )
+        )
+    heat = plots.dlmp_heatmap(out_dir / "dlmp_heatmap.png", d.times, d.dlmp, d.bus_names)
+    band = plots.voltage_band(
+        out_dir / "voltage_band.png", d.times, d.vm_pu, d.v_min_pu, d.v_max_pu, feeder
     )
-    images = [
-        feeder_map(
-            out_dir / "map_dlmp.png",
-            view,
-            result.prices.dlmp.mean(axis=0),
-            "mean DLMP (EUR/MWh)",
-            "viridis",
-        ),
-        feeder_map(
-            out_dir / "map_voltage.png", view, vm.max(axis=0), "highest voltage (pu)", "coolwarm"
-        ),
-        plots.dlmp_heatmap(
-            out_dir / "dlmp_heatmap.png", start, result.prices.dlmp, result.bus_names
-        ),
-        plots.voltage_band(
-            out_dir / "voltage_band.png", start, vm, params.v_min_pu, params.v_max_pu
-        ),
-        plots.loading(
-            out_dir / "line_loading.png",
-            start,
-            loading,
-            result.branch_names,
-            params.max_line_loading_percent,
-        ),
-    ]
-    summary = result.summary()
-    rows = "".join(
-        f"<tr><td>{html.escape(r.participant_id)}</td><td>{r.bus}</td>"
-        f"<td>{r.bought_mwh * 1000:.2f}</td><td>{r.sold_mwh * 1000:.2f}</td>"
-        f"<td>{r.energy_payment_eur:.2f}</td><td>{r.fee_eur:.2f}</td>"
-        f"<td>{r.total_eur:.2f}</td></tr>"
-        for r in result.settlement.rows
+    load = plots.loading(
+        out_dir / "line_loading.png",
+        d.times,
+        d.loading_percent,
+        d.branch_names,
+        d.loading_limit_percent,
     )
-    prov = params.provenance
+    first, last = d.times[0], d.times[-1]
+    window = (
+        f"{len(d.times)} periods from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} "
+        f"({first.tzname() or 'local time'}), period starts"
+    )
+    maps = "".join(_img(p) for p in images)
     page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
-img{{max-width:100%}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>{result.n_periods} periods from {start:%Y-%m-%d %H:%M}; welfare
-{summary["welfare_eur"]:,.2f} EUR; DLMP {summary["dlmp_min_eur_per_mwh"]:.2f} to
-{summary["dlmp_max_eur_per_mwh"]:.2f} EUR/MWh; AC check:
-{
-        "all limits met"
-        if result.ac_check.feasible
-        else html.escape("; ".join(result.ac_check.violations) or "not performed")
-    }.</p>
-<p>Parameters ({html.escape(prov.source)}{
-        f", block {prov.block_number}" if prov.block_number else ""
-    }): voltage {params.v_min_pu:g}–{params.v_max_pu:g} pu, network fee
-{params.network_fee_eur_per_mwh:g} EUR/MWh. Binding: {
-        html.escape("; ".join(result.binding) or "none")
-    }.</p>
-<h2>Feeder map</h2>{_img(images[0])}{_img(images[1])}
-<h2>Prices</h2>{_img(images[2])}
-<h2>Voltage and loading</h2>{_img(images[3])}{_img(images[4])}
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(d.title)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}}
+img{{max-width:100%;display:block;margin:1em 0}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}td.l,th{{text-align:left}}
+</style></head><body>
+<h1>{html.escape(d.title)}</h1>
+<p>{html.escape(window)}.</p>
+{_facts(d.facts)}
+<h2>Binding limits</h2>
+{_items(d.binding, "No voltage, thermal or substation limit binds: prices differ by losses only.")}
+<h2>AC check</h2>
+{_items(d.violations, "The AC power flow of the dispatch meets every limit.")}
+{"<h2>Notes</h2>" + _items(d.notes, "") if d.notes else ""}
+<h2>Feeder map</h2>{maps or "<p>No map for this run.</p>"}
+<h2>Prices</h2>{_img(heat)}
+<p>The DLMP of a bus is the price of one more MWh consumed there; it adds up from the energy
+price at the substation and the parts the network adds on the way: marginal losses, congestion
+(binding thermal limits) and voltage (binding voltage limits). EUR/MWh over the window:</p>
+{_dlmp_table(d)}
+<h2>Voltage and loading</h2>{_img(band)}{_img(load)}
 <h2>Settlement</h2>
-<table><tr><th>participant</th><th>bus</th><th>bought kWh</th><th>sold kWh</th>
-<th>energy EUR</th><th>fee EUR</th><th>total EUR</th></tr>{rows}</table>
-<p>Merchandising surplus {result.settlement.merchandising_surplus_eur:.2f} EUR (congestion rent
-{result.settlement.congestion_rent_eur:.2f} EUR); fees {result.settlement.fees_eur:.2f} EUR.</p>
+<p>How to read the signs: each participant is settled at its own bus's DLMP. A positive amount
+is what the participant pays; a negative amount is what it is paid (it sold more than it
+bought). The fee is the network fee on bought energy. The merchandising surplus is what
+consumers pay less what producers receive less the substation's wholesale bill; it is the
+network's rent (losses, congestion, voltage) and is never negative in a budget-balanced
+clearing.</p>
+{_settlement_table(d)}
+{_facts(d.settlement_facts)}
 </body></html>
 """
     path = out_dir / "index.html"

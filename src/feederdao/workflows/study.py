@@ -1,108 +1,355 @@
-"""A rolling day-ahead study: clear each day of a window and collect the time series."""
+"""A rolling day-ahead study: clear each day of a window and collect its tables.
+
+:func:`clear_day` is one day in, one day's tidy tables out (a pure function of the network, the
+day and the options: what a distributed scheduler runs as a task); :func:`run_study` runs the
+days one after the other, reports progress, appends each finished day to the output files and,
+when interrupted (Ctrl-C), keeps every finished day and raises :class:`StudyInterrupted`
+carrying them.
+"""
 
 from __future__ import annotations
 
-import csv
+import functools
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+import pandas as pd
 
-from feederdao.domain.clearing import ClearingOptions, ClearingResult
+from feederdao.domain.clearing import ClearingOptions, ClearingResult, WholesalePrices
+from feederdao.domain.network import NetworkView
 from feederdao.domain.params import GridParameters
-from feederdao.domain.profiles import FloatArray
+from feederdao.errors import ParameterError
 from feederdao.grid_model.bids import generate_bids
 from feederdao.grid_model.participants import ParticipantRegistry
 from feederdao.grid_model.powerflow import AcEvaluator
-from feederdao.grid_model.profiles import build_profiles
-from feederdao.optimizer.clearing import ClearingEngine
-from feederdao.report import plots
-from feederdao.workflows.network import open_network
+from feederdao.grid_model.profiles import PROFILE_CLOCK, build_profiles
+from feederdao.workflows.clearing import (
+    DEFAULT_START,
+    PERIODS_PER_DAY,
+    Market,
+    parse_start,
+    run_clearing,
+)
+from feederdao.workflows.network import NetLike, OpenNetwork, open_network
+from feederdao.workflows.outputs import (
+    StudyWriter,
+    check_formats,
+    check_out_dir,
+    report_data,
+    to_xarray,
+)
+from feederdao.workflows.tables import TABLES, TIME, ClearingTables
 
-PERIODS_PER_DAY = 96
+if TYPE_CHECKING:
+    import xarray as xr
+
+#: the most days one study runs (SimBench's profiles are one year, 2016, of 366 days)
+MAX_DAYS = 366
 
 
 @dataclass(frozen=True)
-class Study:
-    network: str
+class DayResult:
+    """One cleared day: its result, its tables and how long it took."""
+
     start: datetime
-    days: tuple[ClearingResult, ...]
-    dlmp: FloatArray
-    vm_pu: FloatArray
-    loading_percent: FloatArray
-    bus_names: tuple[str, ...]
-    branch_names: tuple[str, ...]
-    files: tuple[Path, ...]
+    result: ClearingResult
+    tables: ClearingTables
+    times: tuple[datetime, ...]
+    elapsed_s: float
 
-    @property
-    def welfare_eur(self) -> float:
-        return float(sum(d.welfare_eur for d in self.days))
+    def summary(self) -> dict[str, Any]:
+        """The day as one row of the study's ``days`` table."""
+        r = self.result
+        dlmp = r.prices.dlmp
+        book = self.tables.bids
+        bought = book[book["side"] == "buy"]["accepted_mw"].sum() * r.period_hours
+        sold = book[book["side"] == "sell"]["accepted_mw"].sum() * r.period_hours
+        return {
+            "welfare_eur": r.welfare_eur,
+            "bought_mwh": float(bought),
+            "sold_mwh": float(sold),
+            "dlmp_min_eur_per_mwh": float(dlmp.min()),
+            "dlmp_mean_eur_per_mwh": float(dlmp.mean()),
+            "dlmp_max_eur_per_mwh": float(dlmp.max()),
+            "ac_feasible": r.ac_check.feasible,
+            "ac_stopped": r.ac_check.stopped,
+            "ac_iterations": r.ac_check.iterations,
+            "violations": len(r.ac_check.violations),
+            "binding": len(r.binding),
+            "budget_balanced": r.settlement.budget_balanced,
+            "merchandising_surplus_eur": r.settlement.merchandising_surplus_eur,
+            "elapsed_s": self.elapsed_s,
+            "notes": "; ".join(r.notes),
+        }
 
 
-def run_study(
-    spec: str,
-    days: int,
-    out_dir: Path,
-    start: datetime = datetime(2016, 6, 21),
+def day_start(start: datetime, day: int) -> datetime:
+    """The start of day ``day`` (0-based) of a study from ``start``: the same wall-clock time
+    on the profiles' clock (a day across a summer-time change has 92 or 100 periods' worth of
+    real time, but every study day has 96 periods from its local start)."""
+    if start.tzinfo is None:
+        return start + timedelta(days=day)
+    local = start.astimezone(PROFILE_CLOCK)
+    return (local.replace(tzinfo=None) + timedelta(days=day)).replace(tzinfo=PROFILE_CLOCK)
+
+
+def clear_day(
+    network: OpenNetwork,
+    start: datetime,
     seed: int = 0,
     params: GridParameters | None = None,
     options: ClearingOptions | None = None,
-) -> Study:
-    """Clear ``days`` consecutive days (96 periods each, bids generated from that day's
-    profiles with ``seed + day``) and write prices, voltages, loadings and plots."""
-    if days <= 0:
-        raise ValueError("days must be positive")
-    params = params or GridParameters()
-    opened = open_network(spec)
-    view = opened.view
-    ac = AcEvaluator(opened.loaded.net, view)
-    results: list[ClearingResult] = []
-    for d in range(days):
-        day_start = start + timedelta(days=d)
-        profiles = build_profiles(opened.loaded, view, day_start, PERIODS_PER_DAY)
-        registry = ParticipantRegistry.from_network(view, profiles)
-        bids = generate_bids(view, registry, profiles, seed + d)
-        engine = ClearingEngine(
-            view, profiles, bids, tuple(registry.values()), params, None, options
+    wholesale: WholesalePrices | None = None,
+    ac: AcEvaluator | None = None,
+) -> DayResult:
+    """Clear one day (96 periods from ``start``) of ``network`` on that day's profiles, with a
+    book generated from them with ``seed``; AC-checked with ``ac`` (one is made if not given:
+    pass it in to reuse it across days)."""
+    t0 = time.perf_counter()
+    view = network.view
+    profiles = build_profiles(network.loaded, view, start, PERIODS_PER_DAY)
+    registry = ParticipantRegistry.from_network(view, profiles)
+    bids = generate_bids(view, registry, profiles, seed)
+    market = Market(network, profiles, registry, bids)
+    clearing = run_clearing(market, params, options, wholesale, ac=ac)
+    return DayResult(
+        start=profiles.timestamps()[0],
+        result=clearing.result,
+        tables=clearing.tables,
+        times=tuple(profiles.timestamps()),
+        elapsed_s=time.perf_counter() - t0,
+    )
+
+
+@dataclass(frozen=True)
+class StudyProgress:
+    """Where a study is: ``done`` of ``total`` days, the day just finished, the time so far
+    and an estimate of the time left (seconds)."""
+
+    done: int
+    total: int
+    day: DayResult
+    elapsed_s: float
+
+    @property
+    def remaining_s(self) -> float:
+        return self.elapsed_s / self.done * (self.total - self.done) if self.done else 0.0
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Study:
+    """The days of a study and their tables put end to end.
+
+    ``prices``, ``voltages``, ``loadings``, ``dispatch``, ``bids``, ``periods`` are indexed by
+    timestamp and name like a :class:`~feederdao.workflows.clearing.Clearing`'s; ``settlement``
+    by (day start, participant); ``summary`` has one row per day. ``files`` are what was
+    written (none without ``out``); ``interrupted`` says the study stopped before its last day.
+    """
+
+    network: str
+    view: NetworkView
+    requested_days: int
+    days: tuple[DayResult, ...]
+    files: tuple[Path, ...] = ()
+
+    @property
+    def interrupted(self) -> bool:
+        return len(self.days) < self.requested_days
+
+    @property
+    def start(self) -> datetime | None:
+        return self.days[0].start if self.days else None
+
+    @property
+    def welfare_eur(self) -> float:
+        return float(sum(d.result.welfare_eur for d in self.days))
+
+    def _concat(self, name: str) -> pd.DataFrame:
+        frames = [getattr(d.tables, name) for d in self.days]
+        if name == "settlement":
+            frames = [
+                pd.concat({pd.Timestamp(d.start): f}, names=[TIME])
+                for d, f in zip(self.days, frames, strict=True)
+            ]
+        return pd.concat(frames) if frames else pd.DataFrame()
+
+    @functools.cached_property
+    def _tables(self) -> dict[str, pd.DataFrame]:
+        return {name: self._concat(name) for name in TABLES}
+
+    @property
+    def prices(self) -> pd.DataFrame:
+        return self._tables["prices"]
+
+    @property
+    def voltages(self) -> pd.DataFrame:
+        return self._tables["voltages"]
+
+    @property
+    def loadings(self) -> pd.DataFrame:
+        return self._tables["loadings"]
+
+    @property
+    def dispatch(self) -> pd.DataFrame:
+        return self._tables["dispatch"]
+
+    @property
+    def bids(self) -> pd.DataFrame:
+        return self._tables["bids"]
+
+    @property
+    def settlement(self) -> pd.DataFrame:
+        return self._tables["settlement"]
+
+    @property
+    def periods(self) -> pd.DataFrame:
+        return self._tables["periods"]
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per day (index: the day's start)."""
+        return days_frame(self.days)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for d in self.days for n in d.result.notes))
+
+    def to_xarray(self) -> xr.Dataset:
+        """The days' time × bus and time × branch arrays as one Dataset (``time`` in UTC)."""
+        return to_xarray([d.tables for d in self.days], self.network)
+
+    def write(self, out: Path | str, formats: Sequence[str] = ("csv",)) -> list[Path]:
+        """Write the study's tables, ``days`` and ``summary.json`` into the folder ``out``."""
+        out = check_out_dir(Path(out), "out")
+        formats = check_formats(formats)
+        writer = StudyWriter(out, formats)
+        for k, d in enumerate(self.days):
+            writer.append(d.tables, pd.Timestamp(d.start), days_frame(self.days[: k + 1]))
+        return writer.close(self.overview())
+
+    def report(self, out: Path | str, title: str | None = None) -> Path:
+        """Write the HTML report of the finished days into ``out``."""
+        from feederdao.report.html import write_report
+
+        if not self.days:
+            raise ParameterError("the study has no finished day to report")
+        out = check_out_dir(Path(out), "report folder")
+        first = self.days[0].start
+        name = (
+            title
+            or f"feederdao study: {self.network}, {len(self.days)} day(s) from {first:%Y-%m-%d}"
         )
-        results.append(engine.run(ac))
-    dlmp = np.vstack([r.prices.dlmp for r in results])
-    vm = np.vstack([r.ac_vm_pu if r.ac_vm_pu is not None else r.lp_vm_pu for r in results])
-    loading = np.vstack(
-        [
-            r.ac_loading_percent if r.ac_loading_percent is not None else r.lp_loading_percent
-            for r in results
-        ]
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    bus_names = tuple(b.name for b in view.buses)
-    branch_names = tuple(b.name for b in view.branches)
-    files = [
-        _series(out_dir / "dlmp.csv", start, bus_names, dlmp),
-        _series(out_dir / "voltage_pu.csv", start, bus_names, vm),
-        _series(out_dir / "loading_percent.csv", start, branch_names, loading),
-        plots.voltage_band(
-            out_dir / "voltage_band.png", start, vm, params.v_min_pu, params.v_max_pu
-        ),
-        plots.loading(
-            out_dir / "line_loading.png",
-            start,
-            loading,
-            branch_names,
-            params.max_line_loading_percent,
-        ),
-        plots.dlmp_heatmap(out_dir / "dlmp_heatmap.png", start, dlmp, bus_names),
-    ]
-    return Study(
-        view.name, start, tuple(results), dlmp, vm, loading, bus_names, branch_names, tuple(files)
-    )
+        data = report_data(
+            self.view, [d.result for d in self.days], [d.times for d in self.days], name
+        )
+        return write_report(out, data)
+
+    def overview(self) -> dict[str, Any]:
+        """The study in a few numbers (``summary.json``)."""
+        days = self.summary
+        return {
+            "network": self.network,
+            "start": self.days[0].start.isoformat() if self.days else None,
+            "days_requested": self.requested_days,
+            "days_finished": len(self.days),
+            "interrupted": self.interrupted,
+            "welfare_eur": round(self.welfare_eur, 2),
+            "dlmp_min_eur_per_mwh": float(days["dlmp_min_eur_per_mwh"].min())
+            if len(days)
+            else None,
+            "dlmp_max_eur_per_mwh": float(days["dlmp_max_eur_per_mwh"].max())
+            if len(days)
+            else None,
+            "ac_feasible_days": int(days["ac_feasible"].sum()) if len(days) else 0,
+            "notes": list(self.notes),
+        }
+
+    def __repr__(self) -> str:
+        state = " (interrupted)" if self.interrupted else ""
+        when = f" from {self.start:%Y-%m-%d}" if self.start else ""
+        return (
+            f"<Study {self.network}: {len(self.days)} of {self.requested_days} day(s){when}"
+            f"{state}, welfare {self.welfare_eur:,.2f} EUR>"
+        )
 
 
-def _series(path: Path, start: datetime, names: tuple[str, ...], data: FloatArray) -> Path:
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["time", *names])
-        for k, row in enumerate(data):
-            w.writerow([(start + timedelta(minutes=15 * k)).isoformat(), *np.round(row, 6)])
-    return path
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a study; ``study`` holds the days it finished (also on disk, when it
+    was writing files)."""
+
+    def __init__(self, study: Study) -> None:
+        super().__init__(f"interrupted after {len(study.days)} of {study.requested_days} day(s)")
+        self.study = study
+
+
+def days_frame(days: Sequence[DayResult]) -> pd.DataFrame:
+    """The per-day summary table (index: each day's start)."""
+    index = pd.DatetimeIndex([d.start for d in days], name=TIME)
+    return pd.DataFrame([d.summary() for d in days], index=index)
+
+
+def check_days(days: int) -> None:
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ParameterError(f"days must be a positive whole number, not {days!r}")
+    if days > MAX_DAYS:
+        raise ParameterError(
+            f"days {days} is more than the profiles hold ({MAX_DAYS}: SimBench's year)"
+        )
+
+
+def run_study(
+    net: NetLike,
+    days: int = 1,
+    out: Path | str | None = None,
+    start: datetime | str = DEFAULT_START,
+    seed: int = 0,
+    params: GridParameters | None = None,
+    options: ClearingOptions | None = None,
+    *,
+    formats: Sequence[str] = ("csv",),
+    report: bool = False,
+    progress: Callable[[StudyProgress], None] | None = None,
+    cache_dir: Path | None = None,
+) -> Study:
+    """Clear ``days`` consecutive days of ``net`` (96 periods each, bids generated from that
+    day's profiles with ``seed + day``).
+
+    With ``out``, each finished day is appended to the tables there (``formats``: csv and/or
+    parquet) and ``report`` writes the HTML report at the end; without it nothing is written.
+    ``progress`` is called after every day. Ctrl-C stops the study between two writes: the
+    finished days stay on disk and :class:`StudyInterrupted` carries them."""
+    check_days(days)
+    first = parse_start(start)
+    formats = check_formats(formats)
+    folder = check_out_dir(Path(out)) if out is not None else None
+    opened = open_network(net, cache_dir)
+    ac = AcEvaluator(opened.loaded.net, opened.view)
+    writer = StudyWriter(folder, formats) if folder is not None else None
+    finished: list[DayResult] = []
+    t0 = time.perf_counter()
+    interrupted = False
+    try:
+        for d in range(days):
+            day = clear_day(opened, day_start(first, d), seed + d, params, options, ac=ac)
+            finished.append(day)
+            if writer is not None:
+                writer.append(day.tables, pd.Timestamp(day.start), days_frame(finished))
+            if progress is not None:
+                progress(StudyProgress(d + 1, days, day, time.perf_counter() - t0))
+    except KeyboardInterrupt:
+        interrupted = True
+    study = Study(opened.view.name, opened.view, days, tuple(finished))
+    files: list[Path] = []
+    if writer is not None:
+        files = writer.close(study.overview())
+        if report and finished:
+            page = study.report(folder)  # type: ignore[arg-type]
+            files += [page, *sorted(folder.glob("*.png"))]  # type: ignore[union-attr]
+    study = Study(opened.view.name, opened.view, days, tuple(finished), tuple(files))
+    if interrupted:
+        raise StudyInterrupted(study)
+    return study

@@ -240,6 +240,21 @@ def test_the_polygon_is_inscribed_or_circumscribed_as_it_says() -> None:
         assert ((pts * 0.999 @ np.stack([inner.cos, inner.sin])) <= inner.scale).any(axis=1).all()
 
 
+def test_the_folded_polygon_on_split_variables_is_the_polygon() -> None:
+    rng = np.random.default_rng(0)
+    pq = rng.uniform(-1.1, 1.1, size=(20_000, 2))
+    for n in (4, 6, 8, 16):
+        full, folded = polygon(n, "inscribed"), polygon(n, "inscribed").folded()
+        assert folded.sides <= n // 4 + 1
+        inside = (pq @ np.stack([full.cos, full.sin]) <= full.scale).all(axis=1)
+        # one of each pair non-zero: p⁺ + p⁻ = |P|, q⁺ + q⁻ = |Q|
+        rows = np.abs(pq) @ np.stack([folded.cos, folded.sin]) <= folded.scale
+        if n % 4 == 0:
+            assert (rows.all(axis=1) == inside).all()
+        else:  # never looser than the polygon
+            assert not (rows.all(axis=1) & ~inside).any()
+
+
 def test_a_pyomo_extension_is_honoured_and_reads_its_duals() -> None:
     _, view = two_bus()
     seen: dict[str, object] = {}

@@ -44,7 +44,7 @@ from feederdao.domain.powerflow import AcChecker, Lineariser, PowerFlowResult
 from feederdao.domain.profiles import Profiles
 from feederdao.errors import InfeasibleClearingError, NetworkDataError
 from feederdao.optimizer.data import MarketData, prepare
-from feederdao.optimizer.devices import update_pv_offers
+from feederdao.optimizer.devices import add_capability_rows, update_pv_offers
 from feederdao.optimizer.limits import add_thermal_rows, allowed_loading_percent
 from feederdao.optimizer.lp import FloatArray
 from feederdao.optimizer.market import block_cost
@@ -73,6 +73,8 @@ class OperatingPoint:
     previous: PowerFlowResult | None = None
     #: [t, k] branch-periods whose last solve sat where its loss line crossed zero
     pinned: npt.NDArray[np.bool_] | None = None
+    #: (period, unit) pairs with storage capability rows
+    capability_keys: frozenset[tuple[int, int]] = frozenset()
 
 
 def bus_consumption(data: MarketData, d: Dispatch) -> tuple[FloatArray, FloatArray]:
@@ -372,8 +374,31 @@ class ClearingEngine:
             add_thermal_rows(lp, th, model.flows, zip(ks.tolist(), ts.tolist(), strict=True))
         add_thermal_rows(lp, th, model.flows, point.thermal_keys)
         th.apply(lp)
+        add_capability_rows(lp, model.storage, point.capability_keys)
 
     def _solve(
+        self, model: ClearingModel, timer: _Timer
+    ) -> tuple[Dispatch, tuple[str, ...], ClearingModel]:
+        """Solve; where a storage converter's (P, Q) left its polygon, write the polygon's rows
+        there (cuts: the solver keeps its basis) and solve again; from the fourth round on,
+        every period of a unit that left its polygon gets them, and from the seventh every unit's
+        (so the eighth solve is inside every polygon)."""
+        for round_ in range(8):
+            d, shortfalls, model = self._solve_once(model, timer)
+            cap = model.storage.capability
+            keys = cap.outside(d.charge_mw - d.discharge_mw, d.q_storage_mvar) if cap else set()
+            if not keys or cap is None:
+                return d, shortfalls, model
+            if round_ >= 3:
+                units = {u for _, u in keys} if round_ < 6 else set(range(cap.s_mva.size))
+                keys = {(t, u) for u in units for t in range(self.data.n_periods)} - cap.written
+            add_capability_rows(model.lp, model.storage, keys)
+            self.point = replace(
+                self.point, capability_keys=self.point.capability_keys | frozenset(keys)
+            )
+        return d, shortfalls, model
+
+    def _solve_once(
         self, model: ClearingModel, timer: _Timer
     ) -> tuple[Dispatch, tuple[str, ...], ClearingModel]:
         """Solve; when infeasible, solve elastic and raise (or, elastic, return) where it had to
@@ -456,10 +481,24 @@ class ClearingEngine:
         )
         keys = frozenset(th.written) | frozenset(near)
         if lineariser is not None:
-            return OperatingPoint(flow, None, keys, s_eff, bus_consumption(self.data, d))
+            return OperatingPoint(
+                flow,
+                None,
+                keys,
+                s_eff,
+                bus_consumption(self.data, d),
+                capability_keys=self.point.capability_keys,
+            )
         pinned = _pinned(d, flow)
         return OperatingPoint(
-            flow, d.v_pu2, keys, s_eff, None, previous=self.point.flow, pinned=pinned
+            flow,
+            d.v_pu2,
+            keys,
+            s_eff,
+            None,
+            previous=self.point.flow,
+            pinned=pinned,
+            capability_keys=self.point.capability_keys,
         )
 
     def _evaluate(

@@ -7,7 +7,8 @@ the clearing issues is one the converter can deliver.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from feederdao.optimizer.data import MarketData
 from feederdao.optimizer.lp import INF, Cols, FloatArray, IntArray, LinearProgram, Rows, Terms
 from feederdao.optimizer.market import PvTies
 from feederdao.optimizer.network import Injections
-from feederdao.optimizer.polygon import polygon
+from feederdao.optimizer.polygon import Polygon, polygon
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,29 @@ def update_pv_offers(lp: LinearProgram, data: MarketData, inv: Inverters, ties: 
         lp.set_row_bounds(inv.capability, upper=_pv_upper(data, ties, inv.groups, sides))
 
 
+@dataclass
+class Capability:
+    """The storage converters' P–Q polygons (folded, :meth:`Polygon.folded`), written only
+    for the (period, unit) pairs in ``written``: where a solve's (P, Q) left them."""
+
+    shape: Polygon
+    s_mva: FloatArray  # [unit]
+    written: set[tuple[int, int]] = field(default_factory=set)
+    batches: list[Rows] = field(default_factory=list)
+
+    def outside(
+        self, p_mw: FloatArray, q_mvar: FloatArray, tol: float = 1e-6
+    ) -> set[tuple[int, int]]:
+        """(period, unit) pairs without rows whose (P, Q) ``[t, unit]`` lies outside."""
+        if not p_mw.size:
+            return set()
+        poly = self.shape
+        reach = np.abs(p_mw)[:, :, None] * poly.cos + np.abs(q_mvar)[:, :, None] * poly.sin
+        out = (reach > poly.scale * self.s_mva[None, :, None] + tol).any(axis=2)
+        pairs = {(int(t), int(s)) for t, s in zip(*np.nonzero(out), strict=True)}
+        return pairs - self.written
+
+
 @dataclass(frozen=True)
 class Storage:
     """Charge, discharge (MW) and reactive power (Mvar, ``q_up − q_dn``, each with the small
@@ -131,6 +155,36 @@ class Storage:
     q_up: Cols
     q_dn: Cols
     soc: Cols | None
+    capability: Capability | None = None
+
+
+def add_capability_rows(lp: LinearProgram, st: Storage, keys: Iterable[tuple[int, int]]) -> int:
+    """``cos θ · (ch + dis) + sin θ · (q_up + q_dn) ≤ scale · S`` for the (period, unit)
+    ``keys`` without rows yet; return how many were new."""
+    cap = st.capability
+    if cap is None:
+        return 0
+    new = sorted(set(keys) - cap.written)
+    if not new:
+        return 0
+    arr = np.array(new, dtype=np.int64).reshape(-1, 2)
+    t, u = arr[:, 0], arr[:, 1]
+    poly = cap.shape
+    n, m = len(new), poly.sides
+    rows = np.arange(n * m).reshape(n, m)
+    terms = Terms(n * m)
+    for cols, coef in (
+        (st.ch, poly.cos),
+        (st.dis, poly.cos),
+        (st.q_up, poly.sin),
+        (st.q_dn, poly.sin),
+    ):
+        terms.add(rows, cols.idx[t, u][:, None], coef[None, :])
+    upper = np.broadcast_to((poly.scale * cap.s_mva[u])[:, None], (n, m))
+    name = f"storage_capability_{len(cap.batches)}"
+    cap.batches.append(lp.add_rows(name, (n, m), terms, -INF, upper))
+    cap.written.update(new)
+    return n
 
 
 def add_storage(lp: LinearProgram, data: MarketData, injections: Injections) -> Storage:
@@ -138,7 +192,11 @@ def add_storage(lp: LinearProgram, data: MarketData, injections: Injections) -> 
 
     Optimised: soc[t] = soc[t−1] + (η_c · ch[t] − dis[t] / η_d) · Δt within [soc_min, soc_max],
     the final state at least the initial one, ch + dis ≤ P_max (one converter: charging and
-    discharging share the period), and (ch − dis, Q) inside the converter's polygon. Held at
+    discharging share the period), and (ch − dis, Q) inside the converter's polygon, written
+    folded (:meth:`Polygon.folded`: a quarter of the rows for the same polygon) and only where
+    a solve left it (:func:`add_capability_rows`): most units never use the reactive power that
+    would take them there, and the full set of rows made the program several times slower to
+    solve. Held at
     its profile: charge and discharge are fixed and Q is bounded by the circle; no state of
     charge, so the periods stay independent.
     """
@@ -190,19 +248,8 @@ def add_storage(lp: LinearProgram, data: MarketData, injections: Injections) -> 
     lp.add_rows("soc_final", (n_s,), final, soc0, INF)
     one = Terms(n_t * n_s).add(rows, ch.idx, 1.0).add(rows, dis.idx, 1.0)
     lp.add_rows("converter", (n_t, n_s), one, -INF, p_max[None, :])
-    poly = polygon(data.options.polygon_sides, "inscribed")
-    m = poly.sides
-    prow = np.arange(n_t * n_s * m).reshape(n_t, n_s, m)
-    cap = (
-        Terms(n_t * n_s * m)
-        .add(prow, ch.idx[:, :, None], poly.cos[None, None, :])
-        .add(prow, dis.idx[:, :, None], -poly.cos[None, None, :])
-        .add(prow, q_up.idx[:, :, None], poly.sin[None, None, :])
-        .add(prow, q_dn.idx[:, :, None], -poly.sin[None, None, :])
-    )
-    upper = np.broadcast_to((poly.scale * s_max)[None, :, None], (n_t, n_s, m))
-    lp.add_rows("storage_capability", (n_t, n_s, m), cap, -INF, upper)
-    return Storage(ch, dis, q_up, q_dn, soc)
+    cap = Capability(polygon(data.options.polygon_sides, "inscribed").folded(), s_max)
+    return Storage(ch, dis, q_up, q_dn, soc, cap)
 
 
 def add_flex_loads(lp: LinearProgram, data: MarketData, injections: Injections) -> Cols:

@@ -42,7 +42,10 @@ def allowed_loading_percent(view: NetworkView, data: MarketData) -> FloatArray:
     limit of :func:`branch_limit_mva` over the rating; inf where the branch has no rating."""
     limit = branch_limit_mva(view, data)
     rating = np.array([br.rating_mva or np.inf for br in view.branches])
-    return np.asarray(np.where(np.isfinite(limit), limit / rating * 100.0, np.inf))
+    out = np.full(limit.shape, np.inf)
+    rated = np.isfinite(limit)
+    np.divide(limit * 100.0, rating, out=out, where=rated)
+    return out
 
 
 def voltage_band(view: NetworkView, data: MarketData) -> tuple[FloatArray, FloatArray]:

@@ -41,6 +41,17 @@ class Polygon:
         keep = self.cos > 1e-9
         return Polygon(self.cos[keep], self.sin[keep], self.scale, self.kind)
 
+    def folded(self) -> Polygon:
+        """The sides facing the first quadrant (cos θ ≥ 0, sin θ ≥ 0). Written on split
+        variables, ``cos θ · (p⁺ + p⁻) + sin θ · (q⁺ + q⁻) ≤ scale · S`` with
+        ``P = p⁺ − p⁻`` and ``Q = q⁺ − q⁻`` holds the polygon's mirror images in all four
+        quadrants in one row per side: since ``p⁺ + p⁻ ≥ |P|`` it is never looser than the
+        polygon, and it is exact wherever at most one of each pair is non-zero. With ``n`` a
+        multiple of 4 (the polygon symmetric about both axes) it is the same polygon; otherwise
+        a smaller one, still inside the circle."""
+        keep = (self.cos >= 0) & (self.sin >= 0)
+        return Polygon(self.cos[keep], self.sin[keep], self.scale, self.kind)
+
 
 def polygon(n_sides: int, kind: Literal["inscribed", "circumscribed"]) -> Polygon:
     if n_sides < 4:

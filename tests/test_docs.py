@@ -80,7 +80,7 @@ def test_the_notebook_runs(tmp_path: Path) -> None:
     from nbclient import NotebookClient
 
     path = ROOT / "docs" / "workbench.ipynb"
-    notebook = nbformat.read(path, as_version=4)
+    notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
     assert len(notebook.cells) >= 8
     NotebookClient(
         notebook,

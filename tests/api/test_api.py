@@ -40,7 +40,7 @@ def test_registration_needs_the_wallet_signature_and_approval(env: Env) -> None:
     assert r.status_code == 409
     iv = env.open_interval(NOON)
     m_bid = env.signed_bid(
-        type("M", (), {"account": acct, "bus": bus})(),  # type: ignore[arg-type]
+        type("M", (), {"account": acct, "bus": bus})(),
         iv,
         [(200.0, 0.002)],
     )
@@ -298,7 +298,7 @@ def test_governance_health_metrics_and_market_info(env: Env) -> None:
     c = env.client
     chain = env.service.chain
     assert chain is not None
-    holder = chain.w3.eth.accounts[3]
+    holder = list(chain.w3.eth.accounts)[3]
     chain.dao.delegate(holder)
     DevChain(chain.w3).mine(1)
     chain.dao.propose(holder, {"v_max_pu": 1.04}, "Tighten the upper voltage limit")

@@ -75,10 +75,10 @@ def store_locked(env: Env) -> Iterator[None]:
         import psycopg
 
         dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(dsn) as conn:
-            conn.execute("LOCK TABLE bids, state, market_intervals IN ACCESS EXCLUSIVE MODE")
+        with psycopg.connect(dsn) as pg:
+            pg.execute("LOCK TABLE bids, state, market_intervals IN ACCESS EXCLUSIVE MODE")
             yield
-            conn.rollback()
+            pg.rollback()
 
 
 def test_a_locked_store_answers_503_and_health_says_so(cenv: Env) -> None:

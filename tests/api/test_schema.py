@@ -7,6 +7,7 @@ from pathlib import Path
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 
 from feederdao.domain.network import DeviceKind
 from tests.api.conftest import NOON, make_env
@@ -21,6 +22,7 @@ def test_no_server_errors(database_url: str, tmp_path: Path) -> None:
     assert len(operations) >= 25
     seen: dict[str, set[int]] = {}
     for result in operations:
+        assert isinstance(result, Ok), result
         operation = result.ok()
         for headers in (env.auth("operator"), member.auth):
             _fuzz(operation, headers, seen)

@@ -25,7 +25,7 @@ def _one_line_error(result) -> str:  # type: ignore[no-untyped-def]
     assert "Traceback" not in result.output
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert len(lines) == 1, result.output
-    return lines[0]
+    return str(lines[0])
 
 
 def test_out_pointing_at_a_file_fails_before_any_work(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ class Dev:
 
 
 def make_dev(w3: Web3, config: DaoConfig | None = None) -> Dev:
-    a = w3.eth.accounts
+    a = list(w3.eth.accounts)
     addresses = deploy_dao(
         w3,
         a[0],

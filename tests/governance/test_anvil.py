@@ -42,7 +42,7 @@ def test_reorg_of_the_applying_block_is_detected_and_rolled_back(anvil: Web3) ->
     anvil.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
     dev.chain.advance_time(7)
     dev.chain.mine(3)
-    assert anvil.eth.block_number >= applied_block
+    assert applied_block is not None and anvil.eth.block_number >= applied_block
     after = reader.read()
     assert any("reorg" in a and str(applied_block) in a for a in after.alarms)
     assert after.parameters.network_fee_eur_per_mwh == 0.0  # rolled back, not applied

@@ -31,7 +31,7 @@ def fails(*args: str) -> str:
 
 def test_gov_commands_run_the_lifecycle(anvil: Web3, tmp_path: Path) -> None:
     url = anvil.provider.endpoint_uri  # type: ignore[attr-defined]
-    a = anvil.eth.accounts
+    a = list(anvil.eth.accounts)
     dep = tmp_path / "deployment.json"
     out = ok(
         "gov",
@@ -129,7 +129,7 @@ def test_gov_errors_are_one_line(anvil: Web3, tmp_path: Path) -> None:
     line = fails("gov", "status", "--deployment", str(dep), "--rpc", "http://127.0.0.1:9")
     assert "no Ethereum node answers" in line
     assert "is not a finite number" in fails(
-        "gov", "deploy", "--rpc", url, "--holder", f"{anvil.eth.accounts[1]}=nan"
+        "gov", "deploy", "--rpc", url, "--holder", f"{list(anvil.eth.accounts)[1]}=nan"
     )
     assert "choose one of active, closed, ready, final" in fails(
         "gov", "wait", *common, "--proposal", "1", "--until", "soon"

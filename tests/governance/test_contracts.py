@@ -161,7 +161,7 @@ def test_proposing_needs_the_threshold(any_chain: Web3) -> None:
 def test_the_dao_replaces_and_removes_the_guardian(any_chain: Web3) -> None:
     dev = make_dev(any_chain)
     dao = dev.dao
-    new = dev.w3.eth.accounts[7]
+    new = list(dev.w3.eth.accounts)[7]
     rotation = dev.ready(dao.propose_guardian(dev.alice, new, "a new DSO key"))
     with pytest.raises(GovernanceError, match="GuardianChangeNotCancellable"):
         dao.cancel_queued(dev.guardian, rotation)  # no veto over its own replacement

@@ -26,7 +26,8 @@ def _free_port() -> int:
 def commands() -> list[str]:
     blocks = re.findall(r"```sh\n(.*?)```", DOC.read_text(), re.S)
     assert blocks, "the quickstart has a sh block"
-    return blocks[0].replace("\\\n", "").strip().splitlines()
+    block: str = blocks[0]
+    return block.replace("\\\n", "").strip().splitlines()
 
 
 def test_the_token_holder_quickstart_runs_as_written(tmp_path: Path) -> None:

@@ -1,12 +1,14 @@
 """Storage and flexible loads on a two-bus feeder with hand-checkable prices."""
 
+from typing import Any
+
 import numpy as np
 import pandapower as pp
 import pytest
 
 from feederdao.domain import GridParameters, Participant, ParticipantDevice
 from feederdao.domain.clearing import ClearingOptions, WholesalePrices
-from feederdao.domain.network import DeviceKind
+from feederdao.domain.network import DeviceKind, NetworkView
 from feederdao.grid_model import build_view
 from feederdao.optimizer.clearing import clear
 from tests.optimizer.feeders import empty_profiles
@@ -15,7 +17,7 @@ LP = ClearingOptions(ac_check=False)
 WIDE = GridParameters(v_min_pu=0.8, v_max_pu=1.2)
 
 
-def _feeder_with_storage() -> tuple[object, object]:
+def _feeder_with_storage() -> tuple[Any, NetworkView]:
     net = pp.create_empty_network(sn_mva=1.0)
     s, a = pp.create_bus(net, vn_kv=0.4, name="S"), pp.create_bus(net, vn_kv=0.4, name="A")
     pp.create_ext_grid(net, s)

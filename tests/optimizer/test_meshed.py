@@ -35,6 +35,7 @@ def test_cigre_mv_with_closed_rings_clears_within_limits() -> None:
     engine = ClearingEngine(view, profiles, bids, tuple(registry.values()), params)
     result = engine.run(AcEvaluator(net, view))
     assert result.ac_check.feasible, result.ac_check.violations
+    assert result.ac_vm_pu is not None
     assert result.ac_vm_pu[:, 1:].max() <= 1.02 + 0.001
     assert any("upper voltage limit" in b for b in result.binding)
     p = result.prices
@@ -71,6 +72,7 @@ def test_congested_loop_flow_follows_impedances() -> None:
     result = engine.run(AcEvaluator(net, view))
     assert result.ac_check.feasible, result.ac_check.violations
     sb = result.branch_ids.index("line:2")
+    assert result.ac_loading_percent is not None
     assert result.ac_loading_percent[0, sb] <= 100.5
     assert result.ac_loading_percent[0, sb] > 95  # the short S–B line is what binds
     assert result.prices.dlmp[0, 2] > result.prices.dlmp[0, 0] + 10

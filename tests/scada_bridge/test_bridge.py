@@ -126,6 +126,7 @@ async def test_a_failing_re_push_is_a_typed_error_and_every_command_is_audited(
     audit = CutAfterReconnect(tmp_path / "audit.jsonl")
     bridge = await start_bridge(sim, audit=audit, backoff_s=0.05)
     holder["bridge"] = bridge
+    assert bridge._client is not None
     bridge._client.uaclient.protocol.transport.abort()  # the first write finds it dead
     with pytest.raises(ConnectionLostError, match="after the re-push"):
         await bridge.push("c1", [Setpoint("sgen:1", 0, 0, 0.001, 0.0)])

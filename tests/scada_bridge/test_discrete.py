@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandapower as pp
@@ -19,7 +20,7 @@ from feederdao.scada_bridge.simulator import NAMESPACE, FeederSimulator
 from tests.scada_bridge.conftest import Pki, client_security, free_port, server_security
 
 
-def feeder() -> object:
+def feeder() -> Any:
     net = pp.create_empty_network(sn_mva=1.0)
     hv = pp.create_bus(net, vn_kv=20.0, name="MV")
     b1 = pp.create_bus(net, vn_kv=0.4, name="LV1")

@@ -135,15 +135,19 @@ async def test_the_dso_quickstart_works_as_written(shell: Shell, tmp_path: Path)
             assert not first["connected"]
         out = shell.run(body) if "curl" not in body else None
         if "pki/rejected/certs" in body:
-            assert ".der" in out  # `ls` showed the refused certificate
+            assert out is not None and ".der" in out  # `ls` showed the refused certificate
             (devices,) = await uaexpert.results(
                 sim_url, {"op": "browse", "nodeId": nid(SIM, "Devices")}
             )
             assert len(devices["references"]) == 41
         if "opcua browse" in body:
-            assert "PvInverterType" in out and "urn:feederdao:feeder-simulator" in out
+            assert (
+                out is not None
+                and "PvInverterType" in out
+                and "urn:feederdao:feeder-simulator" in out
+            )
         if "devices confirmed" in body:
-            assert out.strip().splitlines()[-1] == "41 devices confirmed", out
+            assert out is not None and out.strip().splitlines()[-1] == "41 devices confirmed", out
         if "curl" in body:
             ops = NodePeer(
                 tmp_path / "uaexpert-pki",

@@ -41,7 +41,7 @@ def test_prices_are_indexed_by_time_and_bus_with_units_and_parts(case33: fd.Clea
     prices = case33.prices
     assert prices.index.names == ["time", "bus"]
     times = prices.index.get_level_values("time")
-    assert str(times.tz) == "Europe/Berlin"
+    assert isinstance(times, pd.DatetimeIndex) and str(times.tz) == "Europe/Berlin"
     assert times[0].isoformat() == "2016-06-21T18:00:00+02:00"
     assert list(pd.unique(times)) == list(pd.date_range(times[0], periods=4, freq="15min"))
     assert list(prices.columns) == [
@@ -66,6 +66,7 @@ def test_prices_are_indexed_by_time_and_bus_with_units_and_parts(case33: fd.Clea
 def test_voltages_loadings_dispatch_bids_settlement_periods(case33: fd.Clearing) -> None:
     v = case33.voltages
     assert v.index.names == ["time", "bus"] and {"vm_pu", "va_degree", "vm_lp_pu"} <= set(v)
+    assert case33.result.ac_vm_pu is not None
     np.testing.assert_allclose(v["vm_pu"].to_numpy().reshape(4, 33), case33.result.ac_vm_pu)
     lo = case33.loadings
     assert lo.index.names == ["time", "branch"]
@@ -98,6 +99,7 @@ def test_xarray_dataset_and_short_reprs(case33: fd.Clearing) -> None:
     assert ds.sizes == {"time": 4, "bus": 33, "branch": 32}
     assert list(ds["bus"].values[:2]) == ["bus 0", "bus 1"]
     assert str(ds["time_local"].values[0]) == "2016-06-21T18:00:00+02:00"
+    assert case33.result.ac_vm_pu is not None
     np.testing.assert_allclose(ds["vm_pu"].values, case33.result.ac_vm_pu)
     for obj in (case33, case33.result, case33.market):
         assert len(repr(obj)) < 300, repr(obj)
@@ -140,12 +142,13 @@ def test_write_back_into_pandapower_res_tables_matches_runpp() -> None:
     res = fd.clear(net, periods=2, start="2016-06-21T12:00")
     target = copy.deepcopy(net)
     res.to_pandapower(target, period=1)
+    assert res.result.ac_vm_pu is not None
     assert target.res_bus.loc[2, "vm_pu"] == pytest.approx(res.result.ac_vm_pu[1, 2])
     assert "dlmp_eur_per_mwh" in target.res_bus
     ref = copy.deepcopy(net)
     step = res.dispatch.xs(res.periods.index[1], level="time")
     for row in step.itertuples():
-        table, idx = row.device_id.split(":")
+        table, idx = str(row.device_id).split(":")
         getattr(ref, table).at[int(idx), "p_mw"] = row.p_mw
         getattr(ref, table).at[int(idx), "q_mvar"] = row.q_mvar
     pp.runpp(ref)

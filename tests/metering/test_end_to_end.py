@@ -5,6 +5,7 @@ challenge window, withdrawn to the token's smallest unit."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime
 
@@ -22,11 +23,13 @@ from feederdao.metering.delivery import DeviationModel, deliver
 from feederdao.metering.settlement import schedule_of
 from feederdao.workflows.clearing import Market, run_clearing
 from feederdao.workflows.metering import (
+    evidence,
     reading_for,
     reading_verifier,
     registrations_for,
     settle_interval,
     sign_reading,
+    verify_evidence,
 )
 from feederdao.workflows.network import OpenNetwork
 from feederdao.workflows.workbench import open_market
@@ -91,6 +94,11 @@ def test_metered_day_settles_and_every_participant_withdraws_exactly(
     assert s.substituted == (missing,)
     assert any(r.deviation_wh for r in s.rows), "the seeded deviations must show"
     assert sum(settled.positions.values()) == 0
+    # anyone recomputes the root from the evidence (signatures, rules, settlement, tree)
+    addresses = {p.participant_id: str(p.address) for p in parts}
+    doc = json.loads(json.dumps(evidence(settled, book, DOMAIN, 8.0, addresses, d.operator)))
+    check, _ = verify_evidence(doc)
+    assert check.matches and check.computed_root == "0x" + settled.tree.root.hex()
 
     vault = Vault(w3, deploy_vault(w3, d.deployer, d.addresses))
     deposits: dict[str, int] = {}

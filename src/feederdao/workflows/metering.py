@@ -7,8 +7,10 @@ beside ``Bid``); the validation and the settlement are :mod:`feederdao.metering`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from feederdao.domain.clearing import ClearingResult
 from feederdao.domain.market import Participant
@@ -17,7 +19,7 @@ from feederdao.governance.merkle import PositionTree
 from feederdao.governance.signing import MarketDomain
 from feederdao.metering.book import ReadingBook, Recover
 from feederdao.metering.errors import MeteringError
-from feederdao.metering.readings import MeterReading, MeterRegistration
+from feederdao.metering.readings import MeteredDevice, MeterReading, MeterRegistration, register
 from feederdao.metering.settlement import (
     DeviationSettlement,
     Schedule,
@@ -118,11 +120,125 @@ def registrations_for(
     meters: Mapping[str, str], participants: Iterable[Participant]
 ) -> list[MeterRegistration]:
     """One meter per device: ``meters`` maps device ids to meter addresses."""
-    from feederdao.metering.readings import register
-
     out = []
     for p in participants:
         for d in p.devices:
             if d.device_id in meters:
                 out.append(register(meters[d.device_id], p, (d.device_id,)))
     return out
+
+
+# -- evidence: what anyone needs to recompute an interval's root ---------------------------
+
+
+@dataclass(frozen=True)
+class Verification:
+    interval: int
+    readings: int
+    substituted: int
+    claimed_root: str
+    computed_root: str
+
+    @property
+    def matches(self) -> bool:
+        return self.claimed_root == self.computed_root
+
+
+def evidence(
+    settled: IntervalSettlement,
+    book: ReadingBook,
+    domain: MarketDomain,
+    charge_eur_per_mwh: float,
+    addresses: Mapping[str, str],
+    operator: str,
+    previous: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """The interval's settlement inputs and its root as one JSON-able document: the schedule
+    and prices the anchored clearing set, the meters' registrations, every signed reading,
+    the previous positions and the root."""
+    s = settled.schedule
+    return {
+        "interval": settled.interval,
+        "domain": {"chain_id": domain.chain_id, "verifying_contract": domain.verifying_contract},
+        "deviation_charge_eur_per_mwh": charge_eur_per_mwh,
+        "operator": operator.lower(),
+        "schedule": {
+            "n_periods": s.n_periods,
+            "period_hours": s.period_hours,
+            "export_wh": [[d, t, wh] for (d, t), wh in sorted(s.export_wh.items())],
+            "owner": dict(s.owner),
+            "bus_of": dict(s.bus_of),
+            "dlmp": {str(b): list(v) for b, v in s.dlmp.items()},
+            "day_ahead_units": dict(s.day_ahead_units),
+            "merchandising_surplus_units": s.merchandising_surplus_units,
+        },
+        "registrations": [
+            {
+                "meter": r.meter,
+                "participant_id": r.participant_id,
+                "devices": [asdict(d) for d in r.devices],
+            }
+            for r in book.registrations.values()
+        ],
+        "readings": [asdict(r) for r in book.readings.values()],
+        "addresses": {k: v.lower() for k, v in addresses.items()},
+        "previous": dict(previous or {}),
+        "root": "0x" + settled.tree.root.hex(),
+    }
+
+
+def verify_evidence(doc: Mapping[str, Any]) -> tuple[Verification, IntervalSettlement]:
+    """Recompute an interval's root from its evidence: every signature and rule checked again,
+    the deviations settled again, the tree rebuilt."""
+    try:
+        interval = int(doc["interval"])
+        domain = MarketDomain(
+            int(doc["domain"]["chain_id"]), str(doc["domain"]["verifying_contract"])
+        )
+        sd = doc["schedule"]
+        schedule = Schedule(
+            int(sd["n_periods"]),
+            float(sd["period_hours"]),
+            {(str(d), int(t)): int(wh) for d, t, wh in sd["export_wh"]},
+            {str(k): str(v) for k, v in sd["owner"].items()},
+            {str(k): int(v) for k, v in sd["bus_of"].items()},
+            {int(b): tuple(float(x) for x in v) for b, v in sd["dlmp"].items()},
+            {str(k): int(v) for k, v in sd["day_ahead_units"].items()},
+            int(sd["merchandising_surplus_units"]),
+        )
+        regs = [
+            MeterRegistration(
+                r["meter"],
+                r["participant_id"],
+                tuple(MeteredDevice(**d) for d in r["devices"]),
+            )
+            for r in doc["registrations"]
+        ]
+        readings = [MeterReading(**r) for r in doc["readings"]]
+        addresses = {str(k): str(v) for k, v in doc["addresses"].items()}
+        previous = {str(k): int(v) for k, v in doc["previous"].items()}
+        operator = str(doc["operator"])
+        charge = float(doc["deviation_charge_eur_per_mwh"])
+        claimed = str(doc["root"]).lower()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MeteringError(f"the evidence is incomplete or malformed: {exc!r}") from exc
+    book = ReadingBook.of(
+        interval,
+        schedule.n_periods,
+        schedule.period_hours,
+        math.inf,
+        regs,
+        reading_verifier(domain),
+    )
+    book.ingest(readings, 0.0)
+    metered = [d.device_id for reg in regs for d in reg.devices]
+    settlement = settle_deviations(schedule, book.net_export_wh(), metered, charge)
+    positions = cumulative_positions(previous, settlement, addresses, operator)
+    tree = PositionTree.build(positions)
+    settled = IntervalSettlement(interval, schedule, settlement, positions, tree)
+    return (
+        Verification(
+            interval, len(readings), len(settlement.substituted), claimed, "0x" + tree.root.hex()
+        ),
+        settled,
+    )

@@ -10,6 +10,7 @@ new.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +163,16 @@ def bid_digest(separator: bytes, message: dict[str, Any]) -> bytes:
     return keccak(b"\x19\x01" + separator + struct)
 
 
+@functools.lru_cache(maxsize=65536)
+def _string_hash(text: str) -> bytes:
+    return keccak(text.encode())
+
+
+@functools.lru_cache(maxsize=65536)
+def _address_of(public_key: bytes) -> str:
+    return "0x" + keccak(public_key[1:])[-20:].hex()
+
+
 def reading_digest(separator: bytes, message: dict[str, Any]) -> bytes:
     """The EIP-712 digest of a Reading, computed directly for its fixed type (a test holds it
     equal to ``encode_typed_data``'s)."""
@@ -187,7 +198,7 @@ def reading_digest(separator: bytes, message: dict[str, Any]) -> bytes:
         + meter
         + _word(message["interval"])
         + _word(message["period"])
-        + keccak(str(message["device"]).encode())
+        + _string_hash(str(message["device"]))
         + _word(message["importedWh"])
         + _word(message["exportedWh"])
         + _word(message["sequence"])
@@ -262,4 +273,4 @@ def recover_digest_lower(digest: bytes, signature: str) -> str:
         public = PublicKey.from_signature_and_message(raw[:64] + bytes([v]), digest, hasher=None)
     except (ValueError, TypeError) as exc:
         raise SignatureError(f"signature cannot be verified: {exc}") from exc
-    return "0x" + keccak(public.format(compressed=False)[1:])[-20:].hex()
+    return _address_of(public.format(compressed=False))

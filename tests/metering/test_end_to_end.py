@@ -16,10 +16,12 @@ from web3.middleware import SignAndSendRawMiddlewareBuilder
 
 from feederdao.domain.network import DeviceKind
 from feederdao.domain.params import GridParameters
+from feederdao.governance.certificates import Certificates, deploy_certificates
 from feederdao.governance.merkle import PositionTree
 from feederdao.governance.vault import Vault, deploy_vault
 from feederdao.metering.book import ReadingBook
 from feederdao.metering.delivery import DeviationModel, deliver
+from feederdao.metering.origin import allocate
 from feederdao.metering.settlement import schedule_of
 from feederdao.workflows.clearing import Market, run_clearing
 from feederdao.workflows.metering import (
@@ -119,6 +121,30 @@ def test_metered_day_settles_and_every_participant_withdraws_exactly(
         before = vault.balance(who).wallet
         vault.withdraw(who, owed, pos, proof)
         assert vault.balance(who).wallet - before == owed
+    # proof of origin: every Wh of metered PV export is one certificate, shared among buyers
+    certs = Certificates(w3, deploy_certificates(w3, d.deployer, d.operator))
+    address_of = {p.participant_id: str(p.address) for p in parts}
+    issues = allocate(book.net_export_wh(), schedule.owner, pv)
+    assert issues, "the midday PV exports"
+    for issue in issues:
+        holders = [(address_of[h], wh) for h, wh in issue.holders]
+        certs.issue(d.operator, 1, issue.period, issue.source, address_of[issue.producer], holders)
+    for (dev, t), wh in book.net_export_wh().items():
+        if dev in pv and wh > 0:
+            assert certs.minted(1, t, dev) == wh
+    shared = [(h, i) for i in issues for h, _ in i.holders if h != i.producer]
+    assert shared, "some PV export supplied a local buyer"
+    if shared:
+        holder, issue = shared[0]
+        origins = certs.where_from(address_of[holder], 1, issue.period)
+        assert {o.source for o in origins} >= {issue.source}
+        wh = certs.balance(address_of[holder], 1, issue.period, issue.source)
+        certs.retire(address_of[holder], 1, issue.period, issue.source, wh)
+        assert certs.balance(address_of[holder], 1, issue.period, issue.source) == 0
+        assert sum(o.wh for o in certs.where_from(address_of[holder], 1, issue.period)) == sum(
+            o.wh for o in origins
+        )  # retired certificates still answer where the energy came from
+
     final = s.final()
     for p in parts:
         assert settled.positions[p.address.lower()] == final[p.participant_id]  # type: ignore[union-attr]

@@ -1,3 +1,4 @@
+import pytest
 from typer.testing import CliRunner
 
 from feederdao.cli.main import app
@@ -94,6 +95,14 @@ def test_demo_smoke(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-d
     assert "41 of 41 setpoints confirmed by read-back (Basic256Sha256, SignAndEncrypt" in out
     deviation = float(out.split("largest difference ")[1].split(" pu")[0])
     assert deviation < 1e-6  # the simulator measures what the OPF's AC check computed
+    # the day metered and settled on chain, one prosumer paid out to the last unit
+    assert "books balance: yes" in out and "settled on schedule" in out
+    paid = out.split(" withdrew ")[1].split(" EUR")[0]
+    deposit = out.split(" = deposit ")[1].split(" EUR")[0]
+    position = out.split(" + position ")[1].split(" EUR")[0]
+    assert float(paid.replace(",", "")) == pytest.approx(
+        float(deposit.replace(",", "")) + float(position.replace(",", "")), abs=1e-6
+    )
     assert (tmp_path / "report" / "dlmp_heatmap.png").is_file()
     page = (tmp_path / "report" / "index.html").read_text()
     assert "Feeder map" in page and "Settlement" in page and page.count("<tr>") > 5

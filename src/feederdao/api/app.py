@@ -13,6 +13,8 @@ from feederdao.api import docs, errors
 from feederdao.api.limits import BodyLimits, SecurityHeaders, sane_recursion_limit
 from feederdao.api.ratelimit import FailureLimiter
 from feederdao.api.routers import bids, governance, intervals, keys, participants, system
+from feederdao.api.routers import readings as metering_readings
+from feederdao.workflows.metering_desk import MeteringDesk
 from feederdao.workflows.operator import Operator
 
 DESCRIPTION = """
@@ -44,9 +46,11 @@ def create_app(operator: Operator) -> FastAPI:
     app.state.operator = operator
     app.state.metrics = operator.metrics
     app.state.auth_limiter = FailureLimiter(settings.auth_failures_per_minute, 60.0)
+    app.state.metering = MeteringDesk(operator.service)
     errors.install(app)
     for r in (system, participants, keys, bids, intervals, governance):
         app.include_router(r.router)
+    app.include_router(metering_readings.router)
     app.include_router(docs.router)
     app.add_middleware(
         BodyLimits, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth

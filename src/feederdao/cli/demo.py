@@ -17,6 +17,7 @@ from feederdao.grid_model.summary import summarise
 from feederdao.workflows.clearing import open_market, run_clearing
 from feederdao.workflows.dispatch import dispatch_to_simulator
 from feederdao.workflows.governance import embedded_dao_vote, read_parameters
+from feederdao.workflows.metering import MeteredDay, metered_day_on_chain
 
 DEMO_NET = "1-LV-rural1--2-sw"
 DEMO_DAY = datetime(2016, 6, 21)
@@ -30,8 +31,9 @@ def run_demo(console: Console, out_dir: Path = Path("report")) -> None:
     console.print("[bold]1.[/] token holders vote grid parameters on an in-process chain")
     with console.status("deploying the DAO and running a proposal"):
         gov = embedded_dao_vote(
-            {"v_max_pu": 1.04, "network_fee_eur_per_mwh": 5.0},
-            "Tighten the upper voltage limit to 1.04 pu and charge 5 EUR/MWh for grid upkeep",
+            {"v_max_pu": 1.04, "network_fee_eur_per_mwh": 5.0, "deviation_charge_eur_per_mwh": 8.0},
+            "Tighten the upper voltage limit to 1.04 pu, charge 5 EUR/MWh for grid upkeep and "
+            "8 EUR/MWh on metered deviations from the schedule",
             progress=lambda msg: console.print(f"   {msg}"),
         )
     for v in gov.votes:
@@ -84,8 +86,40 @@ def run_demo(console: Console, out_dir: Path = Path("report")) -> None:
             shutil.copyfile(audit, out_dir / "opcua-audit.jsonl")
     render.dispatch_check(console, check)
 
+    console.print(
+        "\n[bold]6.[/] metered settlement: every device delivers the day with seeded "
+        "deviations, its meter signs the readings, deviations are settled at the DLMPs, the "
+        "root goes on chain and one prosumer withdraws"
+    )
+    with console.status("metering, settling, posting the root, withdrawing"):
+        day = metered_day_on_chain(gov.w3, gov.addresses, result, tuple(market.registry.values()))
+    render_metered_day(console, day)
+
     files = clearing.write(out_dir)
     page = clearing.report(out_dir, f"feederdao demo: {DEMO_NET}")
     files += [page, *sorted(out_dir.glob("*.png"))]
-    console.print(f"\n[bold]6.[/] report page: [bold]{page}[/]")
+    console.print(f"\n[bold]7.[/] report page: [bold]{page}[/]")
     console.print(f"\nreport: {len(files)} files in [bold]{out_dir}/[/]")
+
+
+def _eur(units: int) -> str:
+    return f"{units / 1e6:,.6f} EUR"
+
+
+def render_metered_day(console: Console, day: MeteredDay) -> None:
+    s = day.settlement
+    dev = sum(abs(r.deviation_wh) for r in s.rows)
+    console.print(
+        f"   {day.readings} signed readings validated; {day.substituted} device-period(s) "
+        "settled on schedule for want of a reading"
+    )
+    console.print(
+        f"   deviations: {dev / 1000:,.1f} kWh off schedule in all; deviation residual kept by "
+        f"the operator: {_eur(s.deviation_residual_units)}; books balance: "
+        f"{'yes' if s.balanced else 'NO'}"
+    )
+    console.print(f"   root {day.root}, final after a {day.challenge_window_s} s challenge window")
+    console.print(
+        f"   {day.withdrawer} withdrew {_eur(day.withdrawn_units)} = deposit "
+        f"{_eur(day.deposit_units)} + position {_eur(day.position_units)}"
+    )

@@ -47,6 +47,17 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "anchored on chain, published over OPC UA, and its setpoints pushed to the feeder.",
     ),
     "db": ("feederdao.cli.serve", "db_app", "The market database: migrations and API keys."),
+    "meter": ("feederdao.cli.settle", "meter_app", "Smart meters: keys and signed readings."),
+    "settle": (
+        "feederdao.cli.settle",
+        "settle_app",
+        "Metered settlement: recompute an interval's root from its evidence.",
+    ),
+    "vault": (
+        "feederdao.cli.settle",
+        "vault_app",
+        "The settlement vault: deploy, deposit, balance, withdraw.",
+    ),
 }
 
 

@@ -47,6 +47,9 @@ class GridParameters:
 
     Voltage band in pu, loading limits in percent of rating, prices in EUR/MWh, the clearing
     interval in seconds and the reserve margin in percent of each thermal rating kept free.
+    ``deviation_charge_eur_per_mwh`` is charged on every MWh a participant's metered delivery
+    deviates from its schedule (either way); ``settlement_challenge_window_s`` is how long a
+    posted settlement root may be rejected before it becomes final.
     """
 
     v_min_pu: float = 0.95
@@ -58,6 +61,8 @@ class GridParameters:
     price_cap_eur_per_mwh: float = 3000.0
     clearing_interval_s: int = 900
     reserve_margin_percent: float = 0.0
+    deviation_charge_eur_per_mwh: float = 0.0
+    settlement_challenge_window_s: int = 3600
     provenance: Provenance = Provenance()
 
     def __post_init__(self) -> None:
@@ -81,6 +86,10 @@ class GridParameters:
             raise ParameterError("clearing_interval_s must be positive")
         if not 0 <= self.reserve_margin_percent < 100:
             raise ParameterError("reserve_margin_percent must be in [0, 100)")
+        if self.deviation_charge_eur_per_mwh < 0:
+            raise ParameterError("deviation_charge_eur_per_mwh must not be negative")
+        if self.settlement_challenge_window_s < 0:
+            raise ParameterError("settlement_challenge_window_s must not be negative")
 
     def values(self) -> dict[str, float]:
         """The numeric parameters (no provenance) as a plain dict."""

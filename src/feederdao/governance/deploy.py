@@ -45,6 +45,8 @@ def default_definitions(initial: GridParameters | None = None) -> tuple[Paramete
         "price_cap_eur_per_mwh": (100.0, 10000.0, 1000.0),
         "clearing_interval_s": (300.0, 3600.0, 900.0),
         "reserve_margin_percent": (0.0, 30.0, 5.0),
+        "deviation_charge_eur_per_mwh": (0.0, 200.0, 20.0),
+        "settlement_challenge_window_s": (60.0, 7 * 86400.0, 86400.0),
     }
     return tuple(ParameterDefinition(name, float(p[name]), *spec[name]) for name in PARAMETER_NAMES)
 

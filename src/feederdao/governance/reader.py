@@ -350,6 +350,8 @@ class ParameterReader:
         last = changes[-1] if changes else None
         values = dict(applied.values)
         values["clearing_interval_s"] = int(values["clearing_interval_s"])
+        if "settlement_challenge_window_s" in values:  # sets stored before it was governed
+            values["settlement_challenge_window_s"] = int(values["settlement_challenge_window_s"])
         return GridParameters(
             **values,  # type: ignore[arg-type]
             provenance=Provenance(

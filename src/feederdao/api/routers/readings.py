@@ -1,0 +1,147 @@
+"""Meters and their signed readings: the operator registers meters; readings arrive in
+batches, idempotent per meter, period and device; refused batches store nothing."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from feederdao.api.auth import Operator, Reader
+from feederdao.api.schemas import Error
+from feederdao.metering.errors import MeteringError, ReadingsRefused
+from feederdao.metering.readings import MeterReading
+from feederdao.workflows.metering_desk import MeteringDesk
+
+router = APIRouter(tags=["metering"])
+
+MAX_BATCH = 5_000
+Wh = Annotated[int, Field(ge=0, lt=2**63)]
+
+
+async def desk(request: Request) -> MeteringDesk:
+    found: MeteringDesk = request.app.state.metering
+    return found
+
+
+Desk = Annotated[MeteringDesk, Depends(desk)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MeterIn(Strict):
+    meter: str = Field(description="The meter's own address (its signing key).")
+    participant_id: str
+    devices: list[str] = Field(min_length=1, max_length=64)
+
+
+class MeterOut(BaseModel):
+    meter: str
+    participant_id: str
+    devices: list[str]
+
+
+class ReadingIn(Strict):
+    meter: str
+    interval: Annotated[int, Field(ge=0, lt=2**63)]
+    period: Annotated[int, Field(ge=0, lt=2**32)]
+    device: str = Field(min_length=1, max_length=200)
+    imported_wh: Wh
+    exported_wh: Wh
+    sequence: Wh
+    signature: str = Field(max_length=200, description="The meter's EIP-712 signature.")
+
+
+class ReadingsIn(Strict):
+    readings: list[ReadingIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class IngestOut(BaseModel):
+    accepted: int
+    duplicates: int
+
+
+def _reading(r: ReadingIn) -> MeterReading:
+    return MeterReading(**r.model_dump())
+
+
+@router.post(
+    "/meters",
+    status_code=201,
+    response_model=MeterOut,
+    responses={401: {"model": Error}, 404: {"model": Error}, 422: {"model": Error}},
+)
+def register_meter(body: MeterIn, _: Operator, metering: Desk) -> MeterOut:
+    """Register a meter to devices of an approved participant (operator only)."""
+    try:
+        reg = metering.register(body.meter, body.participant_id, body.devices)
+    except MeteringError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return MeterOut(
+        meter=reg.meter,
+        participant_id=reg.participant_id,
+        devices=[d.device_id for d in reg.devices],
+    )
+
+
+@router.post(
+    "/readings",
+    response_model=IngestOut,
+    responses={404: {"model": Error}, 422: {"model": Error}},
+)
+def post_readings(body: ReadingsIn, metering: Desk) -> Any:
+    """A batch of signed readings of one interval. The meter's signature authenticates each;
+    the batch is stored whole or not at all; the same reading again is a duplicate."""
+    try:
+        readings = [_reading(r) for r in body.readings]
+        report = metering.ingest(readings)
+    except ReadingsRefused as exc:
+        return JSONResponse(
+            status_code=422,
+            content={
+                "error": str(exc),
+                "field": "readings",
+                "refusals": [
+                    {
+                        "index": r.index,
+                        "meter": r.meter,
+                        "period": r.period,
+                        "device": r.device,
+                        "reason": r.reason,
+                        "message": r.message,
+                    }
+                    for r in exc.refusals
+                ],
+            },
+        )
+    except MeteringError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return IngestOut(accepted=report.accepted, duplicates=report.duplicates)
+
+
+@router.get("/intervals/{interval_id}/readings/conflicts")
+def conflicts(interval_id: int, _: Reader, metering: Desk) -> list[dict[str, Any]]:
+    """Readings refused because a different one for the same meter, period and device was
+    held first: both, for the operator to resolve."""
+    return [
+        {
+            "held": {
+                "sequence": a.sequence,
+                "imported_wh": a.imported_wh,
+                "exported_wh": a.exported_wh,
+            },
+            "refused": {
+                "sequence": b.sequence,
+                "imported_wh": b.imported_wh,
+                "exported_wh": b.exported_wh,
+            },
+            "meter": a.meter,
+            "period": a.period,
+            "device": a.device,
+        }
+        for a, b in metering.conflicts(interval_id)
+    ]

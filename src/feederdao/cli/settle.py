@@ -1,0 +1,291 @@
+"""``feederdao meter``, ``feederdao settle`` and ``feederdao vault``: meter keys and signed
+readings, recomputing a settlement root from its evidence, collateral in and out of the vault.
+
+Output is one fact per line, addresses and hashes in full, so what a user reads does not
+depend on the terminal's width. Token amounts are typed and shown in tokens (exact decimals);
+on chain they are the token's smallest units."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from feederdao.cli.errors import user_errors
+from feederdao.cli.gov import Deployment, Rpc, Sender, _sender, _web3
+from feederdao.errors import FeederDaoError
+
+console = Console(soft_wrap=True, markup=False, highlight=False)
+
+meter_app = typer.Typer(help="Smart meters: keys and signed readings.", no_args_is_help=True)
+settle_app = typer.Typer(
+    help="Metered settlement: recompute an interval's root from its evidence.",
+    no_args_is_help=True,
+)
+vault_app = typer.Typer(
+    help="The settlement vault: deploy, deposit, balance, withdraw.", no_args_is_help=True
+)
+
+
+@settle_app.callback()
+def _settle() -> None:
+    """Metered settlement: recompute an interval's root from its evidence."""
+
+
+ChainId = Annotated[int, typer.Option("--chain-id", help="Chain id of the market's domain.")]
+Contract = Annotated[
+    str, typer.Option("--contract", help="The market's verifying contract (its domain).")
+]
+VaultFile = Annotated[
+    Path, typer.Option("--vault", help="Vault deployment file written by `vault deploy`.")
+]
+
+
+class CliInputError(FeederDaoError, ValueError):
+    """A command-line value is wrong."""
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise CliInputError(f"cannot read {what} {str(path)!r}: {exc}") from exc
+
+
+def _units(amount: str, decimals: int, what: str) -> int:
+    try:
+        d = Decimal(amount.strip()) * (Decimal(10) ** decimals)
+    except InvalidOperation:
+        raise CliInputError(f"{what} {amount!r} is not a number") from None
+    if not d.is_finite() or d != d.to_integral_value() or d <= 0:
+        raise CliInputError(f"{what} {amount!r} must be positive with at most {decimals} decimals")
+    return int(d)
+
+
+def _tokens(units: int, decimals: int) -> str:
+    text = f"{Decimal(units).scaleb(-decimals):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _key(path: Path) -> str:
+    try:
+        key = Path(path).read_text().strip()
+    except OSError as exc:
+        raise CliInputError(f"cannot read the key file {str(path)!r}: {exc}") from exc
+    body = key.removeprefix("0x")
+    if len(body) != 64 or any(c not in "0123456789abcdefABCDEF" for c in body):
+        raise CliInputError(f"{str(path)!r} does not hold a 32-byte hex private key")
+    return "0x" + body
+
+
+@meter_app.command("keygen")
+@user_errors
+def keygen(
+    out: Annotated[Path, typer.Option("--out", help="Write the meter's private key here.")],
+) -> None:
+    """Make a meter key (what a meter's secure element holds); print its address."""
+    from eth_account import Account
+
+    from feederdao.files import write_private
+
+    if out.exists():
+        raise CliInputError(f"{str(out)!r} exists; a meter key is never overwritten")
+    acct = Account.create()
+    write_private(out, "0x" + bytes(acct.key).hex() + "\n")
+    console.print(f"meter: {acct.address}")
+    console.print(f"key file: {out} (readable by its owner only)")
+
+
+@meter_app.command("sign")
+@user_errors
+def sign(
+    key_file: Annotated[Path, typer.Option("--key-file", help="The meter's private key file.")],
+    chain_id: ChainId,
+    contract: Contract,
+    interval: Annotated[int, typer.Option(help="Clearing interval id.")],
+    period: Annotated[int, typer.Option(help="Period within the interval.")],
+    device: Annotated[str, typer.Option(help="Metered device id.")],
+    imported_wh: Annotated[int, typer.Option("--imported-wh", help="Energy imported (Wh).")],
+    exported_wh: Annotated[int, typer.Option("--exported-wh", help="Energy exported (Wh).")],
+    sequence: Annotated[int, typer.Option(help="The meter's sequence number.")],
+) -> None:
+    """Sign one reading as the meter; print it as JSON (what the readings API takes)."""
+    from dataclasses import asdict
+
+    from eth_account import Account
+
+    from feederdao.governance.signing import MarketDomain
+    from feederdao.metering.readings import MeterReading
+    from feederdao.workflows.metering import sign_reading
+
+    key = _key(key_file)
+    meter = Account.from_key(key).address
+    r = MeterReading(meter, interval, period, device, imported_wh, exported_wh, sequence)
+    signed = sign_reading(key, MarketDomain(chain_id, contract), r)
+    console.print(json.dumps(asdict(signed)))
+
+
+@settle_app.command("verify")
+@user_errors
+def verify(
+    evidence: Annotated[Path, typer.Argument(help="An interval's settlement evidence (JSON).")],
+    root: Annotated[
+        str | None,
+        typer.Option(help="The root to check (e.g. read from the vault); default: the file's."),
+    ] = None,
+) -> None:
+    """Recompute an interval's root from its evidence: every reading's signature and rules,
+    the deviation settlement, the tree. Exit 1 when it differs from the claimed root."""
+    from feederdao.workflows.metering import verify_evidence
+
+    doc = _read_json(evidence, "the evidence")
+    if root is not None and isinstance(doc, dict):
+        doc = {**doc, "root": root}
+    v, settled = verify_evidence(doc)
+    s = settled.settlement
+    console.print(f"interval: {v.interval}")
+    console.print(f"readings: {v.readings} (all signatures valid)")
+    console.print(f"substituted by the schedule: {v.substituted} device-period(s)")
+    console.print(f"books balance: {'yes' if s.balanced else 'NO'}")
+    console.print(f"claimed root:  {v.claimed_root}")
+    console.print(f"computed root: {v.computed_root}")
+    if not v.matches:
+        console.print("result: MISMATCH")
+        raise typer.Exit(1)
+    console.print("result: the root matches")
+
+
+def _vault(rpc: str | None, vault_file: Path):  # type: ignore[no-untyped-def]
+    from feederdao.governance.vault import Vault, VaultAddresses
+
+    w3 = _web3(rpc)
+    return w3, Vault(w3, VaultAddresses.read(vault_file))
+
+
+def _decimals(v: Any) -> int:
+    from feederdao.governance.chain import calling
+
+    with calling("reading the token's decimals", [v.token]):
+        return int(v.token.functions.decimals().call())
+
+
+@vault_app.command("deploy")
+@user_errors
+def deploy(
+    rpc: Rpc = None,
+    sender: Sender = None,
+    deployment: Deployment = Path("deployment.json"),
+    token: Annotated[
+        str | None,
+        typer.Option(help="Settlement token (any ERC-20); default: a new test euro token."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Write the vault's addresses here.")] = Path(
+        "vault.json"
+    ),
+) -> None:
+    """Deploy a settlement vault for a DAO (its operator posts, its guardian and Timelock
+    may reject, its GridParameters sets the challenge window)."""
+    from feederdao.governance.deploy import DaoAddresses
+    from feederdao.governance.vault import deploy_vault
+
+    w3 = _web3(rpc)
+    found = deploy_vault(w3, _sender(w3, sender), DaoAddresses.read(deployment), token)
+    found.write(out)
+    console.print(f"token: {found.token}")
+    console.print(f"vault: {found.vault}")
+    console.print(f"written: {out}")
+
+
+@vault_app.command("mint")
+@user_errors
+def mint(
+    to: Annotated[str, typer.Option(help="Account to mint test tokens to.")],
+    amount: Annotated[str, typer.Option(help="Tokens (exact decimals).")],
+    rpc: Rpc = None,
+    sender: Sender = None,
+    vault_file: VaultFile = Path("vault.json"),
+) -> None:
+    """Mint test euro tokens (the test token's owner only; never a real token)."""
+    w3, v = _vault(rpc, vault_file)
+    units = _units(amount, _decimals(v), "--amount")
+    v.mint(_sender(w3, sender), to, units)
+    console.print(f"minted: {amount} to {to}")
+
+
+@vault_app.command("deposit")
+@user_errors
+def deposit(
+    amount: Annotated[str, typer.Option(help="Tokens to deposit as collateral.")],
+    rpc: Rpc = None,
+    sender: Sender = None,
+    vault_file: VaultFile = Path("vault.json"),
+) -> None:
+    """Deposit collateral (approves the vault, then deposits)."""
+    w3, v = _vault(rpc, vault_file)
+    who = _sender(w3, sender)
+    v.deposit(who, _units(amount, _decimals(v), "--amount"))
+    _print_balance(v, who)
+
+
+@vault_app.command("balance")
+@user_errors
+def balance(
+    account: Annotated[str | None, typer.Option(help="Account (default: the sender).")] = None,
+    rpc: Rpc = None,
+    vault_file: VaultFile = Path("vault.json"),
+) -> None:
+    """An account's deposit and withdrawals in the vault, and its wallet's token balance."""
+    w3, v = _vault(rpc, vault_file)
+    _print_balance(v, _sender(w3, account))
+
+
+def _print_balance(v: Any, who: str) -> None:
+    d = _decimals(v)
+    b = v.balance(who)
+    final, root = v.final()
+    console.print(f"account: {who}")
+    console.print(f"deposited: {_tokens(b.deposited, d)}")
+    console.print(f"withdrawn: {_tokens(b.withdrawn, d)}")
+    console.print(f"wallet: {_tokens(b.wallet, d)}")
+    console.print(f"final interval: {final}" + (f" (root 0x{root.hex()})" if final else ""))
+
+
+@vault_app.command("withdraw")
+@user_errors
+def withdraw(
+    evidence: Annotated[
+        Path, typer.Option(help="Settlement evidence of the vault's final interval (JSON).")
+    ],
+    amount: Annotated[
+        str | None, typer.Option(help="Tokens to withdraw (default: all that is available).")
+    ] = None,
+    rpc: Rpc = None,
+    sender: Sender = None,
+    vault_file: VaultFile = Path("vault.json"),
+) -> None:
+    """Withdraw against the latest final root: the position and its proof are recomputed from
+    the evidence (so they are checked before anything is sent)."""
+    from feederdao.workflows.metering import verify_evidence
+
+    w3, v = _vault(rpc, vault_file)
+    who = _sender(w3, sender)
+    check, settled = verify_evidence(_read_json(evidence, "the evidence"))
+    final, root = v.final()
+    if final != check.interval or "0x" + root.hex() != check.computed_root:
+        raise CliInputError(
+            f"the evidence is for interval {check.interval} (root {check.computed_root}); the "
+            f"vault's final interval is {final} (root 0x{root.hex()})"
+        )
+    position = settled.positions.get(who.lower())
+    if position is None:
+        raise CliInputError(f"{who} has no position in interval {check.interval}")
+    proof = settled.tree.proof(who)
+    d = _decimals(v)
+    units = v.available(who, position, proof) if amount is None else _units(amount, d, "--amount")
+    v.withdraw(who, units, position, proof)
+    console.print(f"withdrawn: {_tokens(units, d)}")
+    _print_balance(v, who)

@@ -1,0 +1,1 @@
+"""Smart meters as oracles: signed readings, their validation, the deviation settlement."""

@@ -1,0 +1,78 @@
+"""Readings through the market API: batched, idempotent, refused with reasons and nothing
+stored; meters registered by the operator only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from eth_account import Account
+
+from feederdao.domain.network import DeviceKind
+from feederdao.workflows.metering import reading_for, sign_reading
+from tests.api.conftest import NOON, Env
+
+
+def _body(env: Env, key: str, meter: str, interval: int, device: str, wh: int, seq: int = 1,
+          period: int = 0) -> dict[str, object]:  # fmt: skip
+    r = sign_reading(
+        key, env.service.ctx.domain, reading_for(meter, interval, period, device, wh, seq)
+    )
+    return {
+        "meter": r.meter, "interval": r.interval, "period": r.period, "device": r.device,
+        "imported_wh": r.imported_wh, "exported_wh": r.exported_wh, "sequence": r.sequence,
+        "signature": r.signature,
+    }  # fmt: skip
+
+
+def test_readings_through_the_api(env: Env) -> None:
+    pv = env.join(DeviceKind.PV)
+    load = env.join(DeviceKind.LOAD)
+    interval = env.open_interval(NOON)
+    meter = Account.create()
+    other = Account.create()
+    reg = {"meter": meter.address, "participant_id": pv.id, "devices": [pv.device]}
+    assert env.client.post("/meters", json=reg, headers=pv.auth).status_code == 403
+    r = env.client.post("/meters", json=reg, headers=env.auth("operator"))
+    assert r.status_code == 201, r.text
+    again = env.client.post("/meters", json=reg, headers=env.auth("operator"))
+    assert again.status_code == 422 and "already registered" in again.json()["error"]
+    foreign = {"meter": other.address, "participant_id": pv.id, "devices": [load.device]}
+    r = env.client.post("/meters", json=foreign, headers=env.auth("operator"))
+    assert r.status_code == 422 and "not approved" in r.json()["error"]
+
+    good = [_body(env, meter.key.hex(), meter.address, interval, pv.device, 100, period=t)
+            for t in range(2)]  # fmt: skip
+    r = env.client.post("/readings", json={"readings": good})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"accepted": 2, "duplicates": 0}
+    r = env.client.post("/readings", json={"readings": good})
+    assert r.json() == {"accepted": 0, "duplicates": 2}
+
+    forged = _body(env, other.key.hex(), meter.address, interval, pv.device, 90, period=2)
+    foreign_device = _body(env, meter.key.hex(), meter.address, interval, load.device, -5,
+                           period=2)  # fmt: skip
+    conflict = _body(env, meter.key.hex(), meter.address, interval, pv.device, 150, seq=2)
+    fresh = _body(env, meter.key.hex(), meter.address, interval, pv.device, 80, period=3)
+    r = env.client.post("/readings", json={"readings": [fresh, forged, foreign_device, conflict]})
+    assert r.status_code == 422, r.text
+    reasons = [(x["index"], x["reason"]) for x in r.json()["refusals"]]
+    assert reasons == [(1, "bad-signature"), (2, "device-not-registered"), (3, "conflict")]
+    assert len(env.client.app.state.metering.readings(interval)) == 2  # nothing of it stored
+    shown = env.client.get(
+        f"/intervals/{interval}/readings/conflicts", headers=env.auth("auditor")
+    ).json()
+    assert [c["refused"]["exported_wh"] for c in shown] == [150]
+
+    # after the interval's end and its metering window: refused
+    env.clock.now = NOON + timedelta(hours=3)
+    late = env.client.post("/readings", json={"readings": [fresh]})
+    assert late.status_code == 422
+    assert late.json()["refusals"][0]["reason"] == "after-window"
+
+    hostile = env.client.post("/readings", json={"readings": [{**fresh, "exported_wh": -1}]})
+    assert hostile.status_code == 422 and "Traceback" not in hostile.text
+    unknown = env.client.post(
+        "/readings", json={"readings": [_body(env, meter.key.hex(), meter.address, 99999,
+                                               pv.device, 1)]}
+    )  # fmt: skip
+    assert unknown.status_code == 404

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from eth_account import Account
+from fastapi import FastAPI
 
 from feederdao.domain.network import DeviceKind
 from feederdao.workflows.metering import reading_for, sign_reading
@@ -57,7 +58,9 @@ def test_readings_through_the_api(env: Env) -> None:
     assert r.status_code == 422, r.text
     reasons = [(x["index"], x["reason"]) for x in r.json()["refusals"]]
     assert reasons == [(1, "bad-signature"), (2, "device-not-registered"), (3, "conflict")]
-    assert len(env.client.app.state.metering.readings(interval)) == 2  # nothing of it stored
+    app = env.client.app
+    assert isinstance(app, FastAPI)
+    assert len(app.state.metering.readings(interval)) == 2  # nothing of it stored
     shown = env.client.get(
         f"/intervals/{interval}/readings/conflicts", headers=env.auth("auditor")
     ).json()

@@ -13,7 +13,9 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 from web3.middleware import SignAndSendRawMiddlewareBuilder
+from web3.types import Wei
 
+from feederdao.domain.clearing import ClearingResult
 from feederdao.domain.network import DeviceKind
 from feederdao.domain.params import GridParameters
 from feederdao.governance.certificates import Certificates, deploy_certificates
@@ -43,14 +45,14 @@ UNIT = 10**6
 
 
 @pytest.fixture(scope="module")
-def cleared(lv_rural: OpenNetwork) -> tuple[Market, object]:
+def cleared(lv_rural: OpenNetwork) -> tuple[Market, ClearingResult]:
     market = open_market(lv_rural, periods=PERIODS, start=datetime(2016, 6, 21, 11), seed=3)
     params = GridParameters(deviation_charge_eur_per_mwh=8.0)
     return market, run_clearing(market, params).result
 
 
 def test_metered_day_settles_and_every_participant_withdraws_exactly(
-    any_chain: Web3, cleared: tuple[Market, object]
+    any_chain: Web3, cleared: tuple[Market, ClearingResult]
 ) -> None:
     market, result = cleared
     d = make_dev(any_chain)
@@ -60,7 +62,7 @@ def test_metered_day_settles_and_every_participant_withdraws_exactly(
     wallets = [Account.from_key((0xBEEF00 + i).to_bytes(32, "big")) for i in range(len(parts))]
     w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(wallets), layer=0)
     for acct in wallets:
-        tx = w3.eth.send_transaction({"from": d.deployer, "to": acct.address, "value": 10**18})
+        tx = w3.eth.send_transaction({"from": d.deployer, "to": acct.address, "value": Wei(10**18)})
         w3.eth.wait_for_transaction_receipt(tx)
     parts = [replace(p, address=a.address) for p, a in zip(parts, wallets, strict=True)]
 

@@ -58,6 +58,7 @@ bench: $(STAMP) $(CONTRACTS)
 	$(BIN)/python bench/governance.py
 	$(BIN)/python bench/service.py
 	$(BIN)/python bench/cli.py
+	$(BIN)/python bench/studies.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache contracts/node_modules contracts/build \

@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "load_spec": "feederdao.workflows.studies.spec",
     "read_study": "feederdao.workflows.studies.dataset",
     "study_summary": "feederdao.workflows.studies.summary",
+    "study_plots": "feederdao.workflows.studies.summary",
     "Clearing": "feederdao.workflows.clearing",
     "Market": "feederdao.workflows.clearing",
     "OpenNetwork": "feederdao.workflows.network",

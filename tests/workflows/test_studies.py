@@ -23,6 +23,7 @@ from feederdao.errors import ParameterError
 from feederdao.workflows.studies.dataset import read_manifest, read_study
 from feederdao.workflows.studies.execute import ChunkProgress, StudyStopped, run_spec
 from feederdao.workflows.studies.spec import StudySpecError, load_spec
+from feederdao.workflows.studies.summary import study_plots
 from feederdao.workflows.study import run_study
 
 SIMBENCH = "1-LV-rural1--2-sw"
@@ -147,6 +148,14 @@ def test_distributed_equals_serial(serial: pd.DataFrame, distributed: Path) -> N
         1,
         1,
     ]
+    # the study's plots: duration curves, then per case the day × hour map and the band
+    drawn = study_plots(distributed)
+    assert [p.name for p in drawn] == [
+        "dlmp_duration.png",
+        f"{FEEDER}__base__dlmp_day_hour.png",
+        f"{FEEDER}__base__voltage_band.png",
+    ]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in drawn)
     # one call from pandas: the hive-partitioned dataset with its case and chunk columns
     plain = pd.read_parquet(distributed / "prices")
     assert {"case", "chunk", "time", "bus", "dlmp_eur_per_mwh"} <= set(plain.columns)

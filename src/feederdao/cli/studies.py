@@ -150,9 +150,20 @@ def run(
 @user_errors
 def summary(
     folder: Annotated[Path, typer.Argument(help="A study's outputs folder.")],
+    plots: Annotated[
+        bool,
+        typer.Option(
+            "--plots", help="Also draw DLMP duration curves, day × hour heat maps, voltage bands."
+        ),
+    ] = False,
 ) -> None:
     """Print a study's summary: a row per case (energy, DLMPs, limits' hours, AC check)."""
     _summary(folder)
+    if plots:
+        from feederdao.workflows.studies.summary import study_plots
+
+        written = study_plots(folder)
+        _plain(f"wrote {len(written)} plots to {folder / 'plots'}")
 
 
 def _summary(folder: Path) -> None:

@@ -168,6 +168,7 @@ def run_chunk(spec: StudySpec, chunk: Chunk, cache: NetworkCache | None = None) 
         "first_day": spec.day(chunk.first).date().isoformat(),
         "days": chunk.days,
         "warmup_days": chunk.warmup,
+        "parameters": chunk.case.parameters,
         "files": files,
         "elapsed_s": round(time.perf_counter() - t0, 3),
         "pid": os.getpid(),

@@ -62,3 +62,61 @@ def study_summary(out: Path | str) -> pd.DataFrame:
             if case in frame.index:
                 frame.loc[case, "ac_check"] = f"{frame.loc[case, 'ac_check']}; {n} chunk(s) failed"
     return frame[list(COLUMNS)]
+
+
+def study_plots(out: Path | str) -> list[Path]:
+    """PNG plots of a study's dataset into ``<out>/plots``: the DLMP duration curves of every
+    case in one figure; for each case the mean DLMP per day and hour and the feeder's voltage
+    band over the study (from the ``periods`` table)."""
+    import numpy as np
+
+    from feederdao.domain.params import GridParameters
+    from feederdao.errors import ParameterError
+    from feederdao.report import plots
+
+    manifest = read_manifest(out)
+    if not any(
+        f.startswith("periods/") for r in manifest["chunks"].values() for f in r.get("files", [])
+    ):
+        raise ParameterError(f"{str(out)!r}: the plots need the periods table (outputs.tables)")
+    periods = read_study(out, "periods")
+    folder = Path(out) / "plots"
+    folder.mkdir(exist_ok=True)
+    curves: dict[str, np.ndarray] = {}
+    files = []
+    bands = {r["case"]: r.get("parameters", {}) for r in manifest["chunks"].values()}
+    for case, frame in periods.groupby(level="case", sort=True):
+        frame = frame.droplevel("case").sort_index()
+        curves[str(case)] = frame["dlmp_mean_eur_per_mwh"].to_numpy()
+        times = pd.DatetimeIndex(frame.index)
+        local = pd.DataFrame(
+            {
+                "day": times.strftime("%Y-%m-%d"),
+                "hour": times.hour,
+                "dlmp": frame["dlmp_mean_eur_per_mwh"].to_numpy(),
+            }
+        )
+        grid = local.pivot_table(index="day", columns="hour", values="dlmp", aggfunc="mean")
+        grid = grid.reindex(columns=range(24))
+        files.append(
+            plots.day_hour_heatmap(
+                folder / f"{case}__dlmp_day_hour.png",
+                [str(d) for d in grid.index],
+                grid.to_numpy(),
+                f"{case}: mean DLMP per day and hour",
+                "mean DLMP (EUR/MWh)",
+            )
+        )
+        band = GridParameters(**bands.get(str(case), {}))
+        vm = np.column_stack([frame["vm_min_pu"].to_numpy(), frame["vm_max_pu"].to_numpy()])
+        files.append(
+            plots.voltage_band(
+                folder / f"{case}__voltage_band.png",
+                list(times.to_pydatetime()),
+                vm,
+                band.v_min_pu,
+                band.v_max_pu,
+            )
+        )
+    files.insert(0, plots.dlmp_duration(folder / "dlmp_duration.png", curves))
+    return files

@@ -327,3 +327,20 @@ def test_the_cli_refuses_a_bad_spec_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
     assert lines == [f"error: {path}: study.warmup_days = 9 must be between 0 and 7"], done.stderr
+
+
+def test_a_manifest_line_cut_short_by_a_crash_only_loses_that_chunk(tmp_path: Path) -> None:
+    from feederdao.workflows.studies.dataset import Manifest
+
+    m = Manifest.open(tmp_path, "t", resume=False)
+    m.add("a/0", {"digest": "x", "files": []})
+    m.add("a/1", {"digest": "y", "files": []})
+    m.fail("b/0", "ValueError: no")
+    text = (tmp_path / "manifest.jsonl").read_text()
+    (tmp_path / "manifest.jsonl").write_text(text + '{"event": "done", "key": "a/2", "rec')
+    back = read_manifest(tmp_path)
+    assert sorted(back["chunks"]) == ["a/0", "a/1"] and back["failed"] == {"b/0": "ValueError: no"}
+    again = Manifest.open(tmp_path, "t", resume=True)
+    assert again.done("a/1", "y", tmp_path) and not again.done("a/1", "z", tmp_path)
+    again.add("a/2", {"digest": "w", "files": []})  # appended after the broken line, readable
+    assert sorted(read_manifest(tmp_path)["chunks"]) == ["a/0", "a/1", "a/2"]

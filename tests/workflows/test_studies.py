@@ -281,6 +281,14 @@ def test_a_failing_chunk_is_reported_and_the_others_are_kept(cluster: Any, tmp_p
             "[outputs]\ntables = ['price']\n",
             "outputs.tables names 'price', not one of prices",
         ),
+        (
+            "[study]\nfeeders = ['case33bw', 'case34']\nstart = '2016-06-21'\n",
+            "study.feeders[1]: unknown network 'case34'",
+        ),
+        (
+            "[study]\nfeeders = ['grid.json']\nstart = '2016-06-21'\n",
+            "study.feeders[0]: network file",
+        ),
         ("[study\n", "is not valid TOML"),
         ("[market]\n", "[market] is not a section of a study spec"),
     ],

@@ -20,6 +20,7 @@ from typing import Any
 from feederdao.domain.clearing import ClearingOptions
 from feederdao.domain.params import GridParameters
 from feederdao.errors import FeederDaoError, ParameterError
+from feederdao.grid_model.loader import check_spec
 from feederdao.workflows.clearing import parse_start
 from feederdao.workflows.study import MAX_DAYS, day_start
 from feederdao.workflows.tables import TABLES
@@ -205,6 +206,11 @@ def parse_spec(raw: dict[str, Any], source: Path | None = None) -> StudySpec:
     ):
         raise st.fail("feeders", "must be a non-empty list of --net specs (text)")
     feeders = [_feeder(f.strip(), base) for f in feeders]
+    for k, feeder in enumerate(feeders):
+        try:
+            check_spec(feeder)
+        except FeederDaoError as exc:
+            raise StudySpecError(f"{where}: study.feeders[{k}]: {exc}") from None
     if len(set(feeders)) != len(feeders):
         raise st.fail("feeders", "lists a feeder twice")
     start = _start(st)

@@ -59,6 +59,7 @@ bench: $(STAMP) $(CONTRACTS)
 	$(BIN)/python bench/service.py
 	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/settlement.py
+	$(BIN)/python bench/studies.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache contracts/node_modules contracts/build \

@@ -62,9 +62,27 @@ def test_python_blocks_run(
     capsys.readouterr()
 
 
-def test_engineer_quickstart_commands_run(tmp_path: Path) -> None:
+def files(path: Path) -> dict[str, str]:
+    """The doc's ```toml blocks whose first line is ``# file: NAME``: the files its commands
+    read, by name."""
+    out = {}
+    for body in blocks(path, "toml"):
+        first, _, rest = body.partition("\n")
+        if first.startswith("# file: "):
+            out[first.removeprefix("# file: ").strip()] = rest
+    return out
+
+
+@pytest.mark.parametrize("name", ["quickstart-engineer.md", "studies.md"])
+def test_the_docs_commands_run(tmp_path: Path, name: str) -> None:
+    """Each doc's ``.venv/bin/…`` commands, in order, in a fresh folder holding the files the
+    doc shows (```toml blocks headed ``# file: NAME``)."""
     env = {**os.environ, "COLUMNS": "120", "MPLBACKEND": "Agg"}
-    for argv in commands(ROOT / "docs" / "quickstart-engineer.md"):
+    doc = ROOT / "docs" / name
+    for file, text in files(doc).items():
+        (tmp_path / file).write_text(text)
+    assert commands(doc), name
+    for argv in commands(doc):
         done = subprocess.run(
             argv, cwd=tmp_path, capture_output=True, text=True, env=env, check=False
         )

@@ -9,6 +9,11 @@ from feederdao.workflows.clearing import Clearing as Clearing
 from feederdao.workflows.clearing import Market as Market
 from feederdao.workflows.network import OpenNetwork as OpenNetwork
 from feederdao.workflows.outputs import read_output as read_output
+from feederdao.workflows.studies.dataset import read_study as read_study
+from feederdao.workflows.studies.execute import run_spec as run_spec
+from feederdao.workflows.studies.spec import load_spec as load_spec
+from feederdao.workflows.studies.summary import study_plots as study_plots
+from feederdao.workflows.studies.summary import study_summary as study_summary
 from feederdao.workflows.study import DayResult as DayResult
 from feederdao.workflows.study import Study as Study
 from feederdao.workflows.study import StudyInterrupted as StudyInterrupted

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
+from feederdao.cli import studies
 from feederdao.cli.errors import err_console, user_errors
 from feederdao.errors import ParameterError
 
@@ -266,9 +267,20 @@ def _day_line(p: StudyProgress) -> str:
     )
 
 
-@app.command()
+study_app = typer.Typer(
+    invoke_without_command=True,
+    help="Studies: a rolling day-ahead study of one feeder (the options below), or a study "
+    "spec of many feeders, scenarios and parameter sets on Dask (study run, study summary).",
+)
+app.add_typer(study_app, name="study")
+study_app.command("run")(studies.run)
+study_app.command("summary")(studies.summary)
+
+
+@study_app.callback()
 @user_errors
 def study(
+    ctx: typer.Context,
     net: NetOption = "1-LV-rural1--2-sw",
     days: Annotated[
         int, typer.Option("--days", help="Days to clear, one by one (at most 366).")
@@ -288,6 +300,8 @@ def study(
     """Rolling day-ahead clearing over SimBench profiles: prices, voltages, loadings, report.
 
     Each finished day is written at once; Ctrl-C stops the study and keeps them."""
+    if ctx.invoked_subcommand is not None:
+        return
     folder: Path | None = None
     try:
         from feederdao.workflows.clearing import parse_start

@@ -132,6 +132,23 @@ def from_pandapower(net: Any, name: str | None = None) -> LoadedNetwork:
     return _checked(LoadedNetwork(label, "pandapower", copy.deepcopy(net)))
 
 
+def check_spec(spec: str) -> None:
+    """Raise :class:`NetworkLoadError` when ``spec`` cannot name a network, without loading
+    it: a file that is not there, or a name that is neither a built-in nor a SimBench code."""
+    spec = spec.strip()
+    path = Path(spec)
+    if path.suffix.lower() in {".json", ".m", ".mat"} or path.is_file():
+        if not path.is_file():
+            raise NetworkLoadError(f"network file {spec!r} does not exist")
+        return
+    if spec in BUILTIN_NAMES or _SIMBENCH_CODE.match(spec):
+        return
+    raise NetworkLoadError(
+        f"unknown network {spec!r}: not a file, not a pandapower built-in "
+        f"({', '.join(BUILTIN_NAMES)}), and not a SimBench code such as '1-LV-rural1--0-sw'"
+    )
+
+
 def load_network(spec: str, cache_dir: Path | None = None) -> LoadedNetwork:
     """Load the network ``spec`` names; raise :class:`NetworkLoadError` saying why not.
 

@@ -217,3 +217,36 @@ def feeder_map(
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     return _save(fig, path)
+
+
+def dlmp_duration(path: Path, curves: dict[str, FloatArray], period_hours: float = 0.25) -> Path:
+    """DLMP duration curves: each case's per-period DLMP (the mean over its buses) sorted from
+    the highest, against the hours of the study in which the price is at least that high."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for name, values in curves.items():
+        v = np.sort(np.asarray(values, dtype=float))[::-1]
+        ax.plot(np.arange(1, len(v) + 1) * period_hours, v, lw=1.2, label=name)
+    ax.set_xlabel("hours at or above the price (h)")
+    ax.set_ylabel("DLMP, mean over the buses (EUR/MWh)")
+    ax.set_title("DLMP duration curves")
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(loc="best", fontsize=8)
+    return _save(fig, path)
+
+
+def day_hour_heatmap(
+    path: Path, days: Sequence[str], values: FloatArray, title: str, unit: str
+) -> Path:
+    """A value per day (rows, labelled ``days``) and hour of the day (columns, 0–23)."""
+    fig, ax = plt.subplots(figsize=(10, min(9.0, 2.2 + 0.16 * min(len(days), MAX_LABELS))))
+    image = ax.imshow(values, aspect="auto", cmap="viridis", interpolation="nearest")
+    ax.set_xticks(range(0, 24, 2))
+    ax.set_xlabel("hour of the day (local time)")
+    step = max(1, len(days) // MAX_LABELS + (len(days) % MAX_LABELS > 0))
+    ax.set_yticks(range(0, len(days), step))
+    ax.set_yticklabels(list(days)[::step], fontsize=7)
+    ax.set_ylabel("day")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label=unit)
+    return _save(fig, path)

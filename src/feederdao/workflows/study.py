@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from feederdao.domain.clearing import ClearingOptions, ClearingResult, WholesalePrices
-from feederdao.domain.network import NetworkView
+from feederdao.domain.market import Participant
+from feederdao.domain.network import CURTAILABLE, DeviceKind, NetworkView
 from feederdao.domain.params import GridParameters
+from feederdao.domain.profiles import Profiles
 from feederdao.errors import ParameterError
 from feederdao.grid_model.bids import generate_bids
 from feederdao.grid_model.participants import ParticipantRegistry
@@ -47,6 +50,8 @@ from feederdao.workflows.tables import TABLES, TIME, ClearingTables
 if TYPE_CHECKING:
     import xarray as xr
 
+#: a DLMP part smaller than this (EUR/MWh) is taken as zero: no limit prices the bus
+PRICE_EPS = 0.01
 #: the most days one study runs (SimBench's profiles are one year, 2016, of 366 days)
 MAX_DAYS = 366
 
@@ -60,11 +65,21 @@ class DayResult:
     tables: ClearingTables
     times: tuple[datetime, ...]
     elapsed_s: float
+    #: every optimised storage's state of charge at the day's end (percent of its capacity):
+    #: the next day starts from it
+    storage_soc_percent: Mapping[str, float] = field(default_factory=dict)
+    #: PV (and other curtailable generation) available but not dispatched, MWh
+    curtailment_mwh: float = 0.0
+    #: load the clearing set below its profile (bids not accepted, or shed), MWh
+    shed_load_mwh: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         """The day as one row of the study's ``days`` table."""
         r = self.result
         dlmp = r.prices.dlmp
+        # a period counts when a limit prices some bus (its part of the DLMP is not zero)
+        congested = (np.abs(r.prices.congestion) > PRICE_EPS).any(axis=1)
+        voltage = (np.abs(r.prices.voltage) > PRICE_EPS).any(axis=1)
         book = self.tables.bids
         bought = book[book["side"] == "buy"]["accepted_mw"].sum() * r.period_hours
         sold = book[book["side"] == "sell"]["accepted_mw"].sum() * r.period_hours
@@ -75,6 +90,11 @@ class DayResult:
             "dlmp_min_eur_per_mwh": float(dlmp.min()),
             "dlmp_mean_eur_per_mwh": float(dlmp.mean()),
             "dlmp_max_eur_per_mwh": float(dlmp.max()),
+            "congestion_hours": float(congested.sum() * r.period_hours),
+            "voltage_limit_hours": float(voltage.sum() * r.period_hours),
+            "curtailment_mwh": self.curtailment_mwh,
+            "shed_load_mwh": self.shed_load_mwh,
+            "ac_checked": r.ac_check.performed,
             "ac_feasible": r.ac_check.feasible,
             "ac_stopped": r.ac_check.stopped,
             "ac_iterations": r.ac_check.iterations,
@@ -105,14 +125,28 @@ def clear_day(
     options: ClearingOptions | None = None,
     wholesale: WholesalePrices | None = None,
     ac: AcEvaluator | None = None,
+    *,
+    soc_percent: Mapping[str, float] | None = None,
+    load_scale: float = 1.0,
+    pv_scale: float = 1.0,
+    participants: ParticipantRegistry | None = None,
 ) -> DayResult:
     """Clear one day (96 periods from ``start``) of ``network`` on that day's profiles, with a
     book generated from them with ``seed``; AC-checked with ``ac`` (one is made if not given:
-    pass it in to reuse it across days)."""
+    pass it in to reuse it across days).
+
+    ``soc_percent`` sets the storage units' state of charge at the day's start (by device id;
+    the previous day's :attr:`DayResult.storage_soc_percent`); ``load_scale`` and
+    ``pv_scale`` scale the loads' and the PV (and other curtailable generation) profiles;
+    ``participants`` replaces the one-participant-per-bus registry."""
     t0 = time.perf_counter()
     view = network.view
-    profiles = build_profiles(network.loaded, view, start, PERIODS_PER_DAY)
-    registry = ParticipantRegistry.from_network(view, profiles)
+    profiles = scale_profiles(
+        build_profiles(network.loaded, view, start, PERIODS_PER_DAY), view, load_scale, pv_scale
+    )
+    registry = participants or ParticipantRegistry.from_network(view, profiles)
+    if soc_percent:
+        registry = with_soc(registry, soc_percent)
     bids = generate_bids(view, registry, profiles, seed)
     market = Market(network, profiles, registry, bids)
     clearing = run_clearing(market, params, options, wholesale, ac=ac)
@@ -122,7 +156,97 @@ def clear_day(
         tables=clearing.tables,
         times=tuple(profiles.timestamps()),
         elapsed_s=time.perf_counter() - t0,
+        storage_soc_percent=final_soc_percent(clearing.result, registry),
+        **_shortfalls_mwh(clearing.result, view, profiles),
     )
+
+
+def _shortfalls_mwh(
+    result: ClearingResult, view: NetworkView, profiles: Profiles
+) -> dict[str, float]:
+    """Curtailed generation and load served below its profile over the day (MWh), from the
+    setpoints the clearing made against the profiles."""
+    kinds = {d.device_id: d.kind for d in view.devices}
+    curtailed = shed = 0.0
+    col = {d: k for k, d in enumerate(profiles.device_ids)}
+    for sp in result.setpoints:
+        k = col.get(sp.device_id)
+        if k is None or sp.position is not None:
+            continue
+        gap = float(profiles.p_mw[sp.period, k]) - sp.p_mw
+        kind = kinds.get(sp.device_id)
+        if kind in CURTAILABLE:
+            curtailed += max(gap, 0.0)
+        elif kind == DeviceKind.LOAD:
+            shed += max(gap, 0.0)
+    h = result.period_hours
+    return {"curtailment_mwh": curtailed * h, "shed_load_mwh": shed * h}
+
+
+def scale_profiles(
+    profiles: Profiles, view: NetworkView, load_scale: float = 1.0, pv_scale: float = 1.0
+) -> Profiles:
+    """``profiles`` with the loads' P and Q times ``load_scale`` and the curtailable
+    generation's (PV, wind) P times ``pv_scale`` (a scenario of a study)."""
+    if load_scale == 1.0 and pv_scale == 1.0:
+        return profiles
+    kinds = {d.device_id: d.kind for d in view.devices}
+    factor = np.ones(len(profiles.device_ids))
+    for k, device_id in enumerate(profiles.device_ids):
+        kind = kinds.get(device_id)
+        if kind in (DeviceKind.LOAD, DeviceKind.FLEX_LOAD):
+            factor[k] = load_scale
+        elif kind in CURTAILABLE:
+            factor[k] = pv_scale
+    return replace(
+        profiles,
+        p_mw=np.array(profiles.p_mw * factor[None, :]),
+        q_mvar=np.array(profiles.q_mvar * factor[None, :]),
+    )
+
+
+def with_soc(
+    registry: ParticipantRegistry, soc_percent: Mapping[str, float]
+) -> ParticipantRegistry:
+    """The registry with each storage device of ``soc_percent`` starting at that state of
+    charge (kept within the device's own minimum and maximum)."""
+    parts: list[Participant] = []
+    for part in registry.values():
+        devices = tuple(
+            replace(
+                d,
+                soc_init_percent=min(
+                    max(float(soc_percent[d.device_id]), d.soc_min_percent), d.soc_max_percent
+                ),
+            )
+            if d.kind == DeviceKind.STORAGE and d.device_id in soc_percent
+            else d
+            for d in part.devices
+        )
+        parts.append(replace(part, devices=devices))
+    return ParticipantRegistry(registry.view, parts)
+
+
+def final_soc_percent(result: ClearingResult, registry: ParticipantRegistry) -> dict[str, float]:
+    """Each optimised storage's state of charge after the last period (percent of capacity):
+    its start plus η_c · charge − discharge / η_d over the periods, from its net setpoints
+    (exact unless a period both charges and discharges, which only burns energy)."""
+    net: dict[str, list[float]] = {}
+    for sp in result.setpoints:
+        if sp.position is None:
+            net.setdefault(sp.device_id, []).append(sp.p_mw)
+    out: dict[str, float] = {}
+    for part in registry.values():
+        for d in part.devices:
+            if d.kind != DeviceKind.STORAGE or not d.e_mwh or d.device_id not in net:
+                continue
+            p = np.asarray(net[d.device_id])
+            moved = (
+                d.eta_charge * np.clip(p, 0, None) - np.clip(-p, 0, None) / d.eta_discharge
+            ).sum() * result.period_hours
+            soc = d.soc_init_percent + 100.0 * float(moved) / d.e_mwh
+            out[d.device_id] = min(max(soc, d.soc_min_percent), d.soc_max_percent)
+    return out
 
 
 @dataclass(frozen=True)
@@ -316,7 +440,8 @@ def run_study(
     cache_dir: Path | None = None,
 ) -> Study:
     """Clear ``days`` consecutive days of ``net`` (96 periods each, bids generated from that
-    day's profiles with ``seed + day``).
+    day's profiles with ``seed + day``), each day's storage starting where the day before
+    left it.
 
     With ``out``, each finished day is appended to the tables there (``formats``: csv and/or
     parquet) and ``report`` writes the HTML report at the end; without it nothing is written.
@@ -332,9 +457,13 @@ def run_study(
     finished: list[DayResult] = []
     t0 = time.perf_counter()
     interrupted = False
+    soc: Mapping[str, float] = {}
     try:
         for d in range(days):
-            day = clear_day(opened, day_start(first, d), seed + d, params, options, ac=ac)
+            day = clear_day(
+                opened, day_start(first, d), seed + d, params, options, ac=ac, soc_percent=soc
+            )
+            soc = day.storage_soc_percent
             finished.append(day)
             if writer is not None:
                 writer.append(day.tables, pd.Timestamp(day.start), days_frame(finished))

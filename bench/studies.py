@@ -1,0 +1,100 @@
+"""Studies on Dask: the serial study against the same study on a LocalCluster of worker
+processes on this machine.
+
+The serial run is ``feederdao.run_study`` in this process (one day after the other, storage
+carried); the distributed runs are ``feederdao.run_spec`` on a LocalCluster of 1 and 2 worker
+processes (one thread each) with chunks of ``--chunk-days`` days and one warm-up day per chunk.
+Wall time includes starting the workers and each worker's first network load and JIT warm-up;
+"peak MiB" is each worker's peak resident memory (the serial row: this process's).
+
+    .venv/bin/python bench/studies.py [--feeder case33bw] [--days 4] [--chunk-days 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+SPEC = """\
+[study]
+name = "bench"
+feeders = ["{feeder}"]
+start = "2016-06-21"
+days = {days}
+chunk_days = {chunk}
+warmup_days = 1
+
+[outputs]
+dir = "{out}"
+tables = ["prices", "voltages", "loadings", "dispatch", "periods"]
+"""
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeder", default="case33bw")
+    parser.add_argument("--days", type=int, default=4)
+    parser.add_argument("--chunk-days", type=int, default=2)
+    parser.add_argument("--workers", default="1,2")
+    args = parser.parse_args()
+
+    from distributed import Client, LocalCluster
+
+    import feederdao as fd
+
+    rows = []
+    t0 = time.perf_counter()
+    fd.run_study(args.feeder, args.days)
+    serial_s = time.perf_counter() - t0
+    rows.append(("serial (run_study)", 1, args.days, "-", serial_s, f"{_peak_mib():.0f}"))
+    for n in [int(w) for w in args.workers.split(",")]:
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = Path(tmp) / "bench.toml"
+            spec.write_text(
+                SPEC.format(feeder=args.feeder, days=args.days, chunk=args.chunk_days, out="out")
+            )
+            t0 = time.perf_counter()
+            cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+            )
+            try:
+                run = fd.run_spec(spec, scheduler=cluster.scheduler_address)
+                wall = time.perf_counter() - t0
+                with Client(cluster.scheduler_address) as client:
+                    peaks = client.run(
+                        lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+                    )
+            finally:
+                cluster.close()
+            assert not run.failed, run.failed
+            chunks = len(run.written)
+            mib = "/".join(f"{v:.0f}" for v in sorted(peaks.values()))
+            rows.append((f"LocalCluster, {n} worker(s)", n, args.days, str(chunks), wall, mib))
+
+    print(f"feeder {args.feeder}, {args.days} day(s) of 96 periods, chunks of {args.chunk_days}")
+    print()
+    print(
+        "| run | workers | days | chunks | wall s | speed-up vs serial | core-s per clearing-day "
+        "| peak MiB (per worker) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, n, days, chunks, wall, mib in rows:
+        print(
+            f"| {name} | {n} | {days} | {chunks} | {wall:.1f} | {serial_s / wall:.2f}× "
+            f"| {wall * n / days:.2f} | {mib} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

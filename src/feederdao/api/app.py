@@ -12,7 +12,18 @@ from feederdao import __version__
 from feederdao.api import docs, errors
 from feederdao.api.limits import BodyLimits, SecurityHeaders, sane_recursion_limit
 from feederdao.api.ratelimit import FailureLimiter
-from feederdao.api.routers import bids, governance, intervals, keys, participants, system
+from feederdao.api.routers import (
+    audit,
+    bids,
+    console,
+    dispatch,
+    events,
+    governance,
+    intervals,
+    keys,
+    participants,
+    system,
+)
 from feederdao.workflows.operator import Operator
 
 DESCRIPTION = """
@@ -48,6 +59,8 @@ def create_app(operator: Operator) -> FastAPI:
     for r in (system, participants, keys, bids, intervals, governance):
         app.include_router(r.router)
     app.include_router(docs.router)
+    for r in (console, events, dispatch, audit):  # the web console and what it needs
+        app.include_router(r.router)
     app.add_middleware(
         BodyLimits, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth
     )

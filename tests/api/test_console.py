@@ -380,6 +380,7 @@ def test_participant_operator_and_auditor_in_a_real_browser(env: Env) -> None:
             aud = browser.new_context(viewport=size).new_page()
             watch.attach(aud, "auditor")
             sign_in(aud, url, "auditor", env.keys["auditor"])
+            expect(aud.locator(f"#a-interval option[value='{iid}']")).to_have_count(1)
             aud.click("#a-form button")
             verdict = aud.locator("#a-result .verdict")
             expect(verdict).to_have_attribute("data-match", "true", timeout=60_000)
@@ -400,3 +401,23 @@ def test_participant_operator_and_auditor_in_a_real_browser(env: Env) -> None:
         finally:
             browser.close()
     assert env.operator.events.subscribers == 0
+
+
+def test_price_grid_is_the_prices_in_arrays_public_once_published(env: Env) -> None:
+    iid = cleared_and_anchored(env)
+    assert env.client.get(f"/intervals/{iid}/price-grid").status_code == 404  # not public yet
+    auditor = env.auth("auditor")
+    assert env.client.get(f"/intervals/{iid}/price-grid", headers=auditor).status_code == 200
+    r = env.client.post(f"/intervals/{iid}/publish", headers=env.auth("operator"))
+    assert r.status_code == 200, r.text
+    r = env.client.get(f"/intervals/{iid}/price-grid", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+    grid = r.json()  # httpx undoes the gzip
+    rows = env.client.get(f"/intervals/{iid}/prices").json()
+    col = {b: i for i, b in enumerate(grid["buses"])}
+    assert len(rows) == len(grid["dlmp"]) * len(grid["buses"])
+    for p in rows:
+        for part in ("dlmp", "energy", "loss", "congestion", "voltage"):
+            assert grid[part][p["period"]][col[p["bus"]]] == pytest.approx(p[part], abs=5e-5)
+    plain = env.client.get(f"/intervals/{iid}/price-grid", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.json() == grid

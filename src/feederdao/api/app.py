@@ -61,6 +61,7 @@ def create_app(operator: Operator) -> FastAPI:
     app.include_router(docs.router)
     for r in (console, events, dispatch, audit):  # the web console and what it needs
         app.include_router(r.router)
+    app.state.price_grids = console.GridCache()
     app.add_middleware(
         BodyLimits, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth
     )

@@ -13,7 +13,7 @@ export class HeatMap {
     canvas.addEventListener("keydown", (e) => this.key(e));
   }
 
-  // grid: {periods, buses: [index], names: Map, cells: Map "t:bus" -> price row}
+  // grid: {periods, buses: [index], names: Map, part(t, bus) -> {dlmp, energy, ...} or null}
   draw(grid, lo, hi) {
     this.grid = grid;
     const T = grid.periods, B = grid.buses.length;
@@ -31,7 +31,7 @@ export class HeatMap {
     const img = ctx.createImageData(T, B);
     for (let i = 0; i < B; i += 1) {
       for (let t = 0; t < T; t += 1) {
-        const row = grid.cells.get(`${t}:${grid.buses[i]}`);
+        const row = grid.part(t, grid.buses[i]);
         const [r, g, b] = rgbOf(row ? (row.dlmp - lo) / (hi - lo) : NaN);
         const k = 4 * (i * T + t);
         img.data[k] = r; img.data[k + 1] = g; img.data[k + 2] = b; img.data[k + 3] = 255;
@@ -71,7 +71,7 @@ export class HeatMap {
   show(t, i) {
     this.cursor = [t, i];
     const bus = this.grid.buses[i];
-    const p = this.grid.cells.get(`${t}:${bus}`);
+    const p = this.grid.part(t, bus);
     const name = this.grid.names.get(bus) ?? `bus ${bus}`;
     this.info.textContent = p
       ? `period ${t}, ${name}: DLMP ${fmt(p.dlmp)} EUR/MWh = energy ${fmt(p.energy)} + loss ${fmt(p.loss)} + congestion ${fmt(p.congestion)} + voltage ${fmt(p.voltage)}`

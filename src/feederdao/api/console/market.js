@@ -106,20 +106,24 @@ export class MarketView {
       this.map.colour(new Map(), 0, 1, "", null);
       $("m-bus-info").textContent = iv ? `Interval #${iv.id} is ${iv.state}: no prices yet.` : "No interval yet.";
       this.setPeriodRange(iv ? iv.periods : 1);
-      this.heat.draw({ periods: 1, buses: [], names: new Map(), cells: new Map() }, 0, 1);
+      this.heat.draw({ periods: 1, buses: [], names: new Map(), part: () => null }, 0, 1);
       return;
     }
     const opts = { anonymous: !this.session.seesAll };
     const wantVoltage = $("m-colour").value === "voltage" && this.session.seesAll;
-    const [rows, doc, anchor] = await Promise.all([
-      api(`/intervals/${iv.id}/prices`, opts),
+    const [g, doc, anchor] = await Promise.all([
+      api(`/intervals/${iv.id}/price-grid`, opts),
       wantVoltage ? api(`/intervals/${iv.id}/result`) : Promise.resolve(null),
       iv.anchor_tx ? api(`/intervals/${iv.id}/anchor`, opts) : Promise.resolve(null),
     ]);
-    const cells = new Map();
-    for (const r of rows) cells.set(`${r.period}:${r.bus}`, r);
-    this.grid = { periods: iv.periods, buses: this.net.buses.map((b) => b.index), names: this.names, cells };
-    [this.lo, this.hi] = domain(rows.map((r) => r.dlmp));
+    const col = new Map(g.buses.map((b, i) => [b, i]));
+    const part = (t, bus) => {
+      const i = col.get(bus);
+      if (i === undefined || !g.dlmp[t]) return null;
+      return { dlmp: g.dlmp[t][i], energy: g.energy[t][i], loss: g.loss[t][i], congestion: g.congestion[t][i], voltage: g.voltage[t][i] };
+    };
+    this.grid = { periods: iv.periods, buses: this.net.buses.map((b) => b.index), names: this.names, part };
+    [this.lo, this.hi] = domain(g.dlmp.flat());
     if (doc) {
       this.voltage = { buses: doc.bus_indices, vm: doc.ac_vm_pu || doc.lp_vm_pu };
       [this.vlo, this.vhi] = domain(this.voltage.vm.flat());
@@ -155,7 +159,7 @@ export class MarketView {
     const t = this.period;
     const parts = new Map();
     for (const bus of this.grid.buses) {
-      const p = this.grid.cells.get(`${t}:${bus}`);
+      const p = this.grid.part(t, bus);
       if (p) parts.set(bus, p);
     }
     let values, lo, hi, unit;
@@ -171,6 +175,7 @@ export class MarketView {
     $("m-hi").textContent = fmt(hi, unit === "pu" ? 3 : 2);
     $("m-unit").textContent = unit;
     document.body.dataset.painted = `${this.selected}:${t}`;
+    if (window.firstPaintMs === undefined) window.firstPaintMs = performance.now();
   }
 
   togglePlay() {

@@ -186,6 +186,7 @@ export class AuditorView {
     const anchored = intervals.filter((i) => i.anchor_tx);
     sel.replaceChildren(...anchored.map((i) => new Option(`#${i.id} ${i.start.slice(0, 16).replace("T", " ")} (tx ${i.anchor_tx.slice(0, 10)}…)`, i.id)));
     if (anchored.some((i) => String(i.id) === keep)) sel.value = keep;
+    document.querySelector("#a-form button").disabled = !anchored.length;
   }
 
   async recheck() {

@@ -5,9 +5,9 @@ interval with a real clearing (no chain: nothing is anchored), published, and se
 API on loopback in this process. Debian's headless Chromium (driven by Playwright, no browser
 download) then loads ``/#market`` in a fresh browser context (cold cache) ``--runs`` times.
 The first load finds the server's price grid cache empty; the later ones find it filled, as
-every viewer after the first does. "first paint" is the time from the navigation's start until the market view has drawn the
-feeder and the heat map coloured by the interval's prices (the page's own ``firstPaintMs``
-mark, set after the prices are fetched and drawn); "transferred" is the sum of the resource
+every viewer after the first does. "first paint" is the time from the navigation's start until
+the market view has drawn the feeder and the heat map coloured by the interval's prices (the
+page's own ``firstPaintMs`` mark, set after the prices are fetched and drawn); "transferred" is the sum of the resource
 timing's ``transferSize`` of the page and everything it loaded, the prices' JSON separately.
 """
 

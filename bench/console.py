@@ -7,8 +7,9 @@ download) then loads ``/#market`` in a fresh browser context (cold cache) ``--ru
 The first load finds the server's price grid cache empty; the later ones find it filled, as
 every viewer after the first does. "first paint" is the time from the navigation's start until
 the market view has drawn the feeder and the heat map coloured by the interval's prices (the
-page's own ``firstPaintMs`` mark, set after the prices are fetched and drawn); "transferred" is the sum of the resource
-timing's ``transferSize`` of the page and everything it loaded, the prices' JSON separately.
+page's own ``firstPaintMs`` mark, set after the prices are fetched and drawn); "transferred" is
+the sum of the resource timing's ``transferSize`` of the page and everything it loaded, the
+prices' grid separately.
 """
 
 from __future__ import annotations

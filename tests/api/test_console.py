@@ -421,3 +421,14 @@ def test_price_grid_is_the_prices_in_arrays_public_once_published(env: Env) -> N
             assert grid[part][p["period"]][col[p["bus"]]] == pytest.approx(p[part], abs=5e-5)
     plain = env.client.get(f"/intervals/{iid}/price-grid", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers and plain.json() == grid
+
+
+def test_the_console_docs_show_screenshots_that_exist() -> None:
+    import re
+
+    root = Path(__file__).parents[2]
+    for doc, folder in ((root / "docs" / "console.md", root / "docs"), (root / "README.md", root)):
+        images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", doc.read_text())
+        assert images, doc
+        for image in images:
+            assert (folder / image).is_file(), f"{doc.name}: {image}"

@@ -2,7 +2,7 @@
 import { api } from "./api.js";
 import { FeederMap } from "./feeder.js";
 import { HeatMap } from "./heatmap.js";
-import { domain, fmt, gradientCss } from "./scale.js";
+import { domain, fmt, gradientCss, robustDomain } from "./scale.js";
 
 const $ = (id) => document.getElementById(id);
 const STEPS = [
@@ -123,7 +123,7 @@ export class MarketView {
       return { dlmp: g.dlmp[t][i], energy: g.energy[t][i], loss: g.loss[t][i], congestion: g.congestion[t][i], voltage: g.voltage[t][i] };
     };
     this.grid = { periods: iv.periods, buses: this.net.buses.map((b) => b.index), names: this.names, part };
-    [this.lo, this.hi] = domain(g.dlmp.flat());
+    [this.lo, this.hi, this.clamped] = robustDomain(g.dlmp.flat());
     if (doc) {
       this.voltage = { buses: doc.bus_indices, vm: doc.ac_vm_pu || doc.lp_vm_pu };
       [this.vlo, this.vhi] = domain(this.voltage.vm.flat());
@@ -171,8 +171,9 @@ export class MarketView {
       [lo, hi, unit] = [this.lo, this.hi, "EUR/MWh"];
     }
     this.map.colour(values, lo, hi, unit, parts);
-    $("m-lo").textContent = fmt(lo, unit === "pu" ? 3 : 2);
-    $("m-hi").textContent = fmt(hi, unit === "pu" ? 3 : 2);
+    const beyond = unit !== "pu" && this.clamped;
+    $("m-lo").textContent = `${beyond ? "≤ " : ""}${fmt(lo, unit === "pu" ? 3 : 2)}`;
+    $("m-hi").textContent = `${beyond ? "≥ " : ""}${fmt(hi, unit === "pu" ? 3 : 2)}`;
     $("m-unit").textContent = unit;
     document.body.dataset.painted = `${this.selected}:${t}`;
     if (window.firstPaintMs === undefined) window.firstPaintMs = performance.now();

@@ -25,6 +25,16 @@ export function domain(values) {
   return [lo, hi];
 }
 
+// The 2nd to 98th percentile: one price at the floor (-3000) must not wash every other bus
+// into one colour; values beyond are drawn at the scale's ends (the legend says so).
+export function robustDomain(values) {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length < 50) return [...domain(v), false];
+  const at = (q) => v[Math.min(v.length - 1, Math.max(0, Math.round(q * (v.length - 1))))];
+  const [lo, hi] = domain([at(0.02), at(0.98)]);
+  return [lo, hi, v[0] < lo || v[v.length - 1] > hi];
+}
+
 export function gradientCss() {
   return `linear-gradient(to right, ${VIRIDIS.join(", ")})`;
 }

@@ -23,11 +23,9 @@ KEEPALIVE_S = 15.0
 RETRY_MS = 2000
 
 
-@router.get(
-    "/events",
-    response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
-)
+# kept out of the OpenAPI schema: a stream that never ends is no operation for a client
+# generator or a fuzzer (docs/console.md describes it)
+@router.get("/events", response_class=StreamingResponse, include_in_schema=False)
 async def events(request: Request, op: Loop) -> StreamingResponse:
     """A stream of market events (``text/event-stream``)."""
 

@@ -293,7 +293,8 @@ def test_participant_operator_and_auditor_in_a_real_browser(env: Env) -> None:
     (m,) = keyed_members(env, 1)
     device = repo_devices(env, m.id)[0]
     with env.service.db.session() as s:  # someone waiting for the operator's approval
-        repo.register_participant(s, "Dana's battery", Account.create().address, 5, [])
+        bus5 = next(b.index for b in env.service.network.view.buses if b.index != m.bus)
+        repo.register_participant(s, "Dana's battery", Account.create().address, bus5, [])
     # what the API itself answers to a bid with a negative quantity
     bad = bid(iid, m.bus, device, -0.5)
     api_says = env.client.post("/bids", json=bad, headers={**m.auth, "Idempotency-Key": "x"})
@@ -340,6 +341,10 @@ def test_participant_operator_and_auditor_in_a_real_browser(env: Env) -> None:
             watch.attach(oper, "operator")
             sign_in(oper, url, "operator", env.keys["operator"])
             expect(oper.locator("#o-pending tbody tr")).to_have_count(1)
+            oper.get_by_role("button", name="Approve and issue a key").click()
+            expect(oper.locator("#o-newkey")).to_contain_text("API key of Dana's battery")
+            expect(oper.locator("#o-pending tbody tr")).to_have_count(0)
+            expect(oper.locator("#o-keys tbody tr")).to_have_count(4)
             orow = oper.locator(f"#o-intervals tr[data-interval='{iid}']")
             orow.get_by_role("button", name="Close gate").click()
             expect(row).to_have_attribute("data-state", "gate-closed")

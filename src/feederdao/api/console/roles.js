@@ -161,9 +161,22 @@ export class OperatorView {
       if (kind) li.append(button("Retry", () => this.act(`/intervals/${e.interval_id}/${kind}`)));
       return li;
     }) : [Object.assign(document.createElement("li"), { textContent: "none" })]));
-    $("o-pending").tBodies[0].replaceChildren(...pending.map((p) => row(p.name, p.address, p.requested_bus, p.requested_devices.join(", "), button("Approve", () => this.act(`/participants/${p.id}/approve`)))));
+    $("o-pending").tBodies[0].replaceChildren(...pending.map((p) => row(p.name, p.address, p.requested_bus, p.requested_devices.join(", "), button("Approve and issue a key", () => this.approve(p)))));
     $("o-keys").tBodies[0].replaceChildren(...keys.map((k) => row(k.id, k.role, k.participant_id, k.label, k.revoked_at ? `revoked ${k.revoked_at.slice(0, 16)}` : "active", k.revoked_at ? "" : button("Revoke", () => this.act(`/api-keys/${k.id}/revoke`), "secondary"))));
     if (this.stepsOf !== null) await this.steps(this.stepsOf);
+  }
+
+  // approval and the participant's first key are two API calls; the key is shown once
+  async approve(p) {
+    flash("");
+    try {
+      await api(`/participants/${p.id}/approve`, { method: "POST", body: {} });
+      const key = await api(`/participants/${p.id}/api-keys`, { method: "POST", body: { label: "console" } });
+      $("o-newkey").textContent = `API key of ${p.name} (shown once, hand it over now): ${key.api_key}`;
+    } catch (e) {
+      flash(shown(e));
+    }
+    await this.refresh();
   }
 
   async steps(id) {

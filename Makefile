@@ -9,8 +9,9 @@ PEER_STAMP := tests/opcua_peer/node_modules/.installed
 CONTRACTS := contracts/build/.fingerprint
 
 PG_STAMP := $(wildcard /usr/lib/postgresql/*/bin/initdb)
+CHROMIUM_STAMP := $(wildcard /usr/bin/chromium)
 
-.PHONY: demo test lint contracts opcua-peer bench clean postgres
+.PHONY: demo test lint contracts opcua-peer bench clean postgres chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,13 @@ ifeq ($(PG_STAMP),)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 endif
 
+# The console's browser tests drive headless Chromium from Debian's package (Playwright for
+# Python is pointed at it: no browser download).
+chromium:
+ifeq ($(CHROMIUM_STAMP),)
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+endif
+
 demo: $(STAMP) $(CONTRACTS)
 	$(BIN)/feederdao demo
 
@@ -49,7 +57,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint $(CONTRACTS) $(PEER_STAMP) postgres
+test: lint $(CONTRACTS) $(PEER_STAMP) postgres chromium
 	$(BIN)/pytest -q
 
 bench: $(STAMP) $(CONTRACTS)
@@ -60,7 +68,8 @@ bench: $(STAMP) $(CONTRACTS)
 	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/settlement.py
 	$(BIN)/python bench/studies.py
+	$(BIN)/python bench/console.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache contracts/node_modules contracts/build \
-		tests/opcua_peer/node_modules
+		tests/opcua_peer/node_modules test-artifacts

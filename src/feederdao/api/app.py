@@ -12,7 +12,18 @@ from feederdao import __version__
 from feederdao.api import docs, errors
 from feederdao.api.limits import BodyLimits, SecurityHeaders, sane_recursion_limit
 from feederdao.api.ratelimit import FailureLimiter
-from feederdao.api.routers import bids, governance, intervals, keys, participants, system
+from feederdao.api.routers import (
+    audit,
+    bids,
+    console,
+    dispatch,
+    events,
+    governance,
+    intervals,
+    keys,
+    participants,
+    system,
+)
 from feederdao.api.routers import readings as metering_readings
 from feederdao.workflows.metering_desk import MeteringDesk
 from feederdao.workflows.operator import Operator
@@ -52,6 +63,9 @@ def create_app(operator: Operator) -> FastAPI:
         app.include_router(r.router)
     app.include_router(metering_readings.router)
     app.include_router(docs.router)
+    for r in (console, events, dispatch, audit):  # the web console and what it needs
+        app.include_router(r.router)
+    app.state.price_grids = console.GridCache()
     app.add_middleware(
         BodyLimits, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth
     )

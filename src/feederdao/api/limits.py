@@ -119,6 +119,11 @@ DOCS_POLICY = (
     b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
     b"form-action 'none'"
 )
+#: the console's pages: its own scripts, styles and images, fetches to this origin only
+CONSOLE_POLICY = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -138,7 +143,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = DOCS_POLICY if scope["path"].startswith(self.docs_prefix) else API_POLICY
+        path = scope["path"]
+        if path.startswith(self.docs_prefix):
+            policy = DOCS_POLICY
+        elif path == "/" or path.startswith("/console/"):
+            policy = CONSOLE_POLICY
+        else:
+            policy = API_POLICY
         authenticated = any(name == b"authorization" for name, _ in scope["headers"])
 
         async def with_headers(message: Message) -> None:

@@ -175,7 +175,7 @@ async def serve(
         server = uvicorn.Server(config)
         _stop_on_signals(stop)
         announce(
-            f"API on http://{settings.host}:{settings.port} (OpenAPI at /docs); "
+            f"API on http://{settings.host}:{settings.port} (console at /, OpenAPI at /docs); "
             f"{RESOLUTION_MIN}-minute periods, {settings.periods_per_interval} per interval"
         )
         tasks = [asyncio.create_task(server.serve())]

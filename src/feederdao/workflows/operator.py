@@ -37,6 +37,7 @@ from feederdao.store.errors import ConflictError, NotFoundError, StateConflictEr
 from feederdao.workflows.background import SerialWorker
 from feederdao.workflows.dispatch import DispatchControl
 from feederdao.workflows.errors import ServiceStoppingError, StepFailed
+from feederdao.workflows.events import EventHub
 from feederdao.workflows.market import MarketService
 from feederdao.workflows.market.anchoring import Anchor
 from feederdao.workflows.market.clearing import ClearingOutcome
@@ -79,8 +80,11 @@ class Operator:
         publisher: MarketServer | None = None,
         bridge: Bridge | None = None,
         control: DispatchControl | None = None,
+        events: EventHub | None = None,
     ) -> None:
         self.service = service
+        #: what changed, for live subscribers (the console's event stream)
+        self.events = events or EventHub()
         self.metrics = metrics
         self.audit = audit
         self.publisher = publisher
@@ -99,6 +103,7 @@ class Operator:
         """The service is stopping: a clearing awaited now is answered at once (its solve is
         abandoned and redone after the restart)."""
         self._stopping = True
+        self.events.close()
         for waiter in list(self._stop_waiters):
             with contextlib.suppress(RuntimeError):  # its loop is closed
                 waiter.get_loop().call_soon_threadsafe(_release, waiter)
@@ -158,7 +163,15 @@ class Operator:
             attempt = await asyncio.to_thread(
                 self._record_failure, interval_id, name, reason, message
             )
-            if attempt >= self.settings.max_attempts:
+            escalated = attempt >= self.settings.max_attempts
+            self.events.publish(
+                "step",
+                interval_id=interval_id,
+                step=name,
+                status="escalated" if escalated else "failed",
+                reason=reason,
+            )
+            if escalated:
                 self.metrics.steps.labels(kind, "escalated").inc()
                 log.error(
                     "interval %s: %s escalated after %d attempts (%s): %s",
@@ -183,6 +196,7 @@ class Operator:
         if text:
             log.warning("interval %s: %s: %s", interval_id, name, text)
         self.metrics.steps.labels(name.split(":")[0], "ok").inc()
+        self.events.publish("step", interval_id=interval_id, step=name, status="ok", reason="")
         return value
 
     async def clear(self, interval_id: int) -> ClearingOutcome:
@@ -314,10 +328,12 @@ class Operator:
         start = self._next_start(now)
         # already open, or overlapping an interval the operator opened by hand
         with contextlib.suppress(ConflictError):
-            await asyncio.to_thread(svc.intervals.open, start)
+            opened = await asyncio.to_thread(svc.intervals.open, start)
+            self.events.publish("interval", interval_id=opened.id, state=opened.state)
         for row in await asyncio.to_thread(svc.intervals.live):
             if row.state == "open" and now >= row.gate_closure:
                 row = await asyncio.to_thread(svc.intervals.close_gate, row.id)
+                self.events.publish("interval", interval_id=row.id, state=row.state)
             if row.state == "gate-closed":
                 if not await self.due(row.id, "clear", now) or not await self._attempt(
                     self.clear(row.id)

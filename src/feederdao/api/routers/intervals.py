@@ -50,9 +50,10 @@ def _sees(caller: Any) -> bool:
 
 
 @router.post("", status_code=201, response_model=IntervalOut, responses=ERRORS)
-def open_interval(body: IntervalIn, _: Operator, svc: Service) -> IntervalOut:
+def open_interval(body: IntervalIn, _: Operator, svc: Service, op: Loop) -> IntervalOut:
     """Open an interval for bids (gate closure defaults to the configured lead before start)."""
     row = svc.intervals.open(body.start, body.periods, body.gate_closure)
+    op.events.publish("interval", interval_id=row.id, state=row.state)
     return _out(svc.intervals.view(row.id, True))
 
 
@@ -72,9 +73,10 @@ def one(interval_id: IntervalId, svc: Service, caller: MaybeCaller) -> IntervalO
 
 
 @router.post("/{interval_id}/gate-closure", response_model=IntervalOut, responses=ERRORS)
-def close_gate(interval_id: IntervalId, _: Operator, svc: Service) -> IntervalOut:
+def close_gate(interval_id: IntervalId, _: Operator, svc: Service, op: Loop) -> IntervalOut:
     """Close the gate now: no more bids or cancellations."""
-    svc.intervals.close_gate(interval_id)
+    row = svc.intervals.close_gate(interval_id)
+    op.events.publish("interval", interval_id=row.id, state=row.state)
     return _out(svc.intervals.view(interval_id, True))
 
 

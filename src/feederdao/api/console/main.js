@@ -1,0 +1,108 @@
+// The console: sign-in, views by URL fragment, and live updates from /events.
+import { api, auth, ApiError } from "./api.js";
+import { MarketView } from "./market.js";
+import { AuditorView, OperatorView, ParticipantView, flash } from "./roles.js";
+
+const $ = (id) => document.getElementById(id);
+const session = {
+  role: null, participantId: null,
+  get key() { return auth.key; },
+  get seesAll() { return this.role === "operator" || this.role === "auditor"; },
+};
+
+const market = new MarketView(session);
+const participant = new ParticipantView(session);
+const operator = new OperatorView(session, () => refresh());
+const auditor = new AuditorView(session);
+
+function route() {
+  const name = (location.hash || "#market").slice(1);
+  const known = ["market", "participant", "operator", "auditor"];
+  const view = known.includes(name) ? name : "market";
+  for (const s of document.querySelectorAll("main > section")) s.hidden = s.dataset.view !== view;
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.dataset.view === view) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+  document.body.dataset.view = view;
+}
+
+function showRole() {
+  for (const el of document.querySelectorAll(".role-body")) el.hidden = !el.dataset.role.split(" ").includes(session.role);
+  for (const el of document.querySelectorAll(".needs-role")) el.hidden = el.dataset.role.split(" ").includes(session.role);
+  $("signin").hidden = Boolean(session.role);
+  $("whoami").hidden = $("signout").hidden = !session.role;
+  $("whoami").textContent = session.role ? `${session.role}${session.participantId ? ` ${session.participantId}` : ""}` : "";
+  document.body.dataset.role = session.role || "";
+}
+
+async function signIn(key) {
+  auth.key = key;
+  try {
+    const who = await api("/session");
+    session.role = who.role;
+    session.participantId = who.participant_id;
+    flash("");
+  } catch (e) {
+    auth.key = null;
+    session.role = null;
+    flash(e instanceof ApiError ? `Sign-in refused: ${e.text}` : String(e));
+  }
+  showRole();
+}
+
+let busy = null, again = false;
+async function refresh() {
+  if (busy) { again = true; return busy; }
+  busy = (async () => {
+    try {
+      const list = await market.refresh();
+      const jobs = [];
+      if (session.role === "participant") jobs.push(participant.load(list));
+      if (session.role === "operator") jobs.push(operator.load(list));
+      if (session.seesAll) auditor.load(list);
+      await Promise.all(jobs);
+      document.body.dataset.refreshed = String(Date.now());
+    } catch (e) {
+      flash(e instanceof ApiError ? e.text : String(e));
+    }
+  })();
+  await busy;
+  busy = null;
+  if (again) { again = false; await refresh(); }
+}
+
+// One stream; EventSource reconnects by itself (after the server's retry: interval).
+let pending = null;
+function listen() {
+  const live = $("live");
+  const es = new EventSource("/events");
+  es.onopen = () => { live.textContent = "live"; live.className = "live on"; };
+  es.onerror = () => { live.textContent = "reconnecting…"; live.className = "live off"; };
+  const soon = () => { clearTimeout(pending); pending = setTimeout(refresh, 150); };
+  for (const kind of ["interval", "step", "dispatch", "resync"]) es.addEventListener(kind, soon);
+  window.addEventListener("pagehide", () => es.close());
+}
+
+$("signin").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  await signIn($("apikey").value.trim());
+  $("apikey").value = "";
+  await refresh();
+});
+$("signout").addEventListener("click", async () => {
+  auth.key = null;
+  session.role = session.participantId = null;
+  participant.me = null;
+  showRole();
+  await refresh();
+});
+window.addEventListener("hashchange", route);
+
+route();
+(async () => {
+  if (auth.key) await signIn(auth.key); else showRole();
+  await market.start();
+  await refresh();
+  listen();
+  document.body.dataset.ready = "true";
+})();

@@ -155,8 +155,9 @@ def one(code: str, periods: int, repeat: int, start: datetime, peers: bool) -> d
     out = dict(run)
     if peers and code in RUNOPP:
         out["runopp"] = asdict(pandapower_opf(engine, net))
-    out["pypsa"] = asdict(pypsa_linear_opf(engine))
-    out["pypsa_storage"] = asdict(pypsa_linear_opf(storage_engine, storage=True))
+    if peers:
+        out["pypsa"] = asdict(pypsa_linear_opf(engine))
+        out["pypsa_storage"] = asdict(pypsa_linear_opf(storage_engine, storage=True))
     out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 

@@ -201,19 +201,21 @@ def _read_json(path: Path) -> tuple[Bid, ...]:
     bids = []
     for i, item in enumerate(raw):
         where = f"{path.name} bid #{i}"
-        try:
-            bids.append(bid_from_dict(item, where))
-        except BidValidationError as exc:
-            if str(exc).startswith(where):
-                raise
-            raise BidValidationError(
-                f"{where}: {exc}", exc.field, exc.reason, exc.problems
-            ) from None
+        bids.append(bid_from_dict(item, where))
     return tuple(bids)
 
 
 def bid_from_dict(item: Any, where: str) -> Bid:
-    """One bid from its JSON form; errors name ``where``."""
+    """One bid from its JSON form; every error starts with ``where``."""
+    try:
+        return _bid_from_dict(item, where)
+    except BidValidationError as exc:
+        if str(exc).startswith(where):
+            raise
+        raise BidValidationError(f"{where}: {exc}", exc.field, exc.reason, exc.problems) from None
+
+
+def _bid_from_dict(item: Any, where: str) -> Bid:
     if not isinstance(item, dict):
         raise BidValidationError(f"{where}: expected an object")
     for f in ("bid_id", "participant_id", "bus", "period", "side", "blocks"):

@@ -156,14 +156,7 @@ def bids_from_frame(frame: Any) -> tuple[Bid, ...]:
                 for _, r in rows
             ],
         }
-        try:
-            out.append(bid_from_dict(item, where))
-        except BidValidationError as exc:
-            if str(exc).startswith(where):
-                raise
-            raise BidValidationError(
-                f"{where}: {exc}", exc.field, exc.reason, exc.problems
-            ) from None
+        out.append(bid_from_dict(item, where))
     return tuple(out)
 
 

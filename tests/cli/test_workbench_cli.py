@@ -215,6 +215,13 @@ def test_study_report_and_parquet(tmp_path: Path) -> None:
     assert not list(out.glob(".*partial*"))
 
 
+def _ctrl_c_reaches_it() -> None:
+    """In the child before exec: SIGINT back to its default. A test run started in the
+    background (``make test &``, a CI runner) ignores SIGINT, the child would inherit that,
+    and Python would then install no KeyboardInterrupt handler at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for(proc: subprocess.Popen[str], pattern: str, timeout: float) -> list[str]:
     seen: list[str] = []
     deadline = time.monotonic() + timeout
@@ -250,6 +257,7 @@ def test_ctrl_c_during_a_study_keeps_every_finished_day(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "COLUMNS": "120"},
+        preexec_fn=_ctrl_c_reaches_it,
     )
     try:
         lines = _wait_for(proc, r"^day 1/30 2016-06-21: welfare", 120)
@@ -312,6 +320,7 @@ def test_ctrl_c_while_the_network_loads_is_one_line(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "COLUMNS": "120"},
+        preexec_fn=_ctrl_c_reaches_it,
     )
     try:
         _wait_for(proc, r"^clearing 3 day\(s\) of 1-LV-rural1--2-sw", 60)

@@ -63,7 +63,7 @@ class ClearingOptions:
     max_iterations: int = 6
     storage: Literal["optimise", "profile"] = "optimise"
     elastic: bool = False
-    reactive_cost_eur_per_mvarh: float = 0.01  # also the token cost per MWh of losses
+    reactive_cost_eur_per_mvarh: float = 0.01  # a small cost: Q only where it helps
     ac_check: bool = True
 
     def __post_init__(self) -> None:

@@ -129,7 +129,7 @@ class Capability:
     shape: Polygon
     s_mva: FloatArray  # [unit]
     written: set[tuple[int, int]] = field(default_factory=set)
-    batches: list[Rows] = field(default_factory=list)
+    families: int = 0  # row families written so far (each batch of rows is one)
 
     def outside(
         self, p_mw: FloatArray, q_mvar: FloatArray, tol: float = 1e-6
@@ -181,8 +181,8 @@ def add_capability_rows(lp: LinearProgram, st: Storage, keys: Iterable[tuple[int
     ):
         terms.add(rows, cols.idx[t, u][:, None], coef[None, :])
     upper = np.broadcast_to((poly.scale * cap.s_mva[u])[:, None], (n, m))
-    name = f"storage_capability_{len(cap.batches)}"
-    cap.batches.append(lp.add_rows(name, (n, m), terms, -INF, upper))
+    lp.add_rows(f"storage_capability_{cap.families}", (n, m), terms, -INF, upper)
+    cap.families += 1
     cap.written.update(new)
     return n
 

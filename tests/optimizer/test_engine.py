@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from datetime import datetime
 from io import StringIO
 
 import numpy as np
@@ -320,3 +321,44 @@ def test_a_voltage_controlled_generator_holds_its_bus() -> None:
     np.testing.assert_allclose(r.lp_vm_pu[:, 1], 1.02, atol=1e-9)
     # the machine's 20 kW cover the 10 kW bought; the rest is exported
     assert r.slack_import_mw[0] == pytest.approx(-0.01, abs=1e-6)
+
+
+def test_a_day_of_case33bw_converges_with_marginal_loss_prices() -> None:
+    """On case33bw the marginal offers swing between buses as the loss lines follow them, and
+    the lines' slopes never settle on the tangents; the loop still stops ``converged``, and the
+    loss part of the price is the marginal loss the AC power flow itself finds (a finite
+    difference of the substation's import, outside the linear model)."""
+    n = 96
+    market = open_market("case33bw", periods=n, start=datetime(2016, 6, 21), seed=0)
+    view = market.network.view
+    ac = AcEvaluator(market.network.loaded.net, view)
+    engine = ClearingEngine(
+        view,
+        market.profiles,
+        market.bids,
+        tuple(market.registry.values()),
+        GridParameters(),
+        WholesalePrices.day_shape(n),
+        ClearingOptions(storage="profile"),
+    )
+    r = engine.run(ac)
+    assert r.ac_check.feasible and r.ac_check.stopped == "converged"
+    assert r.ac_check.iterations < ClearingOptions().max_iterations
+    consumption = engine.point.consumption
+    assert consumption is not None
+    p, q = consumption
+    prices = r.prices
+    quiet = (np.abs(prices.congestion) < 1e-6) & (np.abs(prices.voltage) < 1e-6)
+    far = int(np.argmax(prices.loss.max(axis=0)))
+    periods = [t for t in range(0, n, 12) if quiet[t, far]]
+    assert len(periods) >= 4
+    delta = 1e-3
+    base = ac(p[periods], q[periods]).slack_p_mw.sum(axis=1)
+    bumped = p[periods].copy()
+    bumped[:, far] += delta
+    more = ac(bumped, q[periods]).slack_p_mw.sum(axis=1)
+    marginal_loss = (more - base) / delta - 1.0  # MW lost per MW more consumed at the far bus
+    energy = prices.energy[periods, far]
+    np.testing.assert_allclose(
+        prices.loss[periods, far], energy * marginal_loss, rtol=0.05, atol=0.05
+    )

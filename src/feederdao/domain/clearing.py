@@ -60,6 +60,10 @@ class ClearingOptions:
     loading_tolerance_percent: float = 0.5
     loss_tolerance_mw: float = 1e-4
     loss_tolerance_fraction: float = 0.10
+    #: the loss part of the prices is marginal when pricing the losses with the marginal loss
+    #: factors of the dispatch's own AC flows moves no bus's price by more than this share of
+    #: its period's energy price
+    loss_price_tolerance: float = 0.005
     max_iterations: int = 6
     storage: Literal["optimise", "profile"] = "optimise"
     elastic: bool = False
@@ -71,6 +75,11 @@ class ClearingOptions:
             raise ParameterError("polygon_sides must be at least 4")
         if self.max_iterations < 1:
             raise ParameterError("max_iterations must be at least 1")
+        if not 0.0 <= self.loss_price_tolerance < 1.0:
+            raise ParameterError(
+                f"loss_price_tolerance is a share of the energy price in [0, 1), "
+                f"not {self.loss_price_tolerance}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -440,16 +440,26 @@ class ClearingEngine:
         del first
 
     def _marginal(self, model: ClearingModel, d: Dispatch, flow: PowerFlowResult) -> bool:
-        """The loss lines the dispatch was priced with have the marginal losses of its own AC
-        flows (within 5 % or 0.0001 MW per MW), so the loss part of the price is marginal."""
-        if model.radial is None:
+        """The loss part of the prices is marginal: priced with the marginal loss factors of
+        the dispatch's own AC flows (the tangents 2·a·p) instead of the loss lines it was solved
+        with, no bus's price moves by more than ``loss_price_tolerance`` of its period's energy
+        price.
+
+        A line's slope rarely lands on its tangent exactly: where two offers at different buses
+        are nearly level, the linear program moves the marginal one from a vertex to the next as
+        the line follows it, and the slope swings between the two flows' tangents. What matters
+        to a buyer is the price that difference makes."""
+        if model.radial is None or d.loss_dual is None:
             return True  # the AC expansion is taken at each point
-        topo = self.topo
+        topo, dt = self.topo, self.data.period_hours
         a = topo.r_pu[None, :] / (
             self.view.base_mva * np.maximum(flow.vm_pu[:, topo.from_pos], 0.5) ** 2
         )
         tangent = 2 * a * flow.branch_p_from_mw
-        return bool((np.abs(d.loss_factor - tangent) <= 0.05 * np.abs(tangent) + 1e-4).all())
+        moved = np.abs(topo.path @ ((d.loss_factor - tangent) * d.loss_dual / dt).T)  # [bus, t]
+        energy = np.abs(d.balance_p[:, topo.root_of].T / dt)  # [bus, t]
+        tol = self.options.loss_price_tolerance
+        return bool((moved <= tol * energy + 1e-6).all())
 
     def _near_thermal(
         self, model: ClearingModel, flow: PowerFlowResult, allowed: FloatArray, share: float

@@ -64,7 +64,7 @@ class ClearingOptions:
     #: factors of the dispatch's own AC flows moves no bus's price by more than this share of
     #: its period's energy price
     loss_price_tolerance: float = 0.005
-    max_iterations: int = 6
+    max_iterations: int = 8
     storage: Literal["optimise", "profile"] = "optimise"
     elastic: bool = False
     reactive_cost_eur_per_mvarh: float = 0.01  # a small cost: Q only where it helps

@@ -75,6 +75,11 @@ class OperatingPoint:
     pinned: npt.NDArray[np.bool_] | None = None
     #: (period, unit) pairs with storage capability rows
     capability_keys: frozenset[tuple[int, int]] = frozenset()
+    #: optimised storage (radial): the net power (charge − discharge, MW ``[t, unit]``) of the
+    #: step before and how far the next solve may move from it. Free in a clearing's first
+    #: solve, the band halves at every re-linearisation: without it the storage follows each
+    #: new set of loss lines to other periods and back, and the loop never settles
+    storage_band: tuple[FloatArray, FloatArray] | None = None
 
 
 def bus_consumption(data: MarketData, d: Dispatch) -> tuple[FloatArray, FloatArray]:
@@ -237,7 +242,10 @@ class ClearingEngine:
             near = self._near_thermal(model, flow, allowed, 0.9)
             # a loss line lifted by more than a thousandth of the loss tolerance
             lifted = bool((dispatch.loss_slack_mw > 1e-3 * opts.loss_tolerance_mw).any())
-            marginal = self._marginal(model, dispatch, flow) and not _pinned(dispatch, flow).any()
+            marginal = (
+                self._marginal(model, dispatch, flow)
+                and not _pinned(dispatch, flow, opts.loss_tolerance_mw).any()
+            )
             if check.feasible and not near and not lifted and marginal:
                 stopped = "converged"
                 break
@@ -269,6 +277,7 @@ class ClearingEngine:
                 flow=final,
                 v_lp=dispatch.v_pu2 if model.radial is not None else None,
                 consumption=bus_consumption(data, dispatch),
+                storage_band=None,
             )
         t_read = time.perf_counter()
         result = self._result(model, dispatch, final, check, shortfalls, status, notes)
@@ -375,6 +384,23 @@ class ClearingEngine:
         add_thermal_rows(lp, th, model.flows, point.thermal_keys)
         th.apply(lp)
         add_capability_rows(lp, model.storage, point.capability_keys)
+        self._apply_storage_band(model, point.storage_band)
+
+    def _apply_storage_band(
+        self, model: ClearingModel, band: tuple[FloatArray, FloatArray] | None
+    ) -> None:
+        st = model.storage
+        if st.soc is None:
+            return
+        p_max = np.array([u.p_max_mw for u in self.data.storage])[None, :]
+        if band is None:
+            model.lp.set_cols(st.ch, 0.0, p_max)
+            model.lp.set_cols(st.dis, 0.0, p_max)
+            return
+        net, width = band
+        lo, hi = np.maximum(net - width, -p_max), np.minimum(net + width, p_max)
+        model.lp.set_cols(st.ch, np.maximum(lo, 0.0), np.maximum(hi, 0.0))
+        model.lp.set_cols(st.dis, np.maximum(-hi, 0.0), np.maximum(-lo, 0.0))
 
     def _solve(
         self, model: ClearingModel, timer: _Timer
@@ -509,7 +535,21 @@ class ClearingEngine:
             previous=self.point.flow,
             pinned=pinned,
             capability_keys=self.point.capability_keys,
+            storage_band=self._next_band(model, d),
         )
+
+    def _next_band(self, model: ClearingModel, d: Dispatch) -> tuple[FloatArray, FloatArray] | None:
+        """The storage band of the next solve: around this dispatch, half as wide as the
+        last (half the converter's rating after a free solve)."""
+        if model.storage.soc is None or not self.data.storage:
+            return None
+        last = self.point.storage_band
+        if last is None:
+            p_max = np.array([u.p_max_mw for u in self.data.storage])[None, :]
+            width = np.broadcast_to(0.5 * p_max, d.charge_mw.shape).copy()
+        else:
+            width = 0.5 * last[1]
+        return d.charge_mw - d.discharge_mw, width
 
     def _evaluate(
         self,
@@ -708,11 +748,12 @@ def _merit(
     return 1000.0 * (volt + over) + loss + 1e-9
 
 
-def _pinned(d: Dispatch, flow: PowerFlowResult) -> npt.NDArray[np.bool_]:
-    """[t, k]: the solve put no loss where the AC flow of its own dispatch loses something —
-    it sat at its loss line's zero crossing."""
+def _pinned(d: Dispatch, flow: PowerFlowResult, floor_mw: float = 1e-7) -> npt.NDArray[np.bool_]:
+    """[t, k]: the solve put no loss where the AC flow of its own dispatch loses more than
+    ``floor_mw`` — it sat at its loss line's zero crossing. (Any loss at all moves the line;
+    only a loss beyond the loss tolerance keeps the loop from stopping.)"""
     ac = flow.losses_per_branch_p
-    return np.asarray((d.branch_loss_mw <= 1e-9) & (ac > 1e-7))
+    return np.asarray((d.branch_loss_mw <= 1e-9) & (ac > floor_mw))
 
 
 def _band(model: ClearingModel) -> tuple[FloatArray, FloatArray]:

@@ -29,6 +29,8 @@ from feederdao.errors import SolverError
 from feederdao.optimizer.lp import Cols, FloatArray, IntArray, LinearProgram, RowBlock, Rows
 
 _OPTIMAL = highspy.HighsModelStatus.kOptimal
+#: a whole window with more rows than this starts with the interior point method (see _run)
+_IPM_FIRST_ROWS = 40_000
 _INFEASIBLE = (
     highspy.HighsModelStatus.kInfeasible,
     highspy.HighsModelStatus.kUnboundedOrInfeasible,
@@ -90,6 +92,8 @@ class _Part:
     status: str = ""
     #: something other than new rows changed since the last solve
     changed: bool = False
+    #: solves run on this instance
+    solves: int = 0
 
 
 class HighsSolver:
@@ -292,7 +296,21 @@ def _run(part: _Part, cold: bool = False) -> highspy.HighsModelStatus:
         # the basis: the dual simplex takes them in a few iterations.
         h.clearSolver()
     part.changed = False
+    # a large whole window's first solve has no basis to start from: the interior point
+    # method (with crossover, for the basis the cut rounds start from) took a quarter of the
+    # dual simplex's time on it (1-MV-semiurb--2-sw, 96 periods, storage optimised, 91k rows:
+    # 22 s against 86 s). On smaller windows (24 periods, 18k rows; 1-LV-rural1--2-sw, 11k) the
+    # dual simplex was faster (1.0 s against 1.4 s), and so it was on a changed program later
+    # in the loop (29 s against 56 s)
+    first_whole = (
+        part.period < 0 and part.solves == 0 and not cold and h.getNumRow() > _IPM_FIRST_ROWS
+    )
+    if first_whole:
+        h.setOptionValue("solver", "ipm")
     h.run()
+    part.solves += 1
+    if first_whole:
+        h.setOptionValue("solver", "choose")
     status: highspy.HighsModelStatus = h.getModelStatus()
     part.status = (
         "optimal" if status == _OPTIMAL else "infeasible" if status in _INFEASIBLE else "other"

@@ -392,3 +392,17 @@ def test_optimised_storage_settles_and_earns_at_least_its_profile() -> None:
     moved = [s for s in optimised.setpoints if s.device_id.startswith("storage:") and s.p_mw]
     assert moved
     assert optimised.welfare_eur >= held.welfare_eur - 1e-6
+    # the state of charge the result reports is the one its setpoints lead to
+    assert not held.storage_soc_mwh
+    device = next(
+        d for p in market.registry.values() for d in p.devices if d.device_id == moved[0].device_id
+    )
+    assert device.e_mwh
+    p = np.array([s.p_mw for s in optimised.setpoints if s.device_id == device.device_id])
+    step = (
+        device.eta_charge * np.clip(p, 0, None) - np.clip(-p, 0, None) / device.eta_discharge
+    ) * optimised.period_hours
+    start = device.soc_init_percent / 100.0 * device.e_mwh
+    np.testing.assert_allclose(
+        optimised.storage_soc_mwh[device.device_id], start + np.cumsum(step), atol=1e-6
+    )

@@ -211,3 +211,17 @@ def test_clear_a_network_with_generators_through_the_api() -> None:
     assert len(gens) == 2 * 4
     held = res.voltages.xs("bus 1", level="bus")["vm_pu"]
     np.testing.assert_allclose(held, 1.0, atol=1e-9)  # gen 0 holds its bus at its set-point
+
+
+def test_the_dispatch_table_carries_the_storage_state_of_charge() -> None:
+    clearing = fd.clear("1-LV-rural1--2-sw", periods=8, start="2016-06-21T10:00", seed=0)
+    soc = clearing.result.storage_soc_mwh
+    assert soc  # storage is optimised by default
+    d = clearing.dispatch
+    storage = d[d["device_id"].isin(list(soc))]
+    assert storage["soc_mwh"].notna().all()
+    assert d.loc[~d["device_id"].isin(list(soc)), "soc_mwh"].isna().all()
+    device = next(iter(soc))
+    np.testing.assert_allclose(
+        storage[storage["device_id"] == device]["soc_mwh"].to_numpy(), soc[device]
+    )

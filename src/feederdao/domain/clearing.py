@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -224,6 +224,9 @@ class ClearingResult:
     stats: SolverStats
     provenance_hash: str
     notes: tuple[str, ...] = ()
+    #: each optimised storage's state of charge (MWh) after every period (none when storage is
+    #: held at its profile)
+    storage_soc_mwh: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def n_periods(self) -> int:

@@ -667,6 +667,14 @@ class ClearingEngine:
             stats=SolverStats(0, 0, 0, 0, 0, 0, 0),
             provenance_hash=self._hash,
             notes=tuple(notes),
+            storage_soc_mwh=(
+                {
+                    u.device_id: tuple(np.round(d.soc_mwh[:, i], 9).tolist())
+                    for i, u in enumerate(data.storage)
+                }
+                if d.soc_mwh is not None
+                else {}
+            ),
         )
 
 

@@ -118,6 +118,7 @@ class Dispatch:
     lin: Linearisation | None  # the expansion the solve used (meshed)
     solve_s: float
     retried: tuple[str, ...] = ()
+    soc_mwh: FloatArray | None = None  # [t, unit] after each period (optimised storage)
 
     @property
     def elastic_used(self) -> bool:
@@ -254,6 +255,7 @@ class ClearingModel:
             lin=self.meshed.lin if self.meshed is not None else None,
             solve_s=sol.solve_s,
             retried=sol.retried,
+            soc_mwh=sol.value(st.soc) if st.soc is not None else None,
         )
 
 

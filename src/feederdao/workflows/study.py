@@ -228,24 +228,16 @@ def with_soc(
 
 
 def final_soc_percent(result: ClearingResult, registry: ParticipantRegistry) -> dict[str, float]:
-    """Each optimised storage's state of charge after the last period (percent of capacity):
-    its start plus η_c · charge − discharge / η_d over the periods, from its net setpoints
-    (exact unless a period both charges and discharges, which only burns energy)."""
-    net: dict[str, list[float]] = {}
-    for sp in result.setpoints:
-        if sp.position is None:
-            net.setdefault(sp.device_id, []).append(sp.p_mw)
+    """Each optimised storage's state of charge after the last period (percent of capacity),
+    as the clearing left it."""
     out: dict[str, float] = {}
     for part in registry.values():
         for d in part.devices:
-            if d.kind != DeviceKind.STORAGE or not d.e_mwh or d.device_id not in net:
+            soc = result.storage_soc_mwh.get(d.device_id)
+            if d.kind != DeviceKind.STORAGE or not d.e_mwh or not soc:
                 continue
-            p = np.asarray(net[d.device_id])
-            moved = (
-                d.eta_charge * np.clip(p, 0, None) - np.clip(-p, 0, None) / d.eta_discharge
-            ).sum() * result.period_hours
-            soc = d.soc_init_percent + 100.0 * float(moved) / d.e_mwh
-            out[d.device_id] = min(max(soc, d.soc_min_percent), d.soc_max_percent)
+            percent = 100.0 * soc[-1] / d.e_mwh
+            out[d.device_id] = min(max(percent, d.soc_min_percent), d.soc_max_percent)
     return out
 
 

@@ -234,6 +234,10 @@ def _dispatch(
         p[sp.period, at] = sp.p_mw
         q[sp.period, at] = sp.q_mvar
         dispatched[sp.period, at] = True
+    soc = np.full((n_t, n_d), np.nan)
+    for device_id, mwh in result.storage_soc_mwh.items():
+        if device_id in pos:
+            soc[:, pos[device_id]] = mwh
     ids = [d.device_id for d in devices]
     names = unique_names([d.name for d in devices], ids)
     bus_ids = [d.bus for d in devices]
@@ -247,6 +251,7 @@ def _dispatch(
             "p_mw": _flat(p),
             "q_mvar": _flat(q),
             "dispatched": dispatched.reshape(-1),
+            "soc_mwh": _flat(soc),
         },
         index=_grid(times, names, "device"),
     )

@@ -107,7 +107,12 @@ def test_write_and_report_from_python(tmp_path: Path) -> None:
         "result.json",
     }
     page = res.report(tmp_path / "out")
-    assert page.name == "index.html" and "DLMP" in page.read_text()
+    html = page.read_text()
+    assert page.name == "index.html" and "DLMP" in html
+    # the settlement table names each participant's bus as the network does
+    row = res.result.settlement.rows[0]
+    name = next(b.name for b in res.market.network.view.buses if b.index == row.bus)
+    assert f"<td class='l'>{row.participant_id}</td><td class='l'>{name}</td>" in html
     with pytest.raises(fd.FeederDaoError, match="is a file; results go into a folder"):
         res.write(page)
     with pytest.raises(fd.FeederDaoError, match="output format xlsx is not one of csv, parquet"):

@@ -17,23 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from feederdao.domain.clearing import SettlementRow
 from feederdao.domain.network import NetworkView
 from feederdao.domain.profiles import FloatArray
 from feederdao.report import plots
-
-
-@dataclass(frozen=True)
-class SettlementLine:
-    participant: str
-    bus: str
-    bought_mwh: float
-    sold_mwh: float
-    energy_payment_eur: float
-    fee_eur: float
-
-    @property
-    def total_eur(self) -> float:
-        return self.energy_payment_eur + self.fee_eur
 
 
 @dataclass(frozen=True)
@@ -61,7 +48,7 @@ class ReportData:
     binding: tuple[str, ...] = ()
     violations: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
-    settlement: tuple[SettlementLine, ...] = ()
+    settlement: tuple[SettlementRow, ...] = ()  # over the report's whole window
     settlement_facts: tuple[tuple[str, str], ...] = ()
     view: NetworkView | None = field(default=None, compare=False)
 
@@ -107,9 +94,10 @@ def _settlement_table(d: ReportData) -> str:
         "<tr><th>participant</th><th>bus</th><th>bought kWh</th><th>sold kWh</th>"
         "<th>energy EUR</th><th>fee EUR</th><th>total EUR</th></tr>"
     )
+    names = {b.index: b.name for b in d.view.buses} if d.view is not None else {}
     rows = "".join(
-        f"<tr><td class='l'>{html.escape(r.participant)}</td><td class='l'>"
-        f"{html.escape(r.bus)}</td><td>{r.bought_mwh * 1000:.2f}</td>"
+        f"<tr><td class='l'>{html.escape(r.participant_id)}</td><td class='l'>"
+        f"{html.escape(names.get(r.bus, str(r.bus)))}</td><td>{r.bought_mwh * 1000:.2f}</td>"
         f"<td>{r.sold_mwh * 1000:.2f}</td><td>{r.energy_payment_eur:.2f}</td>"
         f"<td>{r.fee_eur:.2f}</td><td>{r.total_eur:.2f}</td></tr>"
         for r in d.settlement

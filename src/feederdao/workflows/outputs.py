@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from feederdao.domain.clearing import ClearingResult
+from feederdao.domain.clearing import ClearingResult, SettlementRow
 from feederdao.domain.network import NetworkView
 from feederdao.errors import ParameterError
-from feederdao.report.html import ReportData, SettlementLine, write_report
+from feederdao.report.html import ReportData, write_report
 from feederdao.workflows.tables import PRICE_COLUMNS, TIME, ClearingTables
 
 if TYPE_CHECKING:
@@ -465,7 +465,6 @@ def report_data(
         violations += [prefix + v for v in r.ac_check.violations]
         notes += list(r.notes)
     totals: dict[tuple[str, int], list[float]] = {}
-    names = {b.index: b.name for b in view.buses}
     for r in res:
         for row in r.settlement.rows:
             acc = totals.setdefault((row.participant_id, row.bus), [0.0, 0.0, 0.0, 0.0])
@@ -473,10 +472,7 @@ def report_data(
                 (row.bought_mwh, row.sold_mwh, row.energy_payment_eur, row.fee_eur)
             ):
                 acc[i] += v
-    lines = tuple(
-        SettlementLine(pid, names.get(bus, str(bus)), *vals)  # type: ignore[arg-type]
-        for (pid, bus), vals in totals.items()
-    )
+    lines = tuple(SettlementRow(pid, bus, *vals) for (pid, bus), vals in totals.items())
     st = [r.settlement for r in res]
     settlement_facts = (
         ("merchandising surplus", f"{sum(s.merchandising_surplus_eur for s in st):.2f} EUR"),

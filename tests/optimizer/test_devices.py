@@ -9,6 +9,7 @@ import pytest
 from feederdao.domain import GridParameters, Participant, ParticipantDevice
 from feederdao.domain.clearing import ClearingOptions, WholesalePrices
 from feederdao.domain.network import DeviceKind, NetworkView
+from feederdao.errors import FeederDaoError
 from feederdao.grid_model import build_view
 from feederdao.optimizer.clearing import clear
 from tests.optimizer.feeders import empty_profiles
@@ -62,6 +63,50 @@ def test_storage_buys_cheap_and_sells_dear_within_its_limits() -> None:
     assert soc == pytest.approx(0.02, abs=1e-9)
     row = next(r for r in result.settlement.rows if r.participant_id == "owner")
     assert row.energy_payment_eur < 0  # arbitrage earns money
+
+
+@pytest.mark.parametrize(
+    ("end", "final_mwh"),
+    [
+        ("at-least-start", 0.02),  # sells only what it bought beyond its start
+        ("equal-start", 0.02),
+        ("free", 0.004),  # sells down to its minimum (10 % of 0.04 MWh)
+    ],
+)
+def test_the_storage_end_rule_decides_what_the_window_may_sell(end: str, final_mwh: float) -> None:
+    _, view = _feeder_with_storage()
+    battery = ParticipantDevice(
+        "storage:0",
+        DeviceKind.STORAGE,
+        -0.02,
+        0.02,
+        s_mva=0.02,
+        e_mwh=0.04,
+        soc_init_percent=50.0,
+        soc_min_percent=10.0,
+        soc_max_percent=90.0,
+        eta_charge=0.9,
+        eta_discharge=0.9,
+    )
+    # dear all along: the battery only ever sells
+    prices = np.full(8, 200.0)
+    result = clear(
+        view,
+        empty_profiles(view, 8),
+        [],
+        [Participant("owner", 1, (battery,))],
+        WIDE,
+        WholesalePrices(prices, prices),
+        ClearingOptions(ac_check=False, storage_end=end),  # type: ignore[arg-type]
+    )
+    soc = result.storage_soc_mwh["storage:0"]
+    assert soc[-1] == pytest.approx(final_mwh, abs=1e-9)
+    assert min(soc) >= 0.004 - 1e-9
+
+
+def test_a_storage_end_rule_not_known_is_refused() -> None:
+    with pytest.raises(FeederDaoError, match="storage_end must be one of at-least-start, "):
+        ClearingOptions(storage_end="empty")  # type: ignore[arg-type]
 
 
 def test_flexible_load_meets_its_energy_need_in_the_cheapest_periods() -> None:

@@ -278,6 +278,11 @@ def test_a_failing_chunk_is_reported_and_the_others_are_kept(cluster: Any, tmp_p
         ),
         (
             "[study]\nfeeders = ['case33bw']\nstart = '2016-06-21'\n"
+            "[clearing]\nstorage_end = 'empty'\n",
+            "clearing.storage_end must be 'at-least-start' or 'equal-start' or 'free', not 'empty'",
+        ),
+        (
+            "[study]\nfeeders = ['case33bw']\nstart = '2016-06-21'\n"
             "[outputs]\ntables = ['price']\n",
             "outputs.tables names 'price', not one of prices",
         ),

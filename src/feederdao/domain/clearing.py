@@ -44,6 +44,9 @@ class WholesalePrices:
         return cls(day_ahead + 60.0, day_ahead * 0.6)
 
 
+STORAGE_ENDS = ("at-least-start", "equal-start", "free")
+
+
 @dataclass(frozen=True)
 class ClearingOptions:
     """How the clearing is solved and checked.
@@ -66,6 +69,10 @@ class ClearingOptions:
     loss_price_tolerance: float = 0.005
     max_iterations: int = 8
     storage: Literal["optimise", "profile"] = "optimise"
+    #: optimised storage at the window's end: ``at-least-start`` (the state of charge it started
+    #: with, or more: a day never lives on the next day's energy), ``equal-start``, or ``free``
+    #: (anywhere in its band: a rolling study carries the state into the next window)
+    storage_end: Literal["at-least-start", "equal-start", "free"] = "at-least-start"
     elastic: bool = False
     reactive_cost_eur_per_mvarh: float = 0.01  # a small cost: Q only where it helps
     ac_check: bool = True
@@ -75,6 +82,10 @@ class ClearingOptions:
             raise ParameterError("polygon_sides must be at least 4")
         if self.max_iterations < 1:
             raise ParameterError("max_iterations must be at least 1")
+        if self.storage_end not in STORAGE_ENDS:
+            raise ParameterError(
+                f"storage_end must be one of {', '.join(STORAGE_ENDS)}, not {self.storage_end!r}"
+            )
         if not 0.0 <= self.loss_price_tolerance < 1.0:
             raise ParameterError(
                 f"loss_price_tolerance is a share of the energy price in [0, 1), "

@@ -191,7 +191,7 @@ def add_storage(lp: LinearProgram, data: MarketData, injections: Injections) -> 
     """Storage: charge/discharge power, state of charge and reactive capability.
 
     Optimised: soc[t] = soc[t−1] + (η_c · ch[t] − dis[t] / η_d) · Δt within [soc_min, soc_max],
-    the final state at least the initial one, ch + dis ≤ P_max (one converter: charging and
+    the final state at least the initial one (``storage_end``: or equal to it, or free), ch + dis ≤ P_max (one converter: charging and
     discharging share the period), and (ch − dis, Q) inside the converter's polygon, written
     folded (:meth:`Polygon.folded`: a quarter of the rows for the same polygon) and only where
     a solve left it (:func:`add_capability_rows`): most units never use the reactive power that
@@ -244,8 +244,10 @@ def add_storage(lp: LinearProgram, data: MarketData, injections: Injections) -> 
     rhs = np.zeros((n_t, n_s))
     rhs[0] = soc0
     lp.add_rows("soc_balance", (n_t, n_s), terms, rhs, rhs)
-    final = Terms(n_s).add(np.arange(n_s), soc.idx[-1], 1.0)
-    lp.add_rows("soc_final", (n_s,), final, soc0, INF)
+    end = data.options.storage_end
+    if end != "free":
+        final = Terms(n_s).add(np.arange(n_s), soc.idx[-1], 1.0)
+        lp.add_rows("soc_final", (n_s,), final, soc0, soc0 if end == "equal-start" else INF)
     one = Terms(n_t * n_s).add(rows, ch.idx, 1.0).add(rows, dis.idx, 1.0)
     lp.add_rows("converter", (n_t, n_s), one, -INF, p_max[None, :])
     cap = Capability(polygon(data.options.polygon_sides, "inscribed").folded(), s_max)

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from feederdao.domain.clearing import ClearingOptions
+from feederdao.domain.clearing import STORAGE_ENDS, ClearingOptions
 from feederdao.domain.params import GridParameters
 from feederdao.errors import FeederDaoError, ParameterError
 from feederdao.grid_model.loader import check_spec
@@ -30,6 +30,7 @@ _SIMBENCH_SCENARIO = re.compile(r"^(.*-)([0-2])(-(?:sw|no_sw))$")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 PARAMETER_KEYS = tuple(f.name for f in fields(GridParameters) if f.name != "provenance")
 OPTION_KEYS = tuple(f.name for f in fields(ClearingOptions))
+CHOICES = {"storage": ("optimise", "profile"), "storage_end": STORAGE_ENDS}
 
 
 class StudySpecError(ParameterError):
@@ -373,8 +374,9 @@ def _options(where: str, raw: Any) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise op.fail(key, f"must be a number, not {value!r}")
             value = float(value)
-        elif key == "storage" and value not in ("optimise", "profile"):
-            raise op.fail(key, f"must be 'optimise' or 'profile', not {value!r}")
+        elif key in CHOICES and value not in CHOICES[key]:
+            choices = " or ".join(repr(c) for c in CHOICES[key])
+            raise op.fail(key, f"must be {choices}, not {value!r}")
         out[key] = value
     try:
         ClearingOptions(**out)

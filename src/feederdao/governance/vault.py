@@ -16,7 +16,7 @@ from typing import Any
 from web3 import Web3
 
 from feederdao.governance.chain import calling, transact
-from feederdao.governance.deploy import DaoAddresses, _deploy, contract
+from feederdao.governance.deploy import DaoAddresses, contract, deploy_contract
 from feederdao.governance.errors import GovernanceError
 
 
@@ -54,8 +54,8 @@ def deploy_vault(
     window from the DAO's GridParameters; with no ``token``, a test stable token too (owned by
     ``deployer``, who may mint it)."""
     if token is None:
-        token = _deploy(w3, "TestStableToken", deployer, deployer).address
-    vault = _deploy(
+        token = deploy_contract(w3, "TestStableToken", deployer, deployer).address
+    vault = deploy_contract(
         w3,
         "SettlementVault",
         deployer,

@@ -252,3 +252,24 @@ class KeyValueRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MeteredSettlementRow(Base):
+    """An interval's metered settlement: every account's cumulative net position after it
+    (token units, ``{address: units}``), the participants' rows, the (device, period) pairs
+    settled on their schedule for want of a reading, the Merkle root, and what became of the
+    root on chain."""
+
+    __tablename__ = "metered_settlements"
+
+    interval_id: Mapped[int] = mapped_column(ForeignKey("market_intervals.id"), primary_key=True)
+    root: Mapped[str] = mapped_column(String(66))
+    positions: Mapped[dict[str, Any]]
+    rows: Mapped[list[Any]]
+    substituted: Mapped[list[Any]]
+    operator_units: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    posted_tx: Mapped[str | None] = mapped_column(String(66))
+    posted_at: Mapped[datetime | None]
+    finalised_tx: Mapped[str | None] = mapped_column(String(66))
+    finalised_at: Mapped[datetime | None]

@@ -31,6 +31,7 @@ from feederdao.store.models import (
     DispatchRow,
     IntervalRow,
     KeyValueRow,
+    MeteredSettlementRow,
     OperatorStepRow,
     ParticipantRow,
     PriceRow,
@@ -509,6 +510,74 @@ def settlement_of(
     if participant_id is not None:
         q = q.where(SettlementRowModel.participant_id == participant_id)
     return list(s.scalars(q.order_by(SettlementRowModel.participant_id)))
+
+
+# -- metered settlement and collateral ---------------------------------------------------------
+
+
+def lock_participant(s: Session, participant_id: str) -> None:
+    """Hold ``participant_id``'s row until the unit of work ends (PostgreSQL's ``FOR UPDATE``;
+    SQLite's write transaction holds the whole database anyway), so that two bids of one
+    participant are checked against its collateral one after the other."""
+    s.scalar(select(ParticipantRow.id).where(ParticipantRow.id == participant_id).with_for_update())
+
+
+def latest_metered_settlement(s: Session) -> MeteredSettlementRow | None:
+    """The metered settlement of the latest settled interval (None: none yet)."""
+    return s.scalar(
+        select(MeteredSettlementRow).order_by(MeteredSettlementRow.interval_id.desc()).limit(1)
+    )
+
+
+def metered_settlement(s: Session, interval_id: int) -> MeteredSettlementRow | None:
+    return s.get(MeteredSettlementRow, interval_id)
+
+
+def save_metered_settlement(
+    s: Session,
+    interval_id: int,
+    root: str,
+    positions: dict[str, int],
+    rows: list[dict[str, Any]],
+    substituted: list[tuple[str, int]],
+    operator_units: int,
+) -> MeteredSettlementRow:
+    """Record an interval's metered settlement once; recording it again with the same root
+    returns the stored one, with another root is a conflict."""
+    row = s.get(MeteredSettlementRow, interval_id)
+    if row is not None:
+        if row.root != root:
+            raise ConflictError(
+                f"interval {interval_id} is already settled with root {row.root}, not {root}"
+            )
+        return row
+    row = MeteredSettlementRow(
+        interval_id=interval_id,
+        root=root,
+        positions=dict(positions),
+        rows=list(rows),
+        substituted=[list(x) for x in substituted],
+        operator_units=operator_units,
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def open_bids(s: Session, participant_id: str) -> list[BidRow]:
+    """``participant_id``'s active bids in intervals that have no metered settlement yet."""
+    settled = select(MeteredSettlementRow.interval_id)
+    return list(
+        s.scalars(
+            select(BidRow)
+            .where(
+                BidRow.participant_id == participant_id,
+                BidRow.status == "active",
+                BidRow.interval_id.not_in(settled),
+            )
+            .order_by(BidRow.created_at)
+        )
+    )
 
 
 # -- operator steps ---------------------------------------------------------------------------

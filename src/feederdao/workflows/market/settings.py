@@ -23,6 +23,8 @@ class ServiceSettings:
     dao_file: str | None = None
     operator_key: str | None = None
     envelope: str | None = None
+    vault_file: str | None = None  # with rpc_url: the settlement vault bids are covered by
+    embedded_vault: bool = False  # on the in-process chain: deploy a vault and a test euro
     host: str = "127.0.0.1"
     port: int = 8000
     market_endpoint: str = "opc.tcp://127.0.0.1:4841/feederdao/market"

@@ -7,7 +7,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -31,10 +31,14 @@ from feederdao.store.models import (
     DispatchRow,
     IntervalRow,
     KeyValueRow,
+    MeterDeviceRow,
     MeteredSettlementRow,
+    MeterReadingRow,
+    MeterRow,
     OperatorStepRow,
     ParticipantRow,
     PriceRow,
+    ReadingConflictRow,
     SettlementRowModel,
     utcnow,
 )
@@ -578,6 +582,117 @@ def open_bids(s: Session, participant_id: str) -> list[BidRow]:
             .order_by(BidRow.created_at)
         )
     )
+
+
+# -- meters and their readings ----------------------------------------------------------------
+
+#: a reading's content as stored: meter, period, device, imported_wh, exported_wh, sequence,
+#: signature (the interval is the batch's)
+READING_FIELDS = (
+    "meter",
+    "period",
+    "device",
+    "imported_wh",
+    "exported_wh",
+    "sequence",
+    "signature",
+)
+
+
+def add_meter(
+    s: Session, meter: str, participant_id: str, devices: Sequence[tuple[str, float, float]]
+) -> MeterRow:
+    """Register ``meter`` (lower-case address) to ``participant_id`` and ``devices``
+    (``(device_id, max_import_w, max_export_w)``); a meter already registered, or a device that
+    already has a meter, is a conflict."""
+    if s.get(MeterRow, meter) is not None:
+        raise ConflictError(f"meter {meter} is already registered")
+    for device_id, _, _ in devices:
+        taken = s.get(MeterDeviceRow, device_id)
+        if taken is not None:
+            raise ConflictError(f"device {device_id!r} already has meter {taken.meter}")
+    row = MeterRow(meter=meter, participant_id=participant_id)
+    s.add(row)
+    s.flush()
+    for device_id, imp, exp in devices:
+        s.add(MeterDeviceRow(device_id=device_id, meter=meter, max_import_w=imp, max_export_w=exp))
+    s.flush()
+    return row
+
+
+def meters(
+    s: Session, which: Collection[str] | None = None
+) -> list[tuple[MeterRow, list[MeterDeviceRow]]]:
+    """Registered meters (all, or those in ``which``) with their devices."""
+    q = select(MeterRow).order_by(MeterRow.meter)
+    if which is not None:
+        q = q.where(MeterRow.meter.in_(sorted(which)))
+    found = list(s.scalars(q))
+    devices: dict[str, list[MeterDeviceRow]] = {m.meter: [] for m in found}
+    if found:
+        dq = (
+            select(MeterDeviceRow)
+            .where(MeterDeviceRow.meter.in_(list(devices)))
+            .order_by(MeterDeviceRow.device_id)
+        )
+        for d in s.scalars(dq):
+            devices[d.meter].append(d)
+    return [(m, devices[m.meter]) for m in found]
+
+
+def readings_of(
+    s: Session, interval_id: int, which: Collection[str] | None = None
+) -> list[MeterReadingRow]:
+    """The accepted readings of an interval (of the meters in ``which`` only, if given)."""
+    q = select(MeterReadingRow).where(MeterReadingRow.interval_id == interval_id)
+    if which is not None:
+        q = q.where(MeterReadingRow.meter.in_(sorted(which)))
+    return list(
+        s.scalars(q.order_by(MeterReadingRow.meter, MeterReadingRow.period, MeterReadingRow.device))
+    )
+
+
+def add_readings(
+    s: Session, interval_id: int, readings: Sequence[dict[str, Any]], now: datetime
+) -> None:
+    """Store validated readings of one interval (each a dict of :data:`READING_FIELDS`)."""
+    s.add_all(
+        MeterReadingRow(
+            interval_id=interval_id, received_at=now, **{k: r[k] for k in READING_FIELDS}
+        )
+        for r in readings
+    )
+    s.flush()
+
+
+def add_conflicts(
+    s: Session, interval_id: int, readings: Sequence[dict[str, Any]], now: datetime
+) -> int:
+    """Keep conflicting readings for the operator (the same one sent again is kept once);
+    how many were new."""
+    held = {
+        tuple(getattr(c, k) for k in READING_FIELDS if k != "signature")
+        for c in conflicts_of(s, interval_id)
+    }
+    new = 0
+    for r in readings:
+        key = tuple(r[k] for k in READING_FIELDS if k != "signature")
+        if key in held:
+            continue
+        held.add(key)
+        s.add(
+            ReadingConflictRow(
+                interval_id=interval_id, received_at=now, **{k: r[k] for k in READING_FIELDS}
+            )
+        )
+        new += 1
+    s.flush()
+    return new
+
+
+def conflicts_of(s: Session, interval_id: int) -> list[ReadingConflictRow]:
+    q = select(ReadingConflictRow).where(ReadingConflictRow.interval_id == interval_id)
+    return list(s.scalars(q.order_by(ReadingConflictRow.id)))
 
 
 # -- operator steps ---------------------------------------------------------------------------

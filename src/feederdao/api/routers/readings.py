@@ -126,22 +126,21 @@ def post_readings(body: ReadingsIn, metering: Desk) -> Any:
 @router.get("/intervals/{interval_id}/readings/conflicts")
 def conflicts(interval_id: int, _: Reader, metering: Desk) -> list[dict[str, Any]]:
     """Readings refused because a different one for the same meter, period and device was
-    held first: both, for the operator to resolve."""
+    held first: both, for the operator to resolve (``held`` is null when the two came in one
+    refused batch, so that neither is held)."""
+
+    def content(r: MeterReading | None) -> dict[str, int] | None:
+        if r is None:
+            return None
+        return {"sequence": r.sequence, "imported_wh": r.imported_wh, "exported_wh": r.exported_wh}
+
     return [
         {
-            "held": {
-                "sequence": a.sequence,
-                "imported_wh": a.imported_wh,
-                "exported_wh": a.exported_wh,
-            },
-            "refused": {
-                "sequence": b.sequence,
-                "imported_wh": b.imported_wh,
-                "exported_wh": b.exported_wh,
-            },
-            "meter": a.meter,
-            "period": a.period,
-            "device": a.device,
+            "held": content(a),
+            "refused": content(b),
+            "meter": b.meter,
+            "period": b.period,
+            "device": b.device,
         }
         for a, b in metering.conflicts(interval_id)
     ]

@@ -25,7 +25,6 @@ from feederdao.api.routers import (
     system,
 )
 from feederdao.api.routers import readings as metering_readings
-from feederdao.workflows.metering_desk import MeteringDesk
 from feederdao.workflows.operator import Operator
 
 DESCRIPTION = """
@@ -57,7 +56,7 @@ def create_app(operator: Operator) -> FastAPI:
     app.state.operator = operator
     app.state.metrics = operator.metrics
     app.state.auth_limiter = FailureLimiter(settings.auth_failures_per_minute, 60.0)
-    app.state.metering = MeteringDesk(operator.service)
+    app.state.metering = operator.metering
     errors.install(app)
     for r in (system, participants, keys, bids, intervals, governance):
         app.include_router(r.router)

@@ -41,6 +41,16 @@ class VaultAddresses:
 
 
 @dataclass(frozen=True)
+class PostedRoot:
+    """What the vault holds for one interval (an empty root: nothing posted)."""
+
+    root: bytes
+    posted_at: int
+    final_after: int  # Unix seconds of the chain's clock
+    rejected: bool
+
+
+@dataclass(frozen=True)
 class VaultBalance:
     deposited: int
     withdrawn: int
@@ -150,6 +160,11 @@ class Vault:
                 int(self.vault.functions.finalInterval().call()),
                 bytes(self.vault.functions.finalRoot().call()),
             )
+
+    def posted(self, interval: int) -> PostedRoot:
+        with calling(f"reading the root posted for interval {interval}", self._all):
+            root, posted_at, final_after, rejected = self.vault.functions.posted(interval).call()
+        return PostedRoot(bytes(root), int(posted_at), int(final_after), bool(rejected))
 
     def challenge_window_s(self) -> int:
         with calling("reading the challenge window", self._all):

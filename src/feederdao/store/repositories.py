@@ -568,6 +568,25 @@ def save_metered_settlement(
     return row
 
 
+def mark_metered_settlement(
+    s: Session,
+    interval_id: int,
+    at: datetime,
+    posted_tx: str | None = None,
+    finalised_tx: str | None = None,
+) -> MeteredSettlementRow:
+    """Record that an interval's root was posted to the vault, or made final."""
+    row = s.get(MeteredSettlementRow, interval_id)
+    if row is None:
+        raise NotFoundError(f"interval {interval_id} has no metered settlement")
+    if posted_tx is not None:
+        row.posted_tx, row.posted_at = posted_tx, at
+    if finalised_tx is not None:
+        row.finalised_tx, row.finalised_at = finalised_tx, at
+    s.flush()
+    return row
+
+
 def open_bids(s: Session, participant_id: str) -> list[BidRow]:
     """``participant_id``'s active bids in intervals that have no metered settlement yet."""
     settled = select(MeteredSettlementRow.interval_id)

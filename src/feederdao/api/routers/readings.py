@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from feederdao.api.auth import Operator, Reader
+from feederdao.api.auth import Loop, Operator, Reader
 from feederdao.api.schemas import Error
 from feederdao.metering.errors import MeteringError, ReadingsRefused
 from feederdao.metering.readings import MeterReading
@@ -144,3 +144,68 @@ def conflicts(interval_id: int, _: Reader, metering: Desk) -> list[dict[str, Any
         }
         for a, b in metering.conflicts(interval_id)
     ]
+
+
+STEP_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Error, "description": "the step failed (recorded; see the interval's steps)"},
+    404: {"model": Error},
+    409: {"model": Error},
+    422: {"model": Error},
+    503: {"model": Error},
+}
+
+
+class SettledOut(BaseModel):
+    interval_id: int
+    root: str
+    readings: int
+    substituted: int
+    operator_units: int
+
+
+class TransactionOut(BaseModel):
+    interval_id: int
+    transaction: str
+
+
+@router.post("/intervals/{interval_id}/settle", response_model=SettledOut, responses=STEP_ERRORS)
+async def settle(interval_id: int, _: Operator, op: Loop) -> SettledOut:
+    """Settle the interval's metered deliveries (the loop's ``settle`` step; idempotent)."""
+    done = await op.settle(interval_id)
+    return SettledOut(**{k: getattr(done, k) for k in SettledOut.model_fields})
+
+
+@router.post(
+    "/intervals/{interval_id}/post-root", response_model=TransactionOut, responses=STEP_ERRORS
+)
+async def post_root(interval_id: int, _: Operator, op: Loop) -> TransactionOut:
+    """Post the interval's settlement root to the vault (the ``post-root`` step; idempotent)."""
+    return TransactionOut(interval_id=interval_id, transaction=await op.post_root(interval_id))
+
+
+@router.post(
+    "/intervals/{interval_id}/finalise", response_model=TransactionOut, responses=STEP_ERRORS
+)
+async def finalise(interval_id: int, _: Operator, op: Loop) -> TransactionOut:
+    """Make the interval's root final once its challenge window has passed (the ``finalise``
+    step; idempotent)."""
+    return TransactionOut(interval_id=interval_id, transaction=await op.finalise(interval_id))
+
+
+@router.get("/intervals/{interval_id}/metered-settlement", responses={404: {"model": Error}})
+def metered_settlement(interval_id: int, _: Reader, op: Loop) -> dict[str, Any]:
+    """The interval's metered settlement: every account's cumulative position (token units),
+    the participants' rows, the (device, period) pairs settled on schedule for want of a
+    reading, the root and its transactions; and the evidence that recomputes the root."""
+    row = op.metered.stored(interval_id)
+    return {
+        "interval_id": row.interval_id,
+        "root": row.root,
+        "positions": row.positions,
+        "rows": row.rows,
+        "substituted": row.substituted,
+        "operator_units": row.operator_units,
+        "posted_tx": row.posted_tx,
+        "finalised_tx": row.finalised_tx,
+        "evidence": op.metered.evidence(interval_id),
+    }

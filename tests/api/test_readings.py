@@ -9,6 +9,7 @@ from pathlib import Path
 from eth_account import Account
 from fastapi import FastAPI
 
+from feederdao.api.ratelimit import FailureLimiter
 from feederdao.domain.network import DeviceKind
 from feederdao.workflows.metering import reading_for, sign_reading
 from tests.api.conftest import NOON, Env, make_env
@@ -135,3 +136,28 @@ def test_readings_survive_a_restart(database_url: str, tmp_path: Path) -> None:
         assert again_reg.status_code == 422 and "already registered" in again_reg.json()["error"]
     finally:
         second.service.db.dispose()
+
+
+def test_refused_batches_are_rate_limited(env: Env) -> None:
+    """A client whose batches keep being refused (forged signatures, say) is answered 429
+    before its next batch is even checked, until its refusals leave the minute."""
+    now = [0.0]
+    app = env.client.app
+    assert isinstance(app, FastAPI)
+    app.state.readings_limiter = FailureLimiter(3, 60.0, clock=lambda: now[0])
+    pv = env.join(DeviceKind.PV)
+    interval = env.open_interval(NOON)
+    meter, forger = Account.create(), Account.create()
+    reg = {"meter": meter.address, "participant_id": pv.id, "devices": [pv.device]}
+    assert env.client.post("/meters", json=reg, headers=env.auth("operator")).status_code == 201
+    forged = _body(env, forger.key.hex(), meter.address, interval, pv.device, 10)
+    good = _body(env, meter.key.hex(), meter.address, interval, pv.device, 10)
+    for _ in range(3):
+        assert env.client.post("/readings", json={"readings": [forged]}).status_code == 422
+    r = env.client.post("/readings", json={"readings": [good]})
+    assert r.status_code == 429 and r.headers["retry-after"] == "60", r.text
+    assert "too many refused batches" in r.json()["error"]
+    assert app.state.metering.readings(interval) == []
+    now[0] = 61.0
+    r = env.client.post("/readings", json={"readings": [good]})
+    assert r.json() == {"accepted": 1, "duplicates": 0}, r.text

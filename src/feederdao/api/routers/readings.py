@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from feederdao.api.auth import Loop, Operator, Reader
+from feederdao.api.auth import Loop, Operator, Reader, client_of
+from feederdao.api.ratelimit import FailureLimiter
 from feederdao.api.schemas import Error
 from feederdao.metering.errors import MeteringError, ReadingsRefused
 from feederdao.metering.readings import MeterReading
@@ -91,15 +92,31 @@ def register_meter(body: MeterIn, _: Operator, metering: Desk) -> MeterOut:
 @router.post(
     "/readings",
     response_model=IngestOut,
-    responses={404: {"model": Error}, 422: {"model": Error}},
+    responses={
+        404: {"model": Error},
+        422: {"model": Error},
+        429: {"model": Error, "description": "too many refused batches from this client"},
+    },
 )
-def post_readings(body: ReadingsIn, metering: Desk) -> Any:
+def post_readings(body: ReadingsIn, metering: Desk, request: Request) -> Any:
     """A batch of signed readings of one interval. The meter's signature authenticates each;
-    the batch is stored whole or not at all; the same reading again is a duplicate."""
+    the batch is stored whole or not at all; the same reading again is a duplicate. A client
+    whose batches were refused ``refused_readings_per_minute`` times within a minute is
+    answered 429 (with ``Retry-After``) before its next batch is checked."""
+    limiter: FailureLimiter = request.app.state.readings_limiter
+    client = client_of(request)
+    wait = limiter.retry_after(client)
+    if wait is not None:
+        raise HTTPException(
+            429,
+            f"too many refused batches of readings from this client; retry in {wait} s",
+            {"Retry-After": str(wait)},
+        )
     try:
         readings = [_reading(r) for r in body.readings]
         report = metering.ingest(readings)
     except ReadingsRefused as exc:
+        limiter.failed(client)
         return JSONResponse(
             status_code=422,
             content={
@@ -119,6 +136,7 @@ def post_readings(body: ReadingsIn, metering: Desk) -> Any:
             },
         )
     except MeteringError as exc:
+        limiter.failed(client)
         raise HTTPException(422, str(exc)) from exc
     return IngestOut(accepted=report.accepted, duplicates=report.duplicates)
 

@@ -39,6 +39,7 @@ class ServiceSettings:
     max_body_bytes: int = 64 * 1024
     max_json_depth: int = 32
     auth_failures_per_minute: int = 10
+    refused_readings_per_minute: int = 10
     store_busy_timeout_s: float = 2.0
     gate_overdue_after_s: float = 30.0
     loop_stuck_after_s: float = 300.0

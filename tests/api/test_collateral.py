@@ -107,6 +107,15 @@ def test_a_bid_its_collateral_cannot_cover_is_refused(vaulted: Env) -> None:
         "/bids", json=bid(later, m, 100.0, 0.004), headers={**m.auth, "Idempotency-Key": "d"}
     )
     assert r.status_code == 201, r.text
+    # an interval whose clearing failed is never settled: its bids stop counting
+    third = env.open_interval(NOON + timedelta(hours=2))
+    over = bid(third, m, 100.0, 0.004)
+    r = c.post("/bids", json=over, headers={**m.auth, "Idempotency-Key": "e"})
+    assert r.status_code == 402, r.text
+    with env.service.db.session() as s:
+        repo.set_interval_state(s, later, ("open",), "failed")
+    r = c.post("/bids", json=over, headers={**m.auth, "Idempotency-Key": "e"})
+    assert r.status_code == 201, r.text
 
 
 def test_a_vault_file_is_refused_on_the_in_process_chain(tmp_path: Any) -> None:

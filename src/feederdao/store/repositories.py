@@ -588,8 +588,10 @@ def mark_metered_settlement(
 
 
 def open_bids(s: Session, participant_id: str) -> list[BidRow]:
-    """``participant_id``'s active bids in intervals that have no metered settlement yet."""
+    """``participant_id``'s active bids in intervals that have no metered settlement yet
+    (an interval whose clearing failed is never settled: its bids do not count)."""
     settled = select(MeteredSettlementRow.interval_id)
+    failed = select(IntervalRow.id).where(IntervalRow.state == "failed")
     return list(
         s.scalars(
             select(BidRow)
@@ -597,6 +599,7 @@ def open_bids(s: Session, participant_id: str) -> list[BidRow]:
                 BidRow.participant_id == participant_id,
                 BidRow.status == "active",
                 BidRow.interval_id.not_in(settled),
+                BidRow.interval_id.not_in(failed),
             )
             .order_by(BidRow.created_at)
         )

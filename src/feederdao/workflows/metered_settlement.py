@@ -68,12 +68,12 @@ class MeteredSettlement:
 
     def _schedule(self, interval_id: int) -> tuple[Schedule, float, dict[str, str]]:
         """The anchored clearing's schedule, its deviation charge and the wallet of every
-        approved participant."""
+        participant (its approved devices and bus as the store holds them)."""
         view = self.service.network.view
         with self.service.db.read() as s:
             interval = repo.get_interval(s, interval_id)
             doc = json.loads(repo.get_result(s, interval_id).result_json)
-            parts = repo.list_participants(s, "approved")
+            parts = repo.list_participants(s)
         owner = {d: p.id for p in parts for d in (p.devices or [])}
         bus_of = {p.id: int(p.bus) for p in parts if p.bus is not None}
         hours = interval.period_minutes / 60.0

@@ -330,7 +330,12 @@ class Operator:
             return repo.step_status(s, interval_id, name) == "ok"
 
     def _metered(self) -> bool:
-        """Whether the market meters anything (a meter is registered)."""
+        """Whether the market settles metered deliveries: a meter is registered, or a
+        settlement vault holds collateral (whose positions must reach the chain, and whose
+        open bids count until their interval is settled)."""
+        chain = self.service.chain
+        if chain is not None and chain.vault is not None:
+            return True
         with self.service.db.read() as s:
             return bool(repo.meters(s))
 
@@ -344,10 +349,17 @@ class Operator:
             return
         if not await self._done(interval_id, "post-root", now, lambda: self.post_root(interval_id)):
             return
-        if await self.due(interval_id, "finalise", now) and await asyncio.to_thread(
-            self.metered.finalisable, interval_id
-        ):
+        if await self.due(interval_id, "finalise", now) and await self._finalisable(interval_id):
             await self._attempt(self.finalise(interval_id))
+
+    async def _finalisable(self, interval_id: int) -> bool:
+        """Whether the root's challenge window has passed; a chain that cannot say now is
+        asked again on the next tick (logged, never the end of the tick)."""
+        try:
+            return await asyncio.to_thread(self.metered.finalisable, interval_id)
+        except Exception as exc:
+            log.warning("interval %s: cannot read the posted root (%s)", interval_id, exc)
+            return False
 
     async def _done(
         self, interval_id: int, name: str, now: datetime, run: Callable[[], Awaitable[object]]

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 from web3 import Web3
 
 from feederdao.cli.main import app
+from feederdao.governance.certificates import Certificates
 from feederdao.governance.vault import Vault, VaultAddresses
 from feederdao.metering.readings import MeterReading
 from feederdao.workflows.metering import reading_verifier
@@ -116,3 +118,44 @@ def _positions(doc: dict[str, object]) -> dict[str, int]:
     from feederdao.workflows.metering import verify_evidence
 
     return verify_evidence(doc)[1].positions
+
+
+def test_certificate_commands_on_anvil(anvil: Web3, tmp_path: Path) -> None:
+    """Where did my energy in period P come from: issued certificates, asked from the CLI;
+    retired ones still count as the holder's."""
+    d = make_dev(anvil)
+    rpc = anvil.provider.endpoint_uri  # type: ignore[attr-defined]
+    path = tmp_path / "certificates.json"
+
+    def cli(*args: str) -> Any:
+        return runner.invoke(
+            app, ["certificates", *args, "--rpc", rpc, "--certificates", str(path)]
+        )
+
+    out = runner.invoke(
+        app, ["certificates", "deploy", "--operator", d.operator, "--rpc", rpc, "--out", str(path)]
+    )
+    assert out.exit_code == 0, out.output
+    address = json.loads(path.read_text())["certificates"]
+    certs = Certificates(anvil, address)
+    # alice's PV exported 2,400 Wh in period 0 of interval 1; bob drew 650 Wh of it
+    certs.issue(d.operator, 1, 0, "pv-a", d.alice, [(d.alice, 1750), (d.bob, 650)])
+    asked = cli("origin", "--holder", d.bob, "--interval", "1", "--period", "0")
+    assert asked.exit_code == 0, asked.output
+    assert f"source: pv-a producer: {d.alice} wh: 650" in asked.output
+    assert "total: 650 Wh from 1 local source(s)" in asked.output
+    retired = cli("retire", "--source", "pv-a", "--interval", "1", "--period", "0", "--wh", "200",
+                  "--from", d.bob)  # fmt: skip
+    assert retired.exit_code == 0, retired.output
+    assert "held: 450 Wh" in retired.output
+    again = cli("origin", "--holder", d.bob, "--interval", "1", "--period", "0")
+    assert "wh: 650" in again.output  # retired certificates are still where it came from
+    other = cli("origin", "--holder", d.bob, "--interval", "1", "--period", "1")
+    assert "total: 0 Wh from 0 local source(s)" in other.output
+    too_much = cli("retire", "--source", "pv-a", "--interval", "1", "--period", "0", "--wh",
+                   "451", "--from", d.bob)  # fmt: skip
+    assert too_much.exit_code != 0 and "Traceback" not in too_much.output
+    assert "reverted" in too_much.output
+    path.write_text("{}")
+    broken = cli("origin", "--holder", d.bob, "--interval", "1", "--period", "0")
+    assert broken.exit_code == 2 and "names no certificates contract" in broken.output

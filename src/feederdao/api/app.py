@@ -25,7 +25,6 @@ from feederdao.api.routers import (
     system,
 )
 from feederdao.api.routers import readings as metering_readings
-from feederdao.workflows.metering_desk import MeteringDesk
 from feederdao.workflows.operator import Operator
 
 DESCRIPTION = """
@@ -38,8 +37,8 @@ hash is anchored in the SettlementRegistry contract.
 Roles: **operator** (runs the market), **participant** (its own bids and settlement),
 **auditor** (reads everything). Authenticate with `Authorization: Bearer <api key>`.
 Errors are `{"error": message, "field": name}`. Request bodies are limited in size and JSON
-nesting depth; too many wrong keys from one client answer 429; a busy or read-only store answers
-503 with `Retry-After`.
+nesting depth; too many wrong keys, or refused batches of readings, from one client answer 429;
+a busy or read-only store answers 503 with `Retry-After`.
 """
 
 
@@ -57,7 +56,8 @@ def create_app(operator: Operator) -> FastAPI:
     app.state.operator = operator
     app.state.metrics = operator.metrics
     app.state.auth_limiter = FailureLimiter(settings.auth_failures_per_minute, 60.0)
-    app.state.metering = MeteringDesk(operator.service)
+    app.state.readings_limiter = FailureLimiter(settings.refused_readings_per_minute, 60.0)
+    app.state.metering = operator.metering
     errors.install(app)
     for r in (system, participants, keys, bids, intervals, governance):
         app.include_router(r.router)

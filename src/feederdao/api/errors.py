@@ -15,6 +15,7 @@ from feederdao.governance.errors import ChainUnavailableError
 from feederdao.governance.signing import SignatureError
 from feederdao.store.errors import ConflictError, NotFoundError, StoreError
 from feederdao.workflows.errors import (
+    InsufficientCollateralError,
     NotApprovedError,
     ServiceStoppingError,
     SignerMismatchError,
@@ -40,6 +41,8 @@ def status_of(exc: Exception) -> int:
         return 422
     if isinstance(exc, SignerMismatchError):
         return 401
+    if isinstance(exc, InsufficientCollateralError):
+        return 402
     if isinstance(exc, NotApprovedError):
         return 403
     if isinstance(exc, NotFoundError):

@@ -59,6 +59,11 @@ LAZY: dict[str, tuple[str, str, str]] = {
         "vault_app",
         "The settlement vault: deploy, deposit, balance, withdraw.",
     ),
+    "certificates": (
+        "feederdao.cli.settle",
+        "certificates_app",
+        "Energy attribute certificates: deploy, where a holder's energy came from, retire.",
+    ),
 }
 
 

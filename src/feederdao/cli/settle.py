@@ -1,5 +1,6 @@
-"""``feederdao meter``, ``feederdao settle`` and ``feederdao vault``: meter keys and signed
-readings, recomputing a settlement root from its evidence, collateral in and out of the vault.
+"""``feederdao meter``, ``feederdao settle``, ``feederdao vault`` and ``feederdao
+certificates``: meter keys and signed readings, recomputing a settlement root from its
+evidence, collateral in and out of the vault, where a holder's energy came from.
 
 Output is one fact per line, addresses and hashes in full, so what a user reads does not
 depend on the terminal's width. Token amounts are typed and shown in tokens (exact decimals);
@@ -289,3 +290,87 @@ def withdraw(
     v.withdraw(who, units, position, proof)
     console.print(f"withdrawn: {_tokens(units, d)}")
     _print_balance(v, who)
+
+
+# -- energy attribute certificates ------------------------------------------------------------
+
+certificates_app = typer.Typer(
+    help="Energy attribute certificates: deploy, where a holder's energy came from, retire.",
+    no_args_is_help=True,
+)
+CertificatesFile = Annotated[
+    Path,
+    typer.Option("--certificates", help="Certificates deployment file (`certificates deploy`)."),
+]
+Interval = Annotated[int, typer.Option("--interval", min=0, help="Market interval.")]
+Period = Annotated[int, typer.Option("--period", min=0, help="Period of the interval.")]
+
+
+def _certificates(rpc: str | None, path: Path):  # type: ignore[no-untyped-def]
+    from web3 import Web3
+
+    from feederdao.governance.certificates import Certificates
+
+    doc = _read_json(path, "the certificates deployment file")
+    address = doc.get("certificates") if isinstance(doc, dict) else None
+    if not isinstance(address, str) or not Web3.is_address(address):
+        raise CliInputError(f"{str(path)!r} names no certificates contract address")
+    w3 = _web3(rpc)
+    return w3, Certificates(w3, address)
+
+
+@certificates_app.command("deploy")
+@user_errors
+def certificates_deploy(
+    operator: Annotated[str, typer.Option(help="The account that issues certificates.")],
+    rpc: Rpc = None,
+    sender: Sender = None,
+    out: Annotated[Path, typer.Option("--out", help="Write the contract's address here.")] = Path(
+        "certificates.json"
+    ),
+) -> None:
+    """Deploy the EnergyCertificates contract (ERC-1155, 1 token = 1 Wh)."""
+    from feederdao.governance.certificates import deploy_certificates
+
+    w3 = _web3(rpc)
+    address = deploy_certificates(w3, _sender(w3, sender), operator)
+    out.write_text(json.dumps({"certificates": address}, indent=2))
+    console.print(f"certificates: {address}")
+    console.print(f"written: {out}")
+
+
+@certificates_app.command("origin")
+@user_errors
+def certificates_origin(
+    holder: Annotated[str, typer.Option(help="The account whose energy is asked about.")],
+    interval: Interval,
+    period: Period,
+    rpc: Rpc = None,
+    certificates_file: CertificatesFile = Path("certificates.json"),
+) -> None:
+    """Where the holder's energy in one period came from: every local source certified in
+    that period and the Wh of it the holder holds or has retired."""
+    _, certs = _certificates(rpc, certificates_file)
+    found = certs.where_from(holder, interval, period)
+    for o in found:
+        console.print(f"source: {o.source} producer: {o.producer} wh: {o.wh}")
+    console.print(f"total: {sum(o.wh for o in found)} Wh from {len(found)} local source(s)")
+
+
+@certificates_app.command("retire")
+@user_errors
+def certificates_retire(
+    source: Annotated[str, typer.Option(help="The source device of the certificates.")],
+    interval: Interval,
+    period: Period,
+    wh: Annotated[int, typer.Option("--wh", min=1, help="Wh to retire (claim).")],
+    rpc: Rpc = None,
+    sender: Sender = None,
+    certificates_file: CertificatesFile = Path("certificates.json"),
+) -> None:
+    """Retire (claim) certificates the sender holds: they are burnt and counted as retired."""
+    w3, certs = _certificates(rpc, certificates_file)
+    who = _sender(w3, sender)
+    certs.retire(who, interval, period, source, wh)
+    console.print(f"retired: {wh} Wh of {source} (interval {interval}, period {period})")
+    console.print(f"held: {certs.balance(who, interval, period, source)} Wh")

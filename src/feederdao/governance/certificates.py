@@ -10,7 +10,7 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 
 from feederdao.governance.chain import calling, transact
-from feederdao.governance.deploy import _deploy, contract
+from feederdao.governance.deploy import contract, deploy_contract
 
 
 def certificate_id(interval: int, period: int, source: str) -> int:
@@ -31,7 +31,9 @@ class Origin:
 
 def deploy_certificates(w3: Web3, deployer: str, operator: str) -> str:
     return str(
-        _deploy(w3, "EnergyCertificates", deployer, Web3.to_checksum_address(operator)).address
+        deploy_contract(
+            w3, "EnergyCertificates", deployer, Web3.to_checksum_address(operator)
+        ).address
     )
 
 

@@ -114,7 +114,9 @@ def contract(w3: Web3, name: str, address: str | None = None) -> Any:
     return w3.eth.contract(address=Web3.to_checksum_address(address), abi=art["abi"])
 
 
-def _deploy(w3: Web3, name: str, sender: str, *args: Any) -> Any:
+def deploy_contract(w3: Web3, name: str, sender: str, *args: Any) -> Any:
+    """Deploy the compiled contract ``name`` from ``sender`` with constructor ``args``; the
+    deployed contract (a revert is a GovernanceError naming the contract's own error)."""
     factory = contract(w3, name)
     receipt = transact(w3, factory.constructor(*args), sender, f"deploying {name}", [factory])
     return contract(w3, name, receipt["contractAddress"])
@@ -133,13 +135,13 @@ def deploy_dao(
     the parameter registry (which cancels on the guardian's behalf, never the guardian's own
     replacement), drop the deployer's admin role, and distribute tokens to ``holders``."""
     config = config or DaoConfig()
-    token = _deploy(
+    token = deploy_contract(
         w3, "GridToken", deployer, config.token_name, config.token_symbol, config.supply, deployer
     )
-    timelock = _deploy(
+    timelock = deploy_contract(
         w3, "GridTimelock", deployer, config.timelock_delay_s, [], [ZERO_ADDRESS], deployer
     )
-    governor = _deploy(
+    governor = deploy_contract(
         w3,
         "GridGovernor",
         deployer,
@@ -152,7 +154,7 @@ def deploy_dao(
         config.late_quorum_extension_blocks,
     )
     defs = config.definitions
-    parameters = _deploy(
+    parameters = deploy_contract(
         w3,
         "GridParameters",
         deployer,
@@ -187,7 +189,7 @@ def deploy_dao(
         "renouncing the deployer's timelock admin role",
         roles,
     )
-    settlement = _deploy(w3, "SettlementRegistry", deployer, operator)
+    settlement = deploy_contract(w3, "SettlementRegistry", deployer, operator)
     for holder, amount in (holders or {}).items():
         transact(
             w3,

@@ -16,7 +16,7 @@ from typing import Any
 from web3 import Web3
 
 from feederdao.governance.chain import calling, transact
-from feederdao.governance.deploy import DaoAddresses, _deploy, contract
+from feederdao.governance.deploy import DaoAddresses, contract, deploy_contract
 from feederdao.governance.errors import GovernanceError
 
 
@@ -41,6 +41,16 @@ class VaultAddresses:
 
 
 @dataclass(frozen=True)
+class PostedRoot:
+    """What the vault holds for one interval (an empty root: nothing posted)."""
+
+    root: bytes
+    posted_at: int
+    final_after: int  # Unix seconds of the chain's clock
+    rejected: bool
+
+
+@dataclass(frozen=True)
 class VaultBalance:
     deposited: int
     withdrawn: int
@@ -54,8 +64,8 @@ def deploy_vault(
     window from the DAO's GridParameters; with no ``token``, a test stable token too (owned by
     ``deployer``, who may mint it)."""
     if token is None:
-        token = _deploy(w3, "TestStableToken", deployer, deployer).address
-    vault = _deploy(
+        token = deploy_contract(w3, "TestStableToken", deployer, deployer).address
+    vault = deploy_contract(
         w3,
         "SettlementVault",
         deployer,
@@ -150,6 +160,11 @@ class Vault:
                 int(self.vault.functions.finalInterval().call()),
                 bytes(self.vault.functions.finalRoot().call()),
             )
+
+    def posted(self, interval: int) -> PostedRoot:
+        with calling(f"reading the root posted for interval {interval}", self._all):
+            root, posted_at, final_after, rejected = self.vault.functions.posted(interval).call()
+        return PostedRoot(bytes(root), int(posted_at), int(final_after), bool(rejected))
 
     def challenge_window_s(self) -> int:
         with calling("reading the challenge window", self._all):

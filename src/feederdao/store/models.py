@@ -252,3 +252,82 @@ class KeyValueRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MeteredSettlementRow(Base):
+    """An interval's metered settlement: every account's cumulative net position after it
+    (token units, ``{address: units}``), the participants' rows, the (device, period) pairs
+    settled on their schedule for want of a reading, the Merkle root, and what became of the
+    root on chain."""
+
+    __tablename__ = "metered_settlements"
+
+    interval_id: Mapped[int] = mapped_column(ForeignKey("market_intervals.id"), primary_key=True)
+    root: Mapped[str] = mapped_column(String(66))
+    positions: Mapped[dict[str, Any]]
+    rows: Mapped[list[Any]]
+    substituted: Mapped[list[Any]]
+    operator_units: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    posted_tx: Mapped[str | None] = mapped_column(String(66))
+    posted_at: Mapped[datetime | None]
+    finalised_tx: Mapped[str | None] = mapped_column(String(66))
+    finalised_at: Mapped[datetime | None]
+
+
+class MeterRow(Base):
+    """A meter (its own signing address, lower-case hex) registered by the operator to one
+    participant."""
+
+    __tablename__ = "meters"
+
+    meter: Mapped[str] = mapped_column(String(42), primary_key=True)
+    participant_id: Mapped[str] = mapped_column(ForeignKey("participants.id"))
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MeterDeviceRow(Base):
+    """A device behind a meter and what it can exchange with the grid (W); a device has one
+    meter at most."""
+
+    __tablename__ = "meter_devices"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    meter: Mapped[str] = mapped_column(ForeignKey("meters.meter"))
+    max_import_w: Mapped[float] = mapped_column(Float)
+    max_export_w: Mapped[float] = mapped_column(Float)
+
+
+class MeterReadingRow(Base):
+    """An accepted, signed reading: one per meter, interval, period and device."""
+
+    __tablename__ = "meter_readings"
+
+    meter: Mapped[str] = mapped_column(String(42), primary_key=True)
+    interval_id: Mapped[int] = mapped_column(ForeignKey("market_intervals.id"), primary_key=True)
+    period: Mapped[int] = mapped_column(primary_key=True)
+    device: Mapped[str] = mapped_column(String(200), primary_key=True)
+    imported_wh: Mapped[int] = mapped_column(BigInteger)
+    exported_wh: Mapped[int] = mapped_column(BigInteger)
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReadingConflictRow(Base):
+    """A signed reading refused because a different one for the same meter, interval, period
+    and device was held first: kept for the operator, never applied."""
+
+    __tablename__ = "reading_conflicts"
+    __table_args__ = (Index("ix_reading_conflicts_interval", "interval_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meter: Mapped[str] = mapped_column(String(42))
+    interval_id: Mapped[int] = mapped_column(ForeignKey("market_intervals.id"))
+    period: Mapped[int]
+    device: Mapped[str] = mapped_column(String(200))
+    imported_wh: Mapped[int] = mapped_column(BigInteger)
+    exported_wh: Mapped[int] = mapped_column(BigInteger)
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

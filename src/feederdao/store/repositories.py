@@ -7,7 +7,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -31,9 +31,14 @@ from feederdao.store.models import (
     DispatchRow,
     IntervalRow,
     KeyValueRow,
+    MeterDeviceRow,
+    MeteredSettlementRow,
+    MeterReadingRow,
+    MeterRow,
     OperatorStepRow,
     ParticipantRow,
     PriceRow,
+    ReadingConflictRow,
     SettlementRowModel,
     utcnow,
 )
@@ -509,6 +514,207 @@ def settlement_of(
     if participant_id is not None:
         q = q.where(SettlementRowModel.participant_id == participant_id)
     return list(s.scalars(q.order_by(SettlementRowModel.participant_id)))
+
+
+# -- metered settlement and collateral ---------------------------------------------------------
+
+
+def lock_participant(s: Session, participant_id: str) -> None:
+    """Hold ``participant_id``'s row until the unit of work ends (PostgreSQL's ``FOR UPDATE``;
+    SQLite's write transaction holds the whole database anyway), so that two bids of one
+    participant are checked against its collateral one after the other."""
+    s.scalar(select(ParticipantRow.id).where(ParticipantRow.id == participant_id).with_for_update())
+
+
+def latest_metered_settlement(s: Session) -> MeteredSettlementRow | None:
+    """The metered settlement of the latest settled interval (None: none yet)."""
+    return s.scalar(
+        select(MeteredSettlementRow).order_by(MeteredSettlementRow.interval_id.desc()).limit(1)
+    )
+
+
+def metered_settlement(s: Session, interval_id: int) -> MeteredSettlementRow | None:
+    return s.get(MeteredSettlementRow, interval_id)
+
+
+def save_metered_settlement(
+    s: Session,
+    interval_id: int,
+    root: str,
+    positions: dict[str, int],
+    rows: list[dict[str, Any]],
+    substituted: list[tuple[str, int]],
+    operator_units: int,
+) -> MeteredSettlementRow:
+    """Record an interval's metered settlement once; recording it again with the same root
+    returns the stored one, with another root is a conflict."""
+    row = s.get(MeteredSettlementRow, interval_id)
+    if row is not None:
+        if row.root != root:
+            raise ConflictError(
+                f"interval {interval_id} is already settled with root {row.root}, not {root}"
+            )
+        return row
+    row = MeteredSettlementRow(
+        interval_id=interval_id,
+        root=root,
+        positions=dict(positions),
+        rows=list(rows),
+        substituted=[list(x) for x in substituted],
+        operator_units=operator_units,
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def mark_metered_settlement(
+    s: Session,
+    interval_id: int,
+    at: datetime,
+    posted_tx: str | None = None,
+    finalised_tx: str | None = None,
+) -> MeteredSettlementRow:
+    """Record that an interval's root was posted to the vault, or made final."""
+    row = s.get(MeteredSettlementRow, interval_id)
+    if row is None:
+        raise NotFoundError(f"interval {interval_id} has no metered settlement")
+    if posted_tx is not None:
+        row.posted_tx, row.posted_at = posted_tx, at
+    if finalised_tx is not None:
+        row.finalised_tx, row.finalised_at = finalised_tx, at
+    s.flush()
+    return row
+
+
+def open_bids(s: Session, participant_id: str) -> list[BidRow]:
+    """``participant_id``'s active bids in intervals that have no metered settlement yet
+    (an interval whose clearing failed is never settled: its bids do not count)."""
+    settled = select(MeteredSettlementRow.interval_id)
+    failed = select(IntervalRow.id).where(IntervalRow.state == "failed")
+    return list(
+        s.scalars(
+            select(BidRow)
+            .where(
+                BidRow.participant_id == participant_id,
+                BidRow.status == "active",
+                BidRow.interval_id.not_in(settled),
+                BidRow.interval_id.not_in(failed),
+            )
+            .order_by(BidRow.created_at)
+        )
+    )
+
+
+# -- meters and their readings ----------------------------------------------------------------
+
+#: a reading's content as stored: meter, period, device, imported_wh, exported_wh, sequence,
+#: signature (the interval is the batch's)
+READING_FIELDS = (
+    "meter",
+    "period",
+    "device",
+    "imported_wh",
+    "exported_wh",
+    "sequence",
+    "signature",
+)
+
+
+def add_meter(
+    s: Session, meter: str, participant_id: str, devices: Sequence[tuple[str, float, float]]
+) -> MeterRow:
+    """Register ``meter`` (lower-case address) to ``participant_id`` and ``devices``
+    (``(device_id, max_import_w, max_export_w)``); a meter already registered, or a device that
+    already has a meter, is a conflict."""
+    if s.get(MeterRow, meter) is not None:
+        raise ConflictError(f"meter {meter} is already registered")
+    for device_id, _, _ in devices:
+        taken = s.get(MeterDeviceRow, device_id)
+        if taken is not None:
+            raise ConflictError(f"device {device_id!r} already has meter {taken.meter}")
+    row = MeterRow(meter=meter, participant_id=participant_id)
+    s.add(row)
+    s.flush()
+    for device_id, imp, exp in devices:
+        s.add(MeterDeviceRow(device_id=device_id, meter=meter, max_import_w=imp, max_export_w=exp))
+    s.flush()
+    return row
+
+
+def meters(
+    s: Session, which: Collection[str] | None = None
+) -> list[tuple[MeterRow, list[MeterDeviceRow]]]:
+    """Registered meters (all, or those in ``which``) with their devices."""
+    q = select(MeterRow).order_by(MeterRow.meter)
+    if which is not None:
+        q = q.where(MeterRow.meter.in_(sorted(which)))
+    found = list(s.scalars(q))
+    devices: dict[str, list[MeterDeviceRow]] = {m.meter: [] for m in found}
+    if found:
+        dq = (
+            select(MeterDeviceRow)
+            .where(MeterDeviceRow.meter.in_(list(devices)))
+            .order_by(MeterDeviceRow.device_id)
+        )
+        for d in s.scalars(dq):
+            devices[d.meter].append(d)
+    return [(m, devices[m.meter]) for m in found]
+
+
+def readings_of(
+    s: Session, interval_id: int, which: Collection[str] | None = None
+) -> list[MeterReadingRow]:
+    """The accepted readings of an interval (of the meters in ``which`` only, if given)."""
+    q = select(MeterReadingRow).where(MeterReadingRow.interval_id == interval_id)
+    if which is not None:
+        q = q.where(MeterReadingRow.meter.in_(sorted(which)))
+    return list(
+        s.scalars(q.order_by(MeterReadingRow.meter, MeterReadingRow.period, MeterReadingRow.device))
+    )
+
+
+def add_readings(
+    s: Session, interval_id: int, readings: Sequence[dict[str, Any]], now: datetime
+) -> None:
+    """Store validated readings of one interval (each a dict of :data:`READING_FIELDS`)."""
+    s.add_all(
+        MeterReadingRow(
+            interval_id=interval_id, received_at=now, **{k: r[k] for k in READING_FIELDS}
+        )
+        for r in readings
+    )
+    s.flush()
+
+
+def add_conflicts(
+    s: Session, interval_id: int, readings: Sequence[dict[str, Any]], now: datetime
+) -> int:
+    """Keep conflicting readings for the operator (the same one sent again is kept once);
+    how many were new."""
+    held = {
+        tuple(getattr(c, k) for k in READING_FIELDS if k != "signature")
+        for c in conflicts_of(s, interval_id)
+    }
+    new = 0
+    for r in readings:
+        key = tuple(r[k] for k in READING_FIELDS if k != "signature")
+        if key in held:
+            continue
+        held.add(key)
+        s.add(
+            ReadingConflictRow(
+                interval_id=interval_id, received_at=now, **{k: r[k] for k in READING_FIELDS}
+            )
+        )
+        new += 1
+    s.flush()
+    return new
+
+
+def conflicts_of(s: Session, interval_id: int) -> list[ReadingConflictRow]:
+    q = select(ReadingConflictRow).where(ReadingConflictRow.interval_id == interval_id)
+    return list(s.scalars(q.order_by(ReadingConflictRow.id)))
 
 
 # -- operator steps ---------------------------------------------------------------------------

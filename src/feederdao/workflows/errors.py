@@ -26,3 +26,9 @@ class ServiceStoppingError(FeederDaoError, RuntimeError):
 
 class StepFailed(FeederDaoError, RuntimeError):
     """A step of the operator loop failed (it is recorded; it will be retried or escalated)."""
+
+
+class InsufficientCollateralError(FeederDaoError, PermissionError):
+    """A bid's worst-case cost exceeds what the participant's collateral still covers."""
+
+    field = "blocks"

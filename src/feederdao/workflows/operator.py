@@ -1,4 +1,7 @@
-"""The operator loop: open intervals, close gates, clear, anchor, publish, push setpoints.
+"""The operator loop: open intervals, close gates, clear, anchor, publish, push setpoints,
+and, once meters are registered, settle each published interval's metered deliveries after its
+metering window, post the settlement root to the vault and finalise it after its challenge
+window (:mod:`feederdao.workflows.metered_settlement`).
 
 Each step of each interval is recorded in the store with its attempt number and, when it fails,
 a short reason code. A failed step is retried on a later tick after an exponential back-off;
@@ -41,6 +44,8 @@ from feederdao.workflows.events import EventHub
 from feederdao.workflows.market import MarketService
 from feederdao.workflows.market.anchoring import Anchor
 from feederdao.workflows.market.clearing import ClearingOutcome
+from feederdao.workflows.metered_settlement import MeteredSettlement, Settled
+from feederdao.workflows.metering_desk import MeteringDesk
 from feederdao.workflows.metrics import Metrics
 from feederdao.workflows.reasons import reason_code
 
@@ -91,6 +96,9 @@ class Operator:
         self.bridge = bridge
         self.settings = service.settings
         self.control = control or DispatchControl(audit)
+        #: meters and readings, and the metered settlement of each interval
+        self.metering = MeteringDesk(service)
+        self.metered = MeteredSettlement(service, self.metering)
         self._held_seen = False
         self.clearings = SerialWorker("feederdao-clearing")
         self._running = False
@@ -251,6 +259,27 @@ class Operator:
 
         await self.step(interval_id, f"push:{period}", run)
 
+    async def settle(self, interval_id: int) -> Settled:
+        """Settle the interval's metered deliveries (step ``settle``)."""
+        return await self.step(
+            interval_id,
+            "settle",
+            lambda: asyncio.to_thread(self.metered.settle, interval_id),
+            Settled.describe,
+        )
+
+    async def post_root(self, interval_id: int) -> str:
+        """Post the interval's settlement root to the vault (step ``post-root``)."""
+        return await self.step(
+            interval_id, "post-root", lambda: asyncio.to_thread(self.metered.post_root, interval_id)
+        )
+
+    async def finalise(self, interval_id: int) -> str:
+        """Make the interval's root final after its challenge window (step ``finalise``)."""
+        return await self.step(
+            interval_id, "finalise", lambda: asyncio.to_thread(self.metered.finalise, interval_id)
+        )
+
     def audit_records(self, event: str | None = None) -> list[dict[str, Any]]:
         """The OPC UA command audit log (writes, read-backs, reconnects)."""
         return self.audit.records(event)
@@ -294,8 +323,54 @@ class Operator:
         return await asyncio.to_thread(self._due, interval_id, name, now)
 
     def _anchored(self, interval_id: int) -> bool:
+        return self._ok(interval_id, "anchor")
+
+    def _ok(self, interval_id: int, name: str) -> bool:
         with self.service.db.read() as s:
-            return repo.step_status(s, interval_id, "anchor") == "ok"
+            return repo.step_status(s, interval_id, name) == "ok"
+
+    def _metered(self) -> bool:
+        """Whether the market settles metered deliveries: a meter is registered, or a
+        settlement vault holds collateral (whose positions must reach the chain, and whose
+        open bids count until their interval is settled)."""
+        chain = self.service.chain
+        if chain is not None and chain.vault is not None:
+            return True
+        with self.service.db.read() as s:
+            return bool(repo.meters(s))
+
+    async def _settle_metered(self, interval_id: int, now: datetime) -> None:
+        """The metered settlement's steps of a published interval whose metering window has
+        closed, each once it is due and the one before it is done."""
+        if not await self._done(interval_id, "settle", now, lambda: self.settle(interval_id)):
+            return
+        chain = self.service.chain
+        if chain is None or chain.vault is None:
+            return
+        if not await self._done(interval_id, "post-root", now, lambda: self.post_root(interval_id)):
+            return
+        if await self.due(interval_id, "finalise", now) and await self._finalisable(interval_id):
+            await self._attempt(self.finalise(interval_id))
+
+    async def _finalisable(self, interval_id: int) -> bool:
+        """Whether the root's challenge window has passed; a chain that cannot say now is
+        asked again on the next tick (logged, never the end of the tick)."""
+        try:
+            return await asyncio.to_thread(self.metered.finalisable, interval_id)
+        except Exception as exc:
+            log.warning("interval %s: cannot read the posted root (%s)", interval_id, exc)
+            return False
+
+    async def _done(
+        self, interval_id: int, name: str, now: datetime, run: Callable[[], Awaitable[object]]
+    ) -> bool:
+        """Whether step ``name`` is done: once ok, or run now (when due) and ok."""
+        if await self._ok_async(interval_id, name):
+            return True
+        return await self.due(interval_id, name, now) and await self._attempt(run())
+
+    async def _ok_async(self, interval_id: int, name: str) -> bool:
+        return await asyncio.to_thread(self._ok, interval_id, name)
 
     def _next_start(self, now: datetime) -> datetime:
         length = self.settings.periods_per_interval * 15 * 60
@@ -361,6 +436,12 @@ class Operator:
                 period = int(elapsed) if elapsed >= 0 else -1
                 if 0 <= period < row.periods and await self.due(row.id, f"push:{period}", now):
                     await self._attempt(self.push(row.id, period))
+            if (
+                row.state == "published"
+                and now >= self.metered.closes_at(row)
+                and await asyncio.to_thread(self._metered)
+            ):
+                await self._settle_metered(row.id, now)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick every ``tick_s`` until ``stop`` is set."""

@@ -17,6 +17,7 @@ router = APIRouter(prefix="/bids", tags=["bids"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Error},
+    402: {"model": Error, "description": "the participant's collateral cannot cover the bid"},
     403: {"model": Error},
     404: {"model": Error},
     409: {"model": Error},

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from feederdao.api.auth import Operator, Reader
+from feederdao.api.auth import Loop, Operator, Reader, client_of
+from feederdao.api.ratelimit import FailureLimiter
 from feederdao.api.schemas import Error
 from feederdao.metering.errors import MeteringError, ReadingsRefused
 from feederdao.metering.readings import MeterReading
@@ -91,15 +92,31 @@ def register_meter(body: MeterIn, _: Operator, metering: Desk) -> MeterOut:
 @router.post(
     "/readings",
     response_model=IngestOut,
-    responses={404: {"model": Error}, 422: {"model": Error}},
+    responses={
+        404: {"model": Error},
+        422: {"model": Error},
+        429: {"model": Error, "description": "too many refused batches from this client"},
+    },
 )
-def post_readings(body: ReadingsIn, metering: Desk) -> Any:
+def post_readings(body: ReadingsIn, metering: Desk, request: Request) -> Any:
     """A batch of signed readings of one interval. The meter's signature authenticates each;
-    the batch is stored whole or not at all; the same reading again is a duplicate."""
+    the batch is stored whole or not at all; the same reading again is a duplicate. A client
+    whose batches were refused ``refused_readings_per_minute`` times within a minute is
+    answered 429 (with ``Retry-After``) before its next batch is checked."""
+    limiter: FailureLimiter = request.app.state.readings_limiter
+    client = client_of(request)
+    wait = limiter.retry_after(client)
+    if wait is not None:
+        raise HTTPException(
+            429,
+            f"too many refused batches of readings from this client; retry in {wait} s",
+            {"Retry-After": str(wait)},
+        )
     try:
         readings = [_reading(r) for r in body.readings]
         report = metering.ingest(readings)
     except ReadingsRefused as exc:
+        limiter.failed(client)
         return JSONResponse(
             status_code=422,
             content={
@@ -119,6 +136,7 @@ def post_readings(body: ReadingsIn, metering: Desk) -> Any:
             },
         )
     except MeteringError as exc:
+        limiter.failed(client)
         raise HTTPException(422, str(exc)) from exc
     return IngestOut(accepted=report.accepted, duplicates=report.duplicates)
 
@@ -126,22 +144,86 @@ def post_readings(body: ReadingsIn, metering: Desk) -> Any:
 @router.get("/intervals/{interval_id}/readings/conflicts")
 def conflicts(interval_id: int, _: Reader, metering: Desk) -> list[dict[str, Any]]:
     """Readings refused because a different one for the same meter, period and device was
-    held first: both, for the operator to resolve."""
+    held first: both, for the operator to resolve (``held`` is null when the two came in one
+    refused batch, so that neither is held)."""
+
+    def content(r: MeterReading | None) -> dict[str, int] | None:
+        if r is None:
+            return None
+        return {"sequence": r.sequence, "imported_wh": r.imported_wh, "exported_wh": r.exported_wh}
+
     return [
         {
-            "held": {
-                "sequence": a.sequence,
-                "imported_wh": a.imported_wh,
-                "exported_wh": a.exported_wh,
-            },
-            "refused": {
-                "sequence": b.sequence,
-                "imported_wh": b.imported_wh,
-                "exported_wh": b.exported_wh,
-            },
-            "meter": a.meter,
-            "period": a.period,
-            "device": a.device,
+            "held": content(a),
+            "refused": content(b),
+            "meter": b.meter,
+            "period": b.period,
+            "device": b.device,
         }
         for a, b in metering.conflicts(interval_id)
     ]
+
+
+STEP_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Error, "description": "the step failed (recorded; see the interval's steps)"},
+    404: {"model": Error},
+    409: {"model": Error},
+    422: {"model": Error},
+    503: {"model": Error},
+}
+
+
+class SettledOut(BaseModel):
+    interval_id: int
+    root: str
+    readings: int
+    substituted: int
+    operator_units: int
+
+
+class TransactionOut(BaseModel):
+    interval_id: int
+    transaction: str
+
+
+@router.post("/intervals/{interval_id}/settle", response_model=SettledOut, responses=STEP_ERRORS)
+async def settle(interval_id: int, _: Operator, op: Loop) -> SettledOut:
+    """Settle the interval's metered deliveries (the loop's ``settle`` step; idempotent)."""
+    done = await op.settle(interval_id)
+    return SettledOut(**{k: getattr(done, k) for k in SettledOut.model_fields})
+
+
+@router.post(
+    "/intervals/{interval_id}/post-root", response_model=TransactionOut, responses=STEP_ERRORS
+)
+async def post_root(interval_id: int, _: Operator, op: Loop) -> TransactionOut:
+    """Post the interval's settlement root to the vault (the ``post-root`` step; idempotent)."""
+    return TransactionOut(interval_id=interval_id, transaction=await op.post_root(interval_id))
+
+
+@router.post(
+    "/intervals/{interval_id}/finalise", response_model=TransactionOut, responses=STEP_ERRORS
+)
+async def finalise(interval_id: int, _: Operator, op: Loop) -> TransactionOut:
+    """Make the interval's root final once its challenge window has passed (the ``finalise``
+    step; idempotent)."""
+    return TransactionOut(interval_id=interval_id, transaction=await op.finalise(interval_id))
+
+
+@router.get("/intervals/{interval_id}/metered-settlement", responses={404: {"model": Error}})
+def metered_settlement(interval_id: int, _: Reader, op: Loop) -> dict[str, Any]:
+    """The interval's metered settlement: every account's cumulative position (token units),
+    the participants' rows, the (device, period) pairs settled on schedule for want of a
+    reading, the root and its transactions; and the evidence that recomputes the root."""
+    row = op.metered.stored(interval_id)
+    return {
+        "interval_id": row.interval_id,
+        "root": row.root,
+        "positions": row.positions,
+        "rows": row.rows,
+        "substituted": row.substituted,
+        "operator_units": row.operator_units,
+        "posted_tx": row.posted_tx,
+        "finalised_tx": row.finalised_tx,
+        "evidence": op.metered.evidence(interval_id),
+    }

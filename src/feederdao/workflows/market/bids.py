@@ -19,12 +19,14 @@ from feederdao.store import repositories as repo
 from feederdao.store.errors import ConflictError, DuplicateKeyError
 from feederdao.store.models import BidRow, IntervalRow, ParticipantRow
 from feederdao.workflows.errors import NotApprovedError, SignerMismatchError
+from feederdao.workflows.market.collateral import Collateral
 from feederdao.workflows.market.context import MarketContext
 
 
 class Bids:
     def __init__(self, ctx: MarketContext) -> None:
         self.ctx = ctx
+        self.collateral = Collateral(ctx)
 
     def _check(
         self,
@@ -84,7 +86,9 @@ class Bids:
 
         The participant is ``participant_id``, or the one registered with ``address``. The
         interval's state is read under a lock held until the bid is committed, and the time is
-        taken once the lock is held: a bid committed after the gate closed is impossible."""
+        taken once the lock is held: a bid committed after the gate closed is impossible. With
+        a settlement vault, a new bid its participant's collateral cannot cover is refused
+        (:class:`~feederdao.workflows.market.collateral.Collateral`)."""
         owner, content = "", {}
         try:
             with self.ctx.db.session() as s:
@@ -97,6 +101,18 @@ class Bids:
                 interval = repo.get_interval(s, interval_id, lock="share")
                 owner = part.id
                 content = self._check(part, interval, period, bus, side, device_id, blocks)
+                if repo.bid_by_key(s, owner, idempotency_key) is None and repo.gate_is_open(
+                    interval, self.ctx.clock()
+                ):
+                    self.collateral.require(
+                        s,
+                        part,
+                        interval,
+                        side,
+                        content["blocks"],
+                        f"bid {idempotency_key!r} (interval {interval.id}, period {period}, "
+                        f"{side})",
+                    )
                 return repo.submit_bid(
                     s, interval, owner, idempotency_key, content, auth, signature, self.ctx.clock()
                 )

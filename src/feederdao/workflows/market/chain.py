@@ -12,12 +12,13 @@ from web3 import Web3
 from feederdao.errors import FieldError
 from feederdao.governance.chain import connect, use_private_key
 from feederdao.governance.dao import Dao
-from feederdao.governance.deploy import DaoAddresses, DaoConfig, deploy_dao
+from feederdao.governance.deploy import DaoAddresses, DaoConfig, deploy_contract, deploy_dao
 from feederdao.governance.embedded import deployment_account
 from feederdao.governance.envelope import SafetyEnvelope
 from feederdao.governance.reader import ParameterReader, ReaderState
 from feederdao.governance.registry import SettlementRegistry
 from feederdao.governance.signing import MarketDomain, domain_separator
+from feederdao.governance.vault import Vault, VaultAddresses, deploy_vault
 from feederdao.store import repositories as repo
 from feederdao.store.db import Database
 from feederdao.workflows.market.settings import ServiceSettings
@@ -45,12 +46,14 @@ class StoreReaderState:
 
 @dataclass
 class ChainContext:
-    """The governance contracts, the safe reader, and the registry that anchors results."""
+    """The governance contracts, the safe reader, the registry that anchors results and, when
+    one is configured, the settlement vault that holds the participants' collateral."""
 
     w3: Web3
     dao: Dao
     reader: ParameterReader
     registry: SettlementRegistry
+    vault: Vault | None = None
 
     @property
     def operator(self) -> str:
@@ -83,8 +86,21 @@ def deployment_seed(db: Database) -> bytes:
 def connect_chain(settings: ServiceSettings, db: Database) -> ChainContext:
     """The chain the settings name, or an in-process chain with a freshly deployed DAO (from
     this deployment's own account, so that its contract addresses and signing domain are its
-    own: :mod:`feederdao.governance.embedded`)."""
+    own: :mod:`feederdao.governance.embedded`).
+
+    The settlement vault: with ``rpc_url``, the one ``vault_file`` names (as ``feederdao vault
+    deploy`` writes it); on the in-process chain, with ``embedded_vault``, a test euro token
+    (minted by the chain's first account) and a vault deployed at start."""
     envelope = SafetyEnvelope.from_toml(Path(settings.envelope)) if settings.envelope else None
+    vault: Vault | None = None
+    if settings.rpc_url is None and settings.vault_file:
+        raise FieldError(
+            "vault_file",
+            "the in-process chain starts afresh on every run: set embedded_vault = true "
+            "for a vault of its own, or rpc_url for the chain the vault file describes",
+        )
+    if settings.rpc_url is not None and settings.embedded_vault:
+        raise FieldError("embedded_vault", "embedded_vault is for the in-process chain only")
     if settings.rpc_url is None:
         w3 = connect()
         a = list(w3.eth.accounts)
@@ -94,6 +110,9 @@ def connect_chain(settings: ServiceSettings, db: Database) -> ChainContext:
         )
         operator: str = a[2]
         envelope = replace(envelope or SafetyEnvelope(), confirmations=0)
+        if settings.embedded_vault:
+            token = deploy_contract(w3, "TestStableToken", deployer, a[0]).address
+            vault = Vault(w3, deploy_vault(w3, deployer, addresses, token=token))
     else:
         if not settings.dao_file or not settings.operator_key:
             raise FieldError(
@@ -102,6 +121,8 @@ def connect_chain(settings: ServiceSettings, db: Database) -> ChainContext:
         w3 = connect(settings.rpc_url)
         addresses = DaoAddresses.read(Path(settings.dao_file))
         operator = use_private_key(w3, settings.operator_key)
+        if settings.vault_file:
+            vault = Vault(w3, VaultAddresses.read(Path(settings.vault_file)))
     reader = ParameterReader(w3, addresses.parameters, envelope, StoreReaderState(db))
     dao = Dao(w3, addresses)
-    return ChainContext(w3, dao, reader, SettlementRegistry(dao, operator))
+    return ChainContext(w3, dao, reader, SettlementRegistry(dao, operator), vault)

@@ -23,6 +23,8 @@ class ServiceSettings:
     dao_file: str | None = None
     operator_key: str | None = None
     envelope: str | None = None
+    vault_file: str | None = None  # with rpc_url: the settlement vault bids are covered by
+    embedded_vault: bool = False  # on the in-process chain: deploy a vault and a test euro
     host: str = "127.0.0.1"
     port: int = 8000
     market_endpoint: str = "opc.tcp://127.0.0.1:4841/feederdao/market"
@@ -37,6 +39,7 @@ class ServiceSettings:
     max_body_bytes: int = 64 * 1024
     max_json_depth: int = 32
     auth_failures_per_minute: int = 10
+    refused_readings_per_minute: int = 10
     store_busy_timeout_s: float = 2.0
     gate_overdue_after_s: float = 30.0
     loop_stuck_after_s: float = 300.0

@@ -1,0 +1,224 @@
+"""The operator loop's metered settlement of an interval, once its metering window has closed:
+
+1. ``settle``: the schedule, prices and day-ahead settlement of the interval's anchored
+   clearing document, the readings held in the store (a metered device with no reading for a
+   period is settled on its schedule and flagged), the deviation charge the clearing ran with,
+   the previous interval's cumulative positions; the result (positions, rows, substitutions,
+   the Merkle root) and its evidence (for ``feederdao settle verify``) are stored;
+2. ``post-root``: the root goes to the settlement vault (one transaction);
+3. ``finalise``: once the chain's time has passed the root's challenge window, the root is
+   made final, and participants may withdraw against it.
+
+Each is idempotent: a retry after a failure finds what was done (in the store, or on chain)
+and does not do it twice. Intervals are settled in order (positions are cumulative): settling
+one that is older than the latest settled interval is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from feederdao.domain.network import GENERATION
+from feederdao.governance.merkle import PositionTree
+from feederdao.metering.settlement import (
+    Schedule,
+    cumulative_positions,
+    settle_deviations,
+    to_units,
+)
+from feederdao.store import repositories as repo
+from feederdao.store.errors import NotFoundError
+from feederdao.store.models import IntervalRow, MeteredSettlementRow
+from feederdao.workflows.errors import StepFailed
+from feederdao.workflows.market import MarketService
+from feederdao.workflows.metering import IntervalSettlement, evidence
+from feederdao.workflows.metering_desk import MeteringDesk
+
+
+def evidence_name(interval_id: int) -> str:
+    return f"metered-evidence-{interval_id}"
+
+
+@dataclass(frozen=True)
+class Settled:
+    interval_id: int
+    root: str
+    readings: int
+    substituted: int
+    operator_units: int
+
+    def describe(self) -> str:
+        if not self.substituted:
+            return ""
+        return f"{self.substituted} metered period(s) without a reading settled on schedule"
+
+
+class MeteredSettlement:
+    def __init__(self, service: MarketService, desk: MeteringDesk) -> None:
+        self.service = service
+        self.desk = desk
+
+    def closes_at(self, row: IntervalRow) -> datetime:
+        """When the interval's metering window closes."""
+        end = row.start + timedelta(minutes=row.periods * row.period_minutes)
+        return end + timedelta(seconds=self.desk.window_s)
+
+    def _schedule(self, interval_id: int) -> tuple[Schedule, float, dict[str, str]]:
+        """The anchored clearing's schedule, its deviation charge and the wallet of every
+        participant (its approved devices and bus as the store holds them)."""
+        view = self.service.network.view
+        with self.service.db.read() as s:
+            interval = repo.get_interval(s, interval_id)
+            doc = json.loads(repo.get_result(s, interval_id).result_json)
+            parts = repo.list_participants(s)
+        owner = {d: p.id for p in parts for d in (p.devices or [])}
+        bus_of = {p.id: int(p.bus) for p in parts if p.bus is not None}
+        hours = interval.period_minutes / 60.0
+        export: dict[tuple[str, int], int] = {}
+        for sp in doc["setpoints"]:
+            d = sp["device_id"]
+            if d not in owner or sp.get("position") is not None:
+                continue
+            sign = 1.0 if view.device(d).kind in GENERATION else -1.0
+            export[(d, int(sp["period"]))] = round(sign * float(sp["p_mw"]) * hours * 1e6)
+        dlmp_rows = doc["prices"]["dlmp"]
+        dlmp = {
+            int(b): tuple(float(row[i]) for row in dlmp_rows)
+            for i, b in enumerate(doc["bus_indices"])
+        }
+        st = doc["settlement"]
+        day_ahead = {
+            r["participant_id"]: -to_units(float(r["energy_payment_eur"]) + float(r["fee_eur"]))
+            for r in st["rows"]
+        }
+        schedule = Schedule(
+            interval.periods,
+            hours,
+            export,
+            owner,
+            bus_of,
+            dlmp,
+            day_ahead,
+            to_units(float(st["merchandising_surplus_eur"])),
+        )
+        charge = float(doc["parameters"]["deviation_charge_eur_per_mwh"])
+        return schedule, charge, {p.id: p.address for p in parts}
+
+    def settle(self, interval_id: int) -> Settled:
+        """Settle the interval from its anchored clearing and its stored readings (once)."""
+        with self.service.db.read() as s:
+            done = repo.metered_settlement(s, interval_id)
+            latest = repo.latest_metered_settlement(s)
+        if done is not None:
+            return self._settled(done, len(self.desk.readings(interval_id)))
+        if latest is not None and latest.interval_id > interval_id:
+            raise StepFailed(
+                f"interval {latest.interval_id} is settled already: positions are cumulative, "
+                f"so interval {interval_id} can no longer be settled after it"
+            )
+        previous = {str(k): int(v) for k, v in (latest.positions if latest else {}).items()}
+        chain = self.service.ctx.require_chain("positions are owed to wallets on chain")
+        schedule, charge, addresses = self._schedule(interval_id)
+        book = self.desk.book(interval_id)
+        metered = [d.device_id for reg in book.registrations.values() for d in reg.devices]
+        settlement = settle_deviations(schedule, book.net_export_wh(), metered, charge)
+        operator = chain.operator
+        used = {r.participant_id: addresses[r.participant_id] for r in settlement.rows}
+        positions = cumulative_positions(previous, settlement, used, operator)
+        tree = PositionTree.build(positions)
+        root = "0x" + tree.root.hex()
+        settled = IntervalSettlement(interval_id, schedule, settlement, positions, tree)
+        doc = evidence(settled, book, chain.domain, charge, used, operator, previous)
+        rows: list[dict[str, Any]] = [
+            {
+                "participant_id": r.participant_id,
+                "day_ahead_units": r.day_ahead_units,
+                "deviation_units": r.deviation_units,
+                "charge_units": r.charge_units,
+                "final_units": r.final_units,
+                "deviation_wh": r.deviation_wh,
+                "substituted_periods": r.substituted_periods,
+            }
+            for r in settlement.rows
+        ]
+        with self.service.db.session() as s:
+            row = repo.save_metered_settlement(
+                s,
+                interval_id,
+                root,
+                positions,
+                rows,
+                list(settlement.substituted),
+                settlement.operator_units,
+            )
+            repo.save_document(s, evidence_name(interval_id), json.dumps(doc))
+        return self._settled(row, len(book.readings))
+
+    @staticmethod
+    def _settled(row: MeteredSettlementRow, readings: int) -> Settled:
+        return Settled(
+            row.interval_id, row.root, readings, len(row.substituted), row.operator_units
+        )
+
+    def stored(self, interval_id: int) -> MeteredSettlementRow:
+        """The interval's stored metered settlement (NotFoundError: not settled)."""
+        with self.service.db.read() as s:
+            row = repo.metered_settlement(s, interval_id)
+        if row is None:
+            raise NotFoundError(f"interval {interval_id} has no metered settlement yet")
+        return row
+
+    def evidence(self, interval_id: int) -> dict[str, Any] | None:
+        """The stored evidence of a settled interval (None: not settled)."""
+        with self.service.db.read() as s:
+            text = repo.load_document(s, evidence_name(interval_id))
+        return None if text is None else dict(json.loads(text))
+
+    def _vault_row(self, interval_id: int) -> tuple[Any, MeteredSettlementRow]:
+        chain = self.service.ctx.require_chain("there is no vault to post roots to")
+        if chain.vault is None:
+            raise StepFailed("this service has no settlement vault configured")
+        with self.service.db.read() as s:
+            row = repo.metered_settlement(s, interval_id)
+        if row is None:
+            raise StepFailed(f"interval {interval_id} has no metered settlement to post")
+        return chain, row
+
+    def post_root(self, interval_id: int) -> str:
+        """Post the interval's root to the vault (once: a root the vault already holds for the
+        interval is recorded, not posted again); the transaction hash."""
+        chain, row = self._vault_row(interval_id)
+        vault = chain.vault
+        held = vault.posted(interval_id)
+        if held.root == bytes.fromhex(row.root[2:]) and not held.rejected:
+            tx = row.posted_tx or "already-posted"
+        else:
+            receipt = vault.post_root(chain.operator, interval_id, bytes.fromhex(row.root[2:]))
+            tx = "0x" + bytes(receipt["transactionHash"]).hex()
+        with self.service.db.session() as s:
+            repo.mark_metered_settlement(s, interval_id, posted_tx=tx, at=self.service.clock())
+        return tx
+
+    def finalisable(self, interval_id: int) -> bool:
+        """Whether the chain's time has passed the posted root's challenge window."""
+        chain, _ = self._vault_row(interval_id)
+        held = chain.vault.posted(interval_id)
+        now = int(chain.w3.eth.get_block("latest")["timestamp"])
+        return bool(held.final_after > 0 and now >= held.final_after)
+
+    def finalise(self, interval_id: int) -> str:
+        """Make the posted root final (a later final interval supersedes it: recorded as done)."""
+        chain, _ = self._vault_row(interval_id)
+        vault = chain.vault
+        final_interval, _ = vault.final()
+        if final_interval >= interval_id:
+            tx = f"superseded-by-{final_interval}" if final_interval > interval_id else "final"
+        else:
+            receipt = vault.finalize(chain.operator, interval_id)
+            tx = "0x" + bytes(receipt["transactionHash"]).hex()
+        with self.service.db.session() as s:
+            repo.mark_metered_settlement(s, interval_id, finalised_tx=tx, at=self.service.clock())
+        return tx

@@ -191,14 +191,14 @@ def add_storage(lp: LinearProgram, data: MarketData, injections: Injections) -> 
     """Storage: charge/discharge power, state of charge and reactive capability.
 
     Optimised: soc[t] = soc[t−1] + (η_c · ch[t] − dis[t] / η_d) · Δt within [soc_min, soc_max],
-    the final state at least the initial one (``storage_end``: or equal to it, or free), ch + dis ≤ P_max (one converter: charging and
-    discharging share the period), and (ch − dis, Q) inside the converter's polygon, written
-    folded (:meth:`Polygon.folded`: a quarter of the rows for the same polygon) and only where
-    a solve left it (:func:`add_capability_rows`): most units never use the reactive power that
-    would take them there, and the full set of rows made the program several times slower to
-    solve. Held at
-    its profile: charge and discharge are fixed and Q is bounded by the circle; no state of
-    charge, so the periods stay independent.
+    the final state at least the initial one (``storage_end``: or equal to it, or free),
+    ch + dis ≤ P_max (one converter: charging and discharging share the period), and
+    (ch − dis, Q) inside the converter's polygon, written folded (:meth:`Polygon.folded`: a
+    quarter of the rows for the same polygon) and only where a solve left it
+    (:func:`add_capability_rows`): most units never use the reactive power that would take them
+    there, and the full set of rows made the program several times slower to solve. Held at its
+    profile: charge and discharge are fixed and Q is bounded by the circle; no state of charge,
+    so the periods stay independent.
     """
     units = data.storage
     n_t, n_s = data.n_periods, len(units)

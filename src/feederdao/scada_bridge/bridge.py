@@ -411,6 +411,40 @@ class Bridge:
                 return out
             await asyncio.sleep(0.05)
 
+    async def read_energy(self, device_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Each device's meter registers, (imported Wh, exported Wh) since the meter
+        started, read in one request (the node map's ``energy_imported`` and
+        ``energy_exported``)."""
+        if self._client is None:
+            raise BridgeError(f"the bridge is not connected to {self.nodemap.endpoint}")
+        nodes: list[Any] = []
+        for device_id in device_ids:
+            dev = self.nodemap.devices.get(device_id)
+            if dev is None or not {"energy_imported", "energy_exported"} <= set(dev.nodes):
+                raise BridgeError(
+                    f"the node map gives device {device_id!r} no meter registers "
+                    "(energy_imported and energy_exported)"
+                )
+            nodes += [self._node(dev, dev.nodes["energy_imported"])]
+            nodes += [self._node(dev, dev.nodes["energy_exported"])]
+        try:
+            values = await self._client.read_values(nodes)
+        except (ua.UaError, *_CONNECTION_ERRORS) as exc:
+            raise BridgeError(
+                f"cannot read the meter registers of {len(device_ids)} device(s) on "
+                f"{self.nodemap.endpoint}: {_reason(exc)}"
+            ) from exc
+        out: dict[str, tuple[int, int]] = {}
+        for k, device_id in enumerate(device_ids):
+            imported, exported = values[2 * k], values[2 * k + 1]
+            if not all(isinstance(v, int) and v >= 0 for v in (imported, exported)):
+                raise BridgeError(
+                    f"device {device_id!r}: the meter registers read {imported!r} and "
+                    f"{exported!r}, not counts of Wh"
+                )
+            out[device_id] = (int(imported), int(exported))
+        return out
+
     async def read(self, identifiers: Sequence[str], namespace: str | None = None) -> list[Any]:
         """Read the values of string node ids in ``namespace`` (a URI; the node map's by
         default), e.g. the voltages a simulator publishes."""

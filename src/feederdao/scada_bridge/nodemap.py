@@ -44,6 +44,8 @@ NODE_FIELDS = (
     "command_id",
     "p_measured",
     "q_measured",
+    "energy_imported",
+    "energy_exported",
 )
 DISCRETE_KINDS = ("tap", "capacitor")
 
@@ -172,6 +174,8 @@ def nodemap_for(
         "command_id": "CommandId",
         "p_measured": "P_MW",
         "q_measured": "Q_Mvar",
+        "energy_imported": "EnergyImported_Wh",
+        "energy_exported": "EnergyExported_Wh",
     }
     out = {}
     for dev_id, kind, p_min, p_max, s in devices:

@@ -16,7 +16,14 @@ A written setpoint that is not finite or lies outside the nameplate is refused f
 * ramps each device toward its setpoint;
 * reverts a device to its default when its reversion timeout passes without a fresh command or
   heartbeat;
-* runs an AC power flow (pandapower's model) at the devices' actual powers and publishes it.
+* runs an AC power flow (pandapower's model) at the devices' actual powers and publishes it;
+* meters every device: ``EnergyImported_Wh`` and ``EnergyExported_Wh`` are cumulative energy
+  registers (as a meter's import and export registers, OBIS 1.8.0 and 2.8.0) counting the
+  device's actual power over simulated time (``time_scale`` simulated seconds per second).
+
+Deliveries deviate from the setpoints the way real devices do (:class:`Deviations`, seeded):
+a device ramps toward its setpoint (late response), clouds cap what PV delivers, and a
+stubborn device accepts a command and keeps running where it was.
 
 A cycle that fails (the power flow does not converge, say) is logged, the measurements it could
 not update keep their last value and time but turn ``UncertainLastUsableValue``, and
@@ -85,6 +92,21 @@ MEASUREMENT_FIELDS = ("P_MW", "Q_Mvar", "Reverted")
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Deviations:
+    """How the simulated devices deliver less than their setpoints: every cycle a cloud caps
+    each PV inverter at ``1 − cloud_fraction · u`` of its setpoint (u uniform in [0, 1), drawn
+    from ``seed``), and the ``stubborn`` devices ignore their setpoints."""
+
+    seed: int = 0
+    cloud_fraction: float = 0.0
+    stubborn: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.cloud_fraction <= 1.0:
+            raise BridgeError(f"cloud_fraction must be in [0, 1], not {self.cloud_fraction}")
+
+
 @dataclass
 class SimDevice:
     device: Device
@@ -107,6 +129,15 @@ class SimDevice:
     refused: list[str] = field(default_factory=list)
     duplicates: int = 0
     nodes: dict[str, Any] = field(default_factory=dict)
+    imported_wh: float = 0.0  # the meter's registers
+    exported_wh: float = 0.0
+
+    @property
+    def export_mw(self) -> float:
+        """Net export: generation positive for PV and renewables, the negative of the
+        consumption (or charging) for the others."""
+        generation = self.device.kind in (DeviceKind.PV, DeviceKind.RENEWABLE)
+        return self.actual_p if generation else -self.actual_p
 
 
 @dataclass
@@ -145,7 +176,14 @@ class FeederSimulator:
         allow_insecure: bool = False,
         period_s: float = 0.2,
         read_only: tuple[str, ...] = (),
+        time_scale: float = 1.0,
+        deviations: Deviations | None = None,
     ) -> None:
+        if not (math.isfinite(time_scale) and time_scale > 0):
+            raise BridgeError(f"time_scale must be a positive number, not {time_scale}")
+        self.time_scale = time_scale
+        self.deviations = deviations or Deviations()
+        self._rng = np.random.default_rng(self.deviations.seed)
         if security is None and not allow_insecure:
             raise BridgeError("the simulator serves encrypted endpoints only unless allow_insecure")
         self.view = view
@@ -390,6 +428,20 @@ class FeederSimulator:
                 "Index of the bus the device is connected to.",
                 None,
             ),
+            (
+                "EnergyImported_Wh",
+                ua.Variant(0, ua.VariantType.UInt64),
+                "Meter register: energy the device has taken from the network (consumed or "
+                "charged) since the simulator started, Wh, cumulative.",
+                None,
+            ),
+            (
+                "EnergyExported_Wh",
+                ua.Variant(0, ua.VariantType.UInt64),
+                "Meter register: energy the device has fed into the network (generated or "
+                "discharged) since the simulator started, Wh, cumulative.",
+                None,
+            ),
         ]
         for name, variant, text, rule in plain:
             node = await im.add_value(
@@ -539,9 +591,10 @@ class FeederSimulator:
                         dev.refused.append(command)  # equipment never acts on such a command
                         dev.last_command = command
                         continue
-                    dev.target_p, dev.target_q = (
-                        (p, q) if enabled else (dev.default_p, dev.default_q)
-                    )
+                    if dev.device.device_id not in self.deviations.stubborn:
+                        dev.target_p, dev.target_q = (
+                            (p, q) if enabled else (dev.default_p, dev.default_q)
+                        )
                     dev.timeout_s = timeout if timeout > 0 else math.inf
                     dev.ramp = ramp if ramp > 0 else math.inf
                     dev.applied.append(command)
@@ -555,6 +608,20 @@ class FeederSimulator:
             step = dev.ramp * dt
             dev.actual_p += float(np.clip(dev.target_p - dev.actual_p, -step, step))
             dev.actual_q = dev.target_q
+            if dev.device.kind == DeviceKind.PV and self.deviations.cloud_fraction:
+                cap = dev.target_p * (1.0 - self.deviations.cloud_fraction * self._rng.random())
+                dev.actual_p = min(dev.actual_p, cap)
+            wh = dev.export_mw * 1e6 * dt * self.time_scale / 3600.0
+            if wh >= 0:
+                dev.exported_wh += wh
+            else:
+                dev.imported_wh -= wh
+            # the registers count whole watt-hours, as a meter shows them
+            for name, value in (
+                ("EnergyImported_Wh", dev.imported_wh),
+                ("EnergyExported_Wh", dev.exported_wh),
+            ):
+                await dev.nodes[name].write_value(ua.Variant(int(value), ua.VariantType.UInt64))
         moved = False
         for disc in self.discrete.values():
             command = str(await disc.nodes["CommandId"].read_value())

@@ -248,13 +248,26 @@ class Watch:
     def __init__(self) -> None:
         self.problems: list[str] = []
         self.expected: list[tuple[str, str, int]] = []  # (method, path, status) allowed once
+        # what a test expects to see (a console error or a failed request containing the text),
+        # with how often it was seen
+        self.tolerated: dict[str, int] = {}
+
+    def _tolerated(self, text: str) -> bool:
+        for pattern in self.tolerated:
+            if pattern in text:
+                self.tolerated[pattern] += 1
+                return True
+        return False
 
     def attach(self, page: Any, name: str) -> None:
         def console(msg: Any) -> None:
             # Chromium also logs each HTTP error response as a console error: those are judged
             # by response() below, against what the test expects
-            if msg.type == "error" and "the server responded with a status of" not in msg.text:
-                self.problems.append(f"{name}: console error: {msg.text}")
+            if msg.type != "error" or "the server responded with a status of" in msg.text:
+                return
+            where = httpx.URL(msg.location.get("url") or "/").path
+            if not self._tolerated(f"{msg.text} ({where})"):
+                self.problems.append(f"{name}: console error: {msg.text} ({where})")
 
         def response(r: Any) -> None:
             if r.status < 400:
@@ -267,9 +280,11 @@ class Watch:
             self.problems.append(f"{name}: {r.request.method} {path} answered {r.status}")
 
         def failed(req: Any) -> None:
-            if httpx.URL(req.url).path == "/events" and "ERR_ABORTED" in (req.failure or ""):
+            path = httpx.URL(req.url).path
+            if path == "/events" and "ERR_ABORTED" in (req.failure or ""):
                 return  # the event stream, closed with its page
-            self.problems.append(f"{name}: request failed: {req.method} {req.url} {req.failure}")
+            if not self._tolerated(f"{req.method} {path} {req.failure}"):
+                self.problems.append(f"{name}: request failed: {req.method} {path} {req.failure}")
 
         page.on("console", console)
         page.on("pageerror", lambda exc: self.problems.append(f"{name}: page error: {exc}"))

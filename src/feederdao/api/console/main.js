@@ -50,7 +50,7 @@ async function signIn(key) {
   showRole();
 }
 
-let busy = null, again = false;
+let busy = null, again = false, failed = false;
 async function refresh() {
   if (busy) { again = true; return busy; }
   busy = (async () => {
@@ -62,7 +62,9 @@ async function refresh() {
       if (session.seesAll) auditor.load(list);
       await Promise.all(jobs);
       document.body.dataset.refreshed = String(Date.now());
+      if (failed) { failed = false; flash(""); }  // what a failed refresh said is over
     } catch (e) {
+      failed = true;
       flash(e instanceof ApiError ? e.text : String(e));
     }
   })();
@@ -71,16 +73,40 @@ async function refresh() {
   if (again) { again = false; await refresh(); }
 }
 
-// One stream; EventSource reconnects by itself (after the server's retry: interval).
+// One stream. EventSource comes back by itself after a dropped connection (after the server's
+// `retry:`), but gives up for good on an answer that is not a stream (a proxy's 502 or 503 while
+// the service restarts): then the page opens a new one, waiting 1, 2, 4 … 30 s (with a little
+// jitter, so that consoles do not all come back at once). Events sent while it was away are
+// lost, so every reconnection reloads what the page shows.
 let pending = null;
+const soon = () => { clearTimeout(pending); pending = setTimeout(refresh, 150); };
 function listen() {
   const live = $("live");
-  const es = new EventSource("/events");
-  es.onopen = () => { live.textContent = "live"; live.className = "live on"; };
-  es.onerror = () => { live.textContent = "reconnecting…"; live.className = "live off"; };
-  const soon = () => { clearTimeout(pending); pending = setTimeout(refresh, 150); };
-  for (const kind of ["interval", "step", "dispatch", "resync"]) es.addEventListener(kind, soon);
-  window.addEventListener("pagehide", () => es.close());
+  const shown = (on) => {
+    live.textContent = on ? "live" : "reconnecting…";
+    live.className = `live ${on ? "on" : "off"}`;
+    document.body.dataset.live = on ? "on" : "off";
+  };
+  let es = null, wait = 1000, timer = null, dropped = false;
+  const open = () => {
+    es = new EventSource("/events");
+    es.onopen = () => {
+      shown(true);
+      wait = 1000;
+      if (dropped) { dropped = false; soon(); }
+    };
+    es.onerror = () => {
+      dropped = true;
+      shown(false);
+      if (es.readyState !== EventSource.CLOSED) return;  // the browser retries by itself
+      clearTimeout(timer);
+      timer = setTimeout(open, wait * (1 + Math.random() * 0.2));
+      wait = Math.min(wait * 2, 30000);
+    };
+    for (const kind of ["interval", "step", "dispatch", "resync"]) es.addEventListener(kind, soon);
+  };
+  open();
+  window.addEventListener("pagehide", () => { clearTimeout(timer); es.close(); });
 }
 
 $("signin").addEventListener("submit", async (e) => {

@@ -78,6 +78,16 @@ class ApiKeyIn(In):
     label: Annotated[str, Field(max_length=200)] = ""
 
 
+class NewApiKeyIn(In):
+    """A key to issue from the API: a participant's (``participant_id`` of an approved
+    participant) or an auditor's. Operator keys are issued on the server only
+    (``feederdao db api-key operator``)."""
+
+    role: Annotated[str, Field(max_length=16)]
+    participant_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    label: Annotated[str, Field(max_length=200)] = ""
+
+
 class ApiKeyInfo(Out):
     """An issued key as stored (never the key itself)."""
 

@@ -32,6 +32,8 @@ export async function api(path, { method = "GET", body, headers = {}, anonymous 
   }
   if (!r.ok) {
     const msg = data && typeof data.error === "string" ? data.error : `${r.status} ${r.statusText}`;
+    // the key was revoked, rotated or has expired: the page signs out (main.js)
+    if (r.status === 401 && h.Authorization) document.dispatchEvent(new CustomEvent("keyrefused", { detail: msg }));
     throw new ApiError(r.status, msg, data ? data.field : null);
   }
   return data;

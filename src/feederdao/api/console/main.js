@@ -115,12 +115,21 @@ $("signin").addEventListener("submit", async (e) => {
   $("apikey").value = "";
   await refresh();
 });
-$("signout").addEventListener("click", async () => {
+function signOut() {
   auth.key = null;
   session.role = session.participantId = null;
   participant.me = null;
   showRole();
+}
+$("signout").addEventListener("click", async () => {
+  signOut();
   await refresh();
+});
+// a key refused while signed in (revoked, rotated, expired): signed out, with the API's words
+document.addEventListener("keyrefused", (e) => {
+  if (!session.role) return;
+  signOut();
+  flash(`Signed out: ${e.detail}. Sign in again.`);
 });
 window.addEventListener("hashchange", route);
 

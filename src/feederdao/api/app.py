@@ -21,6 +21,7 @@ from feederdao.api.routers import (
     governance,
     intervals,
     keys,
+    login,
     participants,
     system,
 )
@@ -63,7 +64,7 @@ def create_app(operator: Operator) -> FastAPI:
         app.include_router(r.router)
     app.include_router(metering_readings.router)
     app.include_router(docs.router)
-    for r in (console, events, dispatch, audit):  # the web console and what it needs
+    for r in (console, login, events, dispatch, audit):  # the web console and what it needs
         app.include_router(r.router)
     app.state.price_grids = console.GridCache()
     app.add_middleware(

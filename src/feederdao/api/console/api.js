@@ -18,6 +18,11 @@ export const auth = {
   set key(value) {
     if (value) sessionStorage.setItem(KEY, value); else sessionStorage.removeItem(KEY);
   },
+  // when a wallet sign-in's session key ends (null for an API key typed in)
+  get until() { return sessionStorage.getItem(`${KEY}.until`); },
+  set until(value) {
+    if (value) sessionStorage.setItem(`${KEY}.until`, value); else sessionStorage.removeItem(`${KEY}.until`);
+  },
 };
 
 export async function api(path, { method = "GET", body, headers = {}, anonymous = false } = {}) {

@@ -5,7 +5,7 @@ import { AuditorView, OperatorView, ParticipantView, flash } from "./roles.js";
 
 const $ = (id) => document.getElementById(id);
 const session = {
-  role: null, participantId: null,
+  role: null, participantId: null, until: null,
   get key() { return auth.key; },
   get seesAll() { return this.role === "operator" || this.role === "auditor"; },
 };
@@ -31,19 +31,23 @@ function showRole() {
   for (const el of document.querySelectorAll(".needs-role")) el.hidden = el.dataset.role.split(" ").includes(session.role);
   $("signin").hidden = Boolean(session.role);
   $("whoami").hidden = $("signout").hidden = !session.role;
-  $("whoami").textContent = session.role ? `${session.role}${session.participantId ? ` ${session.participantId}` : ""}` : "";
+  const until = session.until ? ` (wallet, until ${session.until.slice(11, 16)} UTC)` : "";
+  $("whoami").textContent = session.role ? `${session.role}${session.participantId ? ` ${session.participantId}` : ""}${until}` : "";
   document.body.dataset.role = session.role || "";
 }
 
-async function signIn(key) {
+async function signIn(key, until = null) {
   auth.key = key;
+  if (until) auth.until = until;
   try {
     const who = await api("/session");
     session.role = who.role;
     session.participantId = who.participant_id;
+    session.until = auth.until;
     flash("");
   } catch (e) {
     auth.key = null;
+    auth.until = null;
     session.role = null;
     flash(e instanceof ApiError ? `Sign-in refused: ${e.text}` : String(e));
   }
@@ -115,8 +119,36 @@ $("signin").addEventListener("submit", async (e) => {
   $("apikey").value = "";
   await refresh();
 });
+// Sign-In with Ethereum: the service writes the message (its domain, the address, a nonce, the
+// times), the wallet shows and signs it (personal_sign), the service checks it and answers with
+// a session key that ends at the message's expiration time.
+const hex = (text) => `0x${Array.from(new TextEncoder().encode(text), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+async function walletSignIn() {
+  const err = $("p-wallet-error");
+  err.hidden = true;
+  try {
+    const eth = window.ethereum;
+    if (!eth || typeof eth.request !== "function") {
+      throw new Error("No wallet in this browser: signing in with one needs an Ethereum wallet (an EIP-1193 provider such as a wallet extension).");
+    }
+    const [address] = await eth.request({ method: "eth_requestAccounts" });
+    if (!address) throw new Error("The wallet shared no account.");
+    const ch = await api("/session/nonce", { method: "POST", body: { address, uri: `${location.origin}/` }, anonymous: true });
+    const signature = await eth.request({ method: "personal_sign", params: [hex(ch.message), address] });
+    const got = await api("/session/wallet", { method: "POST", body: { message: ch.message, signature }, anonymous: true });
+    await signIn(got.api_key, got.expires_at);
+    await refresh();
+  } catch (e) {
+    err.textContent = e instanceof ApiError ? `Sign-in refused: ${e.text}` : `Sign-in failed: ${(e && e.message) || e}`;
+    err.hidden = false;
+  }
+}
+$("p-wallet").addEventListener("click", walletSignIn);
+
 function signOut() {
   auth.key = null;
+  auth.until = null;
+  session.until = null;
   session.role = session.participantId = null;
   participant.me = null;
   showRole();

@@ -1,0 +1,38 @@
+"""wallet sign-in: single-use login nonces, session keys that expire
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2027-01-10
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "login_nonces",
+        sa.Column("nonce", sa.String(length=32), nullable=False),
+        sa.Column("address", sa.String(length=42), nullable=False),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("nonce"),
+    )
+    op.create_index("ix_login_nonces_expires_at", "login_nonces", ["expires_at"])
+    with op.batch_alter_table("api_keys") as t:
+        t.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("api_keys") as t:
+        t.drop_column("expires_at")
+    op.drop_index("ix_login_nonces_expires_at", table_name="login_nonces")
+    op.drop_table("login_nonces")

@@ -443,6 +443,33 @@ def test_price_grid_is_the_prices_in_arrays_public_once_published(env: Env) -> N
     assert "content-encoding" not in plain.headers and plain.json() == grid
 
 
+def test_price_grid_of_the_dlmp_alone_for_a_first_paint(env: Env) -> None:
+    iid = cleared_and_anchored(env)
+    auditor = env.auth("auditor")
+    full = env.client.get(f"/intervals/{iid}/price-grid", headers=auditor).json()
+    r = env.client.get(f"/intervals/{iid}/price-grid?parts=dlmp", headers=auditor)
+    assert r.status_code == 200 and r.json() == {
+        k: full[k] for k in ("interval_id", "buses", "dlmp")
+    }
+    r = env.client.get(f"/intervals/{iid}/price-grid?parts=energy", headers=auditor)
+    assert r.status_code == 422 and r.json()["field"] == "query.parts"
+
+
+def test_the_price_grid_is_kept_with_the_result(env: Env) -> None:
+    """Made once when the result is stored (serving it reads no result document); a result
+    stored before grids were kept gets the same grid from its document."""
+    iid = cleared_and_anchored(env)
+    auditor = env.auth("auditor")
+    urls = [f"/intervals/{iid}/price-grid", f"/intervals/{iid}/price-grid?parts=dlmp"]
+    kept = [env.client.get(u, headers=auditor).content for u in urls]
+    with env.service.db.session() as s:
+        row = s.get(ClearingResultRow, iid)
+        assert row is not None and row.price_grid_gz is not None and row.dlmp_grid_gz is not None
+        row.price_grid_gz = row.dlmp_grid_gz = None
+    env.client.app.state.price_grids = type(env.client.app.state.price_grids)()  # type: ignore[attr-defined]
+    assert [env.client.get(u, headers=auditor).content for u in urls] == kept
+
+
 def test_the_console_docs_show_screenshots_that_exist() -> None:
     import re
 

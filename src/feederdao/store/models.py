@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -184,6 +185,11 @@ class ClearingResultRow(Base):
     anchor_chain_id: Mapped[int | None] = mapped_column(BigInteger)
     anchor_block_hash: Mapped[str | None] = mapped_column(String(66))
     anchor_registry: Mapped[str | None] = mapped_column(String(42))
+    #: the prices as [period][bus] arrays, gzipped JSON (:mod:`feederdao.store.grids`); null for
+    #: results stored before it was kept
+    price_grid_gz: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: the same with the DLMP alone (a first paint's)
+    dlmp_grid_gz: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class PriceRow(Base):

@@ -23,6 +23,8 @@ from feederdao.store.errors import (
     NotFoundError,
     StateConflictError,
 )
+from feederdao.store.grids import PARTS as GRID_PARTS
+from feederdao.store.grids import price_grid
 from feederdao.store.models import (
     ApiKeyRow,
     AppliedParametersRow,
@@ -495,6 +497,10 @@ def save_result(
     for table in (PriceRow, DispatchRow, SettlementRowModel):
         s.execute(delete(table).where(table.interval_id == interval_id))
     text = result.to_json()
+    p = result.prices
+    arrays = {k: getattr(p, k).tolist() for k in GRID_PARTS}
+    _, grid = price_grid(interval_id, result.bus_indices, arrays)
+    _, dlmp_grid = price_grid(interval_id, result.bus_indices, arrays, "dlmp")
     row = ClearingResultRow(
         interval_id=interval_id,
         result_json=text,
@@ -502,9 +508,10 @@ def save_result(
         welfare_eur=float(result.welfare_eur),
         status=result.status,
         ac_feasible=result.ac_check.feasible,
+        price_grid_gz=grid,
+        dlmp_grid_gz=dlmp_grid,
     )
     s.merge(row)
-    p = result.prices
     s.add_all(
         PriceRow(
             interval_id=interval_id,
@@ -532,6 +539,29 @@ def save_result(
 
 def find_result(s: Session, interval_id: int) -> ClearingResultRow | None:
     return s.get(ClearingResultRow, interval_id)
+
+
+def result_refs(s: Session, interval_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+    """``{interval id: (result hash, anchor transaction)}`` of the stored results among
+    ``interval_ids``, without reading the result documents."""
+    if not interval_ids:
+        return {}
+    rows = s.execute(
+        select(
+            ClearingResultRow.interval_id,
+            ClearingResultRow.result_hash,
+            ClearingResultRow.anchor_tx,
+        ).where(ClearingResultRow.interval_id.in_(list(interval_ids)))
+    )
+    return {int(i): (str(h), a) for i, h, a in rows}
+
+
+def stored_price_grid(s: Session, interval_id: int, parts: str = "all") -> bytes | None:
+    """The gzipped price grid kept with the result, of every part or of the DLMP alone
+    (``parts="dlmp"``); None if there is none."""
+    column = ClearingResultRow.price_grid_gz if parts == "all" else ClearingResultRow.dlmp_grid_gz
+    found = s.scalar(select(column).where(ClearingResultRow.interval_id == interval_id))
+    return bytes(found) if found is not None else None
 
 
 def get_result(s: Session, interval_id: int) -> ClearingResultRow:

@@ -3,6 +3,8 @@ import { api, auth, ApiError } from "./api.js";
 import { MarketView } from "./market.js";
 import { AuditorView, OperatorView, ParticipantView, flash } from "./roles.js";
 
+performance.mark("console:modules");
+
 const $ = (id) => document.getElementById(id);
 const session = {
   role: null, participantId: null, until: null,

@@ -1,4 +1,4 @@
-"""wallet sign-in: single-use login nonces, session keys that expire
+"""wallet sign-in: single-use login nonces, session keys that expire; the stored price grid
 
 Revision ID: 0003
 Revises: 0002
@@ -29,9 +29,15 @@ def upgrade() -> None:
     op.create_index("ix_login_nonces_expires_at", "login_nonces", ["expires_at"])
     with op.batch_alter_table("api_keys") as t:
         t.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("clearing_results") as t:
+        t.add_column(sa.Column("price_grid_gz", sa.LargeBinary(), nullable=True))
+        t.add_column(sa.Column("dlmp_grid_gz", sa.LargeBinary(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("clearing_results") as t:
+        t.drop_column("dlmp_grid_gz")
+        t.drop_column("price_grid_gz")
     with op.batch_alter_table("api_keys") as t:
         t.drop_column("expires_at")
     op.drop_index("ix_login_nonces_expires_at", table_name="login_nonces")

@@ -8,8 +8,9 @@ The first load finds the server's price grid cache empty; the later ones find it
 every viewer after the first does. "first paint" is the time from the navigation's start until
 the market view has drawn the feeder and the heat map coloured by the interval's prices (the
 page's own ``firstPaintMs`` mark, set after the prices are fetched and drawn); "transferred" is
-the sum of the resource timing's ``transferSize`` of the page and everything it loaded, the
-prices' grid separately.
+the sum of the resource timing's ``transferSize`` of what the page loaded before its first
+paint (the prices' grid separately), and of everything once the DLMP's parts (fetched after the
+paint) have arrived. The API's routes are warmed before serving, as ``feederdao serve`` does.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import uvicorn
 
-from feederdao.api.app import create_app
+from feederdao.api.app import create_app, warm_up
 from feederdao.store.audit import StoreAuditLog
 from feederdao.workflows.market import MarketService, ServiceSettings
 from feederdao.workflows.metrics import Metrics
@@ -73,10 +74,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         op, cleared_s = published_market(Path(tmp))
         port = free_port()
+        app = create_app(op)
+        t = time.perf_counter()
+        asyncio.run(warm_up(app))  # as `feederdao serve` does before it listens
+        warm_s = time.perf_counter() - t
         server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(op), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-            )
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
         )
         thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
         thread.start()
@@ -84,7 +87,7 @@ def main() -> None:
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port}/#market"
         paints: list[float] = []
-        sizes: list[tuple[int, int, int]] = []
+        sizes: list[tuple[int, int, int, int]] = []
         timings: list[list[tuple[str, float, float]]] = []
         try:
             with sync_playwright() as pw:
@@ -97,19 +100,21 @@ def main() -> None:
                     page.wait_for_selector("body[data-painted]", state="attached", timeout=60_000)
                     paints.append(float(page.evaluate("window.firstPaintMs")))
                     page.wait_for_selector("body[data-ready='true']")
+                    page.wait_for_selector("body[data-parts]", state="attached")
                     got = page.evaluate(
                         """() => {
                           const all = [...performance.getEntriesByType('navigation'),
                                        ...performance.getEntriesByType('resource')];
-                          const prices = all.filter(e => e.name.includes('/price-grid'));
-                          return [all.reduce((s, e) => s + e.transferSize, 0),
-                                  prices.reduce((s, e) => s + e.transferSize, 0), all.length,
+                          const early = all.filter(e => e.responseEnd <= window.firstPaintMs);
+                          const size = (es) => es.reduce((s, e) => s + e.transferSize, 0);
+                          const prices = (es) => es.filter(e => e.name.includes('/price-grid'));
+                          return [size(early), size(prices(early)), early.length, size(all),
                                   all.map(e => [new URL(e.name).pathname, e.startTime,
                                                 e.responseEnd])];
                         }"""
                     )
-                    sizes.append((int(got[0]), int(got[1]), int(got[2])))
-                    timings.append([(str(n), float(a), float(b)) for n, a, b in got[3]])
+                    sizes.append((int(got[0]), int(got[1]), int(got[2]), int(got[3])))
+                    timings.append([(str(n), float(a), float(b)) for n, a, b in got[4]])
                     if args.screenshot and len(paints) == args.runs:
                         page.screenshot(path=args.screenshot, full_page=True)
                     page.context.close()
@@ -119,24 +124,27 @@ def main() -> None:
             thread.join(30)
             op.service.db.dispose()
     buses = len(op.service.network.view.buses)
-    total, prices, requests = sizes[-1]
+    early, prices, requests, total = sizes[-1]
     print(f"console first paint: {NETWORK}, {buses} buses, 96 periods, {args.runs} cold loads")
-    print(f"(clearing the interval took {cleared_s:.1f} s, before the page loads)")
+    print(f"(clearing the interval took {cleared_s:.1f} s, before the page loads;")
+    print(f" warming the API's routes before serving took {warm_s * 1000:.0f} ms)")
     print()
     print(
         "| network | buses | periods | first load ms | first paint median ms | max ms "
-        "| transferred KiB | of which prices KiB | requests |"
+        "| transferred before paint KiB | of which prices KiB | requests | with the parts KiB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print(
         f"| {NETWORK} | {buses} | 96 | {paints[0]:.0f} | {statistics.median(paints):.0f} "
         f"| {max(paints):.0f} "
-        f"| {total / 1024:.0f} | {prices / 1024:.0f} | {requests} |"
+        f"| {early / 1024:.0f} | {prices / 1024:.0f} | {requests} | {total / 1024:.0f} |"
     )
-    print()
-    print("the slowest requests of the last load (ms from the navigation's start):")
-    for name, start, end in sorted(timings[-1], key=lambda x: x[1] - x[2])[:4]:
-        print(f"  {name}: {start:.0f} → {end:.0f}")
+    print(f"all first paints ms: {', '.join(f'{v:.0f}' for v in paints)}")
+    for which, k in (("first", 0), ("last", -1)):
+        print()
+        print(f"the slowest requests of the {which} load (ms from the navigation's start):")
+        for name, start, end in sorted(timings[k], key=lambda x: x[1] - x[2])[:4]:
+            print(f"  {name}: {start:.0f} → {end:.0f}")
     sys.stdout.flush()
 
 

@@ -174,14 +174,17 @@ def keyed_members(env: Env, n: int) -> list[Keyed]:
 
 
 @contextmanager
-def served(env: Env, with_loop: bool = False) -> Iterator[str]:
-    """The env's app served by uvicorn on 127.0.0.1 in a thread of its own (and the operator
-    loop beside it when ``with_loop``); stopped on exit, even when an assert fails."""
+def served(
+    env: Env, with_loop: bool = False, app: Any = None, port: int | None = None
+) -> Iterator[str]:
+    """The env's app (or ``app``) served by uvicorn on 127.0.0.1 in a thread of its own (and the
+    operator loop beside it when ``with_loop``), on ``port`` or a free one; stopped on exit, even
+    when an assert fails."""
     from tests.scada_bridge.conftest import free_port
 
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
-        env.client.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        app or env.client.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
     )
     server = uvicorn.Server(config)
     stop: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []

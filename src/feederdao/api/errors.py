@@ -19,6 +19,8 @@ from feederdao.workflows.errors import (
     NotApprovedError,
     ServiceStoppingError,
     SignerMismatchError,
+    SignInBusyError,
+    SignInRefusedError,
 )
 
 log = logging.getLogger("feederdao.api")
@@ -39,7 +41,7 @@ def _loc(loc: Any) -> str:
 def status_of(exc: Exception) -> int:
     if isinstance(exc, FieldError | SignatureError):
         return 422
-    if isinstance(exc, SignerMismatchError):
+    if isinstance(exc, SignerMismatchError | SignInRefusedError):
         return 401
     if isinstance(exc, InsufficientCollateralError):
         return 402
@@ -51,7 +53,12 @@ def status_of(exc: Exception) -> int:
         return 409
     if isinstance(
         exc,
-        SolverError | PowerFlowError | StoreError | ChainUnavailableError | ServiceStoppingError,
+        SolverError
+        | PowerFlowError
+        | StoreError
+        | ChainUnavailableError
+        | ServiceStoppingError
+        | SignInBusyError,
     ):
         return 503
     return 400
@@ -78,7 +85,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SignatureError)
     async def signature(_: Request, exc: SignatureError) -> JSONResponse:
-        return JSONResponse(_body(str(exc), "signature"), 422)
+        return JSONResponse(_body(str(exc), exc.field or "signature"), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

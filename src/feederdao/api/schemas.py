@@ -78,8 +78,19 @@ class ApiKeyIn(In):
     label: Annotated[str, Field(max_length=200)] = ""
 
 
+class NewApiKeyIn(In):
+    """A key to issue from the API: a participant's (``participant_id`` of an approved
+    participant) or an auditor's. Operator keys are issued on the server only
+    (``feederdao db api-key operator``)."""
+
+    role: Annotated[str, Field(max_length=16)]
+    participant_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    label: Annotated[str, Field(max_length=200)] = ""
+
+
 class ApiKeyInfo(Out):
-    """An issued key as stored (never the key itself)."""
+    """An issued key as stored (never the key itself); ``expires_at`` for a session key (a
+    wallet sign-in)."""
 
     id: int
     role: str
@@ -88,6 +99,43 @@ class ApiKeyInfo(Out):
     created_at: datetime
     revoked_at: datetime | None
     revoked_why: str | None
+    expires_at: datetime | None
+
+
+class NonceIn(In):
+    """Who is signing in, and the page asking (its URI must be on the service's domain)."""
+
+    address: Address
+    uri: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+
+
+class ChallengeOut(BaseModel):
+    """The EIP-4361 message for the wallet to sign (``personal_sign``), and its parts."""
+
+    message: str
+    domain: str
+    address: str
+    chain_id: int
+    nonce: str
+    issued_at: datetime
+    expires_at: datetime = Field(description="the session's end (the message's expiration)")
+    nonce_expires_at: datetime = Field(description="sign and send it back before this")
+
+
+class WalletSignInIn(In):
+    message: Annotated[str, Field(min_length=1, max_length=4096)]
+    signature: Signature
+
+
+class WalletSessionOut(BaseModel):
+    """A participant key that stops working at ``expires_at`` (shown once)."""
+
+    key_id: int
+    api_key: str
+    role: str
+    participant_id: str
+    address: str
+    expires_at: datetime
 
 
 class ApiKeyOut(BaseModel):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import uvicorn
 
-from feederdao.api.app import create_app
+from feederdao.api.app import create_app, warm_up
 from feederdao.files import write_private
 from feederdao.grid_model.profiles import RESOLUTION_MIN, build_profiles
 from feederdao.scada_bridge.bridge import Bridge
@@ -164,6 +164,7 @@ async def serve(
             announce(f"feeder simulator on {sim.simulator.endpoint}")
         operator = Operator(service, metrics, audit, publisher, bridge, control)
         app = create_app(operator)
+        await warm_up(app)
         config = uvicorn.Config(
             app,
             host=settings.host,

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -85,6 +86,21 @@ class ApiKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
     revoked_why: Mapped[str | None] = mapped_column(String(16))  # revoked|rotated
+    #: a session key (a wallet sign-in) stops working at this time; other keys never expire
+    expires_at: Mapped[datetime | None]
+
+
+class LoginNonceRow(Base):
+    """A nonce handed out for a wallet sign-in (EIP-4361) to one address: it may be used once,
+    before ``expires_at``."""
+
+    __tablename__ = "login_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    address: Mapped[str] = mapped_column(String(42))  # lower-case hex
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
 
 
 class IntervalRow(Base):
@@ -169,6 +185,11 @@ class ClearingResultRow(Base):
     anchor_chain_id: Mapped[int | None] = mapped_column(BigInteger)
     anchor_block_hash: Mapped[str | None] = mapped_column(String(66))
     anchor_registry: Mapped[str | None] = mapped_column(String(42))
+    #: the prices as [period][bus] arrays, gzipped JSON (:mod:`feederdao.store.grids`); null for
+    #: results stored before it was kept
+    price_grid_gz: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: the same with the DLMP alone (a first paint's)
+    dlmp_grid_gz: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class PriceRow(Base):

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from feederdao.domain.clearing import ClearingResult
@@ -23,6 +23,8 @@ from feederdao.store.errors import (
     NotFoundError,
     StateConflictError,
 )
+from feederdao.store.grids import PARTS as GRID_PARTS
+from feederdao.store.grids import price_grid
 from feederdao.store.models import (
     ApiKeyRow,
     AppliedParametersRow,
@@ -31,6 +33,7 @@ from feederdao.store.models import (
     DispatchRow,
     IntervalRow,
     KeyValueRow,
+    LoginNonceRow,
     MeterDeviceRow,
     MeteredSettlementRow,
     MeterReadingRow,
@@ -115,10 +118,14 @@ def _digest(secret: str) -> str:
 
 
 def issue_api_key(
-    s: Session, role: str, participant_id: str | None = None, label: str = ""
+    s: Session,
+    role: str,
+    participant_id: str | None = None,
+    label: str = "",
+    expires_at: datetime | None = None,
 ) -> tuple[int, str]:
     """A new API key for ``role``: ``(key id, secret)``. Only the secret's hash is stored, so
-    the secret is shown once."""
+    the secret is shown once. A key with ``expires_at`` (a session) stops working then."""
     if role not in ROLES:
         raise FieldError("role", f"role {role!r}: choose one of {', '.join(ROLES)}")
     if (role == "participant") != (participant_id is not None):
@@ -130,16 +137,27 @@ def issue_api_key(
         if part.status != "approved":
             raise ConflictError(f"participant {participant_id!r} is {part.status}, not approved")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKeyRow(key_hash=_digest(secret), role=role, participant_id=participant_id, label=label)
+    row = ApiKeyRow(
+        key_hash=_digest(secret),
+        role=role,
+        participant_id=participant_id,
+        label=label,
+        expires_at=expires_at,
+    )
     s.add(row)
     s.flush()
     return row.id, secret
 
 
-def identify(s: Session, secret: str) -> tuple[str, str | None, int] | None:
-    """``(role, participant_id, key id)`` of a valid, unrevoked key; None otherwise."""
+def identify(
+    s: Session, secret: str, now: datetime | None = None
+) -> tuple[str, str | None, int] | None:
+    """``(role, participant_id, key id)`` of a valid key (not revoked, not expired at ``now``);
+    None otherwise."""
     row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == _digest(secret)))
     if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= (now or utcnow()):
         return None
     return row.role, row.participant_id, row.id
 
@@ -188,6 +206,62 @@ def count_keys(s: Session, role: str) -> int:
         s.scalar(select(func.count()).where(ApiKeyRow.role == role, ApiKeyRow.revoked_at.is_(None)))
         or 0
     )
+
+
+# -- wallet sign-in nonces --------------------------------------------------------------------
+
+NonceUse = Literal["ok", "unknown", "other-address", "expired", "used"]
+
+
+def add_login_nonce(s: Session, address: str, now: datetime, ttl_s: float) -> LoginNonceRow:
+    """A fresh single-use nonce for ``address``, valid ``ttl_s`` from ``now``. The nonces
+    expired by ``now`` are deleted on the way (a used or expired nonce is refused either way)."""
+    s.execute(delete(LoginNonceRow).where(LoginNonceRow.expires_at <= now))
+    row = LoginNonceRow(
+        nonce=secrets.token_hex(16),
+        address=address.lower(),
+        issued_at=now,
+        expires_at=now + timedelta(seconds=ttl_s),
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def count_login_nonces(s: Session, now: datetime) -> int:
+    """Nonces handed out and neither used nor expired at ``now``."""
+    return int(
+        s.scalar(
+            select(func.count()).where(
+                LoginNonceRow.used_at.is_(None), LoginNonceRow.expires_at > now
+            )
+        )
+        or 0
+    )
+
+
+def login_nonce(s: Session, nonce: str) -> LoginNonceRow | None:
+    return s.get(LoginNonceRow, nonce)
+
+
+def use_login_nonce(s: Session, nonce: str, address: str, now: datetime) -> NonceUse:
+    """Mark ``nonce`` used by ``address`` at ``now``; what stood in the way otherwise. Two
+    sign-ins racing with one nonce: one conditional update, so exactly one of them wins."""
+    row = s.get(LoginNonceRow, nonce)
+    if row is None:
+        return "unknown"
+    if row.address != address.lower():
+        return "other-address"
+    if row.expires_at <= now:
+        return "expired"
+    done = s.execute(
+        update(LoginNonceRow)
+        .where(LoginNonceRow.nonce == nonce, LoginNonceRow.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    assert isinstance(done, CursorResult)
+    return "ok" if done.rowcount == 1 else "used"
 
 
 # -- market intervals -------------------------------------------------------------------------
@@ -428,6 +502,10 @@ def save_result(
     for table in (PriceRow, DispatchRow, SettlementRowModel):
         s.execute(delete(table).where(table.interval_id == interval_id))
     text = result.to_json()
+    p = result.prices
+    arrays = {k: getattr(p, k).tolist() for k in GRID_PARTS}
+    _, grid = price_grid(interval_id, result.bus_indices, arrays)
+    _, dlmp_grid = price_grid(interval_id, result.bus_indices, arrays, "dlmp")
     row = ClearingResultRow(
         interval_id=interval_id,
         result_json=text,
@@ -435,9 +513,10 @@ def save_result(
         welfare_eur=float(result.welfare_eur),
         status=result.status,
         ac_feasible=result.ac_check.feasible,
+        price_grid_gz=grid,
+        dlmp_grid_gz=dlmp_grid,
     )
     s.merge(row)
-    p = result.prices
     s.add_all(
         PriceRow(
             interval_id=interval_id,
@@ -465,6 +544,29 @@ def save_result(
 
 def find_result(s: Session, interval_id: int) -> ClearingResultRow | None:
     return s.get(ClearingResultRow, interval_id)
+
+
+def result_refs(s: Session, interval_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+    """``{interval id: (result hash, anchor transaction)}`` of the stored results among
+    ``interval_ids``, without reading the result documents."""
+    if not interval_ids:
+        return {}
+    rows = s.execute(
+        select(
+            ClearingResultRow.interval_id,
+            ClearingResultRow.result_hash,
+            ClearingResultRow.anchor_tx,
+        ).where(ClearingResultRow.interval_id.in_(list(interval_ids)))
+    )
+    return {int(i): (str(h), a) for i, h, a in rows}
+
+
+def stored_price_grid(s: Session, interval_id: int, parts: str = "all") -> bytes | None:
+    """The gzipped price grid kept with the result, of every part or of the DLMP alone
+    (``parts="dlmp"``); None if there is none."""
+    column = ClearingResultRow.price_grid_gz if parts == "all" else ClearingResultRow.dlmp_grid_gz
+    found = s.scalar(select(column).where(ClearingResultRow.interval_id == interval_id))
+    return bytes(found) if found is not None else None
 
 
 def get_result(s: Session, interval_id: int) -> ClearingResultRow:

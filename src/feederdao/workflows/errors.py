@@ -13,6 +13,17 @@ class SignerMismatchError(FeederDaoError, PermissionError):
     """A signature recovers to another address than the one the message names."""
 
 
+class SignInRefusedError(FeederDaoError, PermissionError):
+    """A wallet sign-in was refused: the message is not for this service, its nonce is unknown,
+    used or expired, it has expired, or another address signed it (the message says which)."""
+
+
+class SignInBusyError(FeederDaoError, RuntimeError):
+    """Too many sign-ins are waiting for their signature; try again shortly."""
+
+    retry_after_s = 30
+
+
 class ChainRequiredError(FeederDaoError, RuntimeError):
     """The request needs the governance chain and this service runs without one."""
 

@@ -18,6 +18,11 @@ export const auth = {
   set key(value) {
     if (value) sessionStorage.setItem(KEY, value); else sessionStorage.removeItem(KEY);
   },
+  // when a wallet sign-in's session key ends (null for an API key typed in)
+  get until() { return sessionStorage.getItem(`${KEY}.until`); },
+  set until(value) {
+    if (value) sessionStorage.setItem(`${KEY}.until`, value); else sessionStorage.removeItem(`${KEY}.until`);
+  },
 };
 
 export async function api(path, { method = "GET", body, headers = {}, anonymous = false } = {}) {
@@ -32,6 +37,8 @@ export async function api(path, { method = "GET", body, headers = {}, anonymous 
   }
   if (!r.ok) {
     const msg = data && typeof data.error === "string" ? data.error : `${r.status} ${r.statusText}`;
+    // the key was revoked, rotated or has expired: the page signs out (main.js)
+    if (r.status === 401 && h.Authorization) document.dispatchEvent(new CustomEvent("keyrefused", { detail: msg }));
     throw new ApiError(r.status, msg, data ? data.field : null);
   }
   return data;

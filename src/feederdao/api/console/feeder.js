@@ -61,6 +61,7 @@ export class FeederMap {
 
   draw(net) {
     this.net = net;
+    this.byIndex = new Map(net.buses.map((b) => [b.index, b]));
     const lay = net.geographic ? geoLayout(net) : treeLayout(net);
     const svg = el("svg", {
       viewBox: `0 0 ${lay.width} ${lay.height}`,
@@ -104,7 +105,7 @@ export class FeederMap {
     for (const [bus, c] of this.circles) {
       const v = values.get(bus);
       c.setAttribute("fill", viridis(v === undefined ? NaN : (v - lo) / (hi - lo)));
-      const name = this.net.buses.find((b) => b.index === bus)?.name ?? bus;
+      const name = this.byIndex.get(bus)?.name ?? bus;
       c.firstChild.textContent = `${name}: ${fmt(v, 3)} ${unit}`;
     }
     if (this.selected !== undefined) this.focus(this.selected);
@@ -114,11 +115,12 @@ export class FeederMap {
     this.circles.get(this.selected)?.classList.remove("sel");
     this.selected = bus;
     this.circles.get(bus)?.classList.add("sel");
-    const b = this.net.buses.find((x) => x.index === bus);
+    const b = this.byIndex.get(bus);
     const v = this.values?.get(bus);
     const p = this.parts?.get(bus);
     let text = `${b.name} (bus ${bus}, ${fmt(b.vn_kv, 2)} kV, ${b.devices} device(s)): ${fmt(v, 3)} ${this.unit ?? ""}`;
-    if (p) text += ` = energy ${fmt(p.energy)} + loss ${fmt(p.loss)} + congestion ${fmt(p.congestion)} + voltage ${fmt(p.voltage)}`;
+    if (p && p.energy === undefined) text += " (its parts are loading…)";
+    else if (p) text += ` = energy ${fmt(p.energy)} + loss ${fmt(p.loss)} + congestion ${fmt(p.congestion)} + voltage ${fmt(p.voltage)}`;
     this.info.textContent = text;
     this.onFocus?.(bus);
   }

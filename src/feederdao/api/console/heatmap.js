@@ -2,6 +2,12 @@
 // show a cell's price and its parts.
 import { rgbOf, fmt } from "./scale.js";
 
+// viridis at 256 steps, made once: a cell's colour is a look-up, not a string parsed
+const STEPS = 256;
+const LUT = new Uint8ClampedArray(3 * STEPS);
+for (let j = 0; j < STEPS; j += 1) LUT.set(rgbOf(j / (STEPS - 1)), 3 * j);
+const NO_VALUE = rgbOf(NaN)[0];
+
 export class HeatMap {
   constructor(canvas, info, onPeriod) {
     this.canvas = canvas;
@@ -13,7 +19,8 @@ export class HeatMap {
     canvas.addEventListener("keydown", (e) => this.key(e));
   }
 
-  // grid: {periods, buses: [index], names: Map, part(t, bus) -> {dlmp, energy, ...} or null}
+  // grid: {periods, buses: [index], names: Map, part(t, bus) -> {dlmp, energy, ...} or null,
+  //        dlmp(t, row) -> the DLMP of the row-th bus in period t, or undefined}
   draw(grid, lo, hi) {
     this.grid = grid;
     const T = grid.periods, B = grid.buses.length;
@@ -29,12 +36,18 @@ export class HeatMap {
     c.style.aspectRatio = `${Math.max(T, 24)} / ${Math.min(Math.max(B, 8), Math.max(T, 24) * 1.2)}`;
     const ctx = c.getContext("2d");
     const img = ctx.createImageData(T, B);
+    const data = img.data, lut = LUT, span = hi - lo;
     for (let i = 0; i < B; i += 1) {
       for (let t = 0; t < T; t += 1) {
-        const row = grid.part(t, grid.buses[i]);
-        const [r, g, b] = rgbOf(row ? (row.dlmp - lo) / (hi - lo) : NaN);
+        const v = grid.dlmp(t, i);
         const k = 4 * (i * T + t);
-        img.data[k] = r; img.data[k + 1] = g; img.data[k + 2] = b; img.data[k + 3] = 255;
+        if (v === undefined || !Number.isFinite(v)) {
+          data[k] = data[k + 1] = data[k + 2] = NO_VALUE;
+        } else {
+          const j = 3 * Math.round(Math.min(1, Math.max(0, (v - lo) / span)) * (STEPS - 1));
+          data[k] = lut[j]; data[k + 1] = lut[j + 1]; data[k + 2] = lut[j + 2];
+        }
+        data[k + 3] = 255;
       }
     }
     ctx.putImageData(img, 0, 0);
@@ -70,11 +83,20 @@ export class HeatMap {
 
   show(t, i) {
     this.cursor = [t, i];
+    this.shown = true;
     const bus = this.grid.buses[i];
     const p = this.grid.part(t, bus);
     const name = this.grid.names.get(bus) ?? `bus ${bus}`;
-    this.info.textContent = p
-      ? `period ${t}, ${name}: DLMP ${fmt(p.dlmp)} EUR/MWh = energy ${fmt(p.energy)} + loss ${fmt(p.loss)} + congestion ${fmt(p.congestion)} + voltage ${fmt(p.voltage)}`
-      : `period ${t}, ${name}: no price`;
+    let text = `period ${t}, ${name}: no price`;
+    if (p) {
+      text = `period ${t}, ${name}: DLMP ${fmt(p.dlmp)} EUR/MWh`;
+      text += p.energy === undefined ? " (its parts are loading…)" : ` = energy ${fmt(p.energy)} + loss ${fmt(p.loss)} + congestion ${fmt(p.congestion)} + voltage ${fmt(p.voltage)}`;
+    }
+    this.info.textContent = text;
+  }
+
+  // the cell shown, again (its parts have arrived)
+  refresh() {
+    if (this.shown && this.grid && this.grid.buses.length) this.show(...this.cursor);
   }
 }

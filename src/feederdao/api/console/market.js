@@ -29,14 +29,31 @@ export class MarketView {
     $("m-legend").querySelector(".bar").style.background = gradientCss();
   }
 
+  // First paint: the interval list, the feeder and the governed parameters are asked for at
+  // once; the selected interval's prices as soon as the list says which one, without waiting
+  // for the feeder's drawing.
   async start() {
-    const [net] = await Promise.all([api("/network", { anonymous: true }), this.refresh(), this.loadParameters()]);
+    performance.mark("console:start");
+    const netP = api("/network", { anonymous: true });
+    const paramsP = this.loadParameters();
+    await this.refresh();  // this.net is not set yet: refresh() loads no prices
+    const iv = this.current();
+    const resultP = this.fetchResult(iv);
+    resultP.catch(() => {});  // awaited below, after the feeder is drawn
+    const net = await netP;
+    performance.mark("console:fetched");
     this.net = net;
     $("network-name").textContent = `${net.name} · ${net.buses.length} buses`;
     $("m-layout").textContent = net.geographic ? "(geographic)" : "(one-line tree from the slack)";
     this.map.draw(net);
+    performance.mark("console:drawn");
     this.names = new Map(net.buses.map((b) => [b.index, b.name]));
-    await this.loadResult();
+    this.showResult(iv, await resultP);
+    await paramsP;
+  }
+
+  current() {
+    return this.intervals.find((i) => i.id === this.selected);
   }
 
   visible(iv) {
@@ -98,37 +115,56 @@ export class MarketView {
   }
 
   async loadResult() {
-    const iv = this.intervals.find((i) => i.id === this.selected);
-    this.grid = null;
-    this.voltage = null;
-    $("m-anchor").textContent = "";
-    if (!iv || !this.visible(iv)) {
-      this.map.colour(new Map(), 0, 1, "", null);
-      $("m-bus-info").textContent = iv ? `Interval #${iv.id} is ${iv.state}: no prices yet.` : "No interval yet.";
-      this.setPeriodRange(iv ? iv.periods : 1);
-      this.heat.draw({ periods: 1, buses: [], names: new Map(), part: () => null }, 0, 1);
-      return;
-    }
+    const iv = this.current();
+    this.showResult(iv, await this.fetchResult(iv));
+  }
+
+  // the interval's prices (and AC voltages, and its anchor) if the caller may see them
+  async fetchResult(iv) {
+    if (!iv || !this.visible(iv)) return null;
     const opts = { anonymous: !this.session.seesAll };
     const wantVoltage = $("m-colour").value === "voltage" && this.session.seesAll;
     const [g, doc, anchor] = await Promise.all([
-      api(`/intervals/${iv.id}/price-grid`, opts),
+      api(`/intervals/${iv.id}/price-grid?parts=dlmp`, opts),  // the parts come after the paint
       wantVoltage ? api(`/intervals/${iv.id}/result`) : Promise.resolve(null),
       iv.anchor_tx ? api(`/intervals/${iv.id}/anchor`, opts) : Promise.resolve(null),
     ]);
+    return { g, doc, anchor };
+  }
+
+  showResult(iv, got) {
+    this.grid = null;
+    this.voltage = null;
+    $("m-anchor").textContent = "";
+    if (!got) {
+      this.map.colour(new Map(), 0, 1, "", null);
+      $("m-bus-info").textContent = iv ? `Interval #${iv.id} is ${iv.state}: no prices yet.` : "No interval yet.";
+      this.setPeriodRange(iv ? iv.periods : 1);
+      this.heat.draw({ periods: 1, buses: [], names: new Map(), part: () => null, dlmp: () => undefined }, 0, 1);
+      return;
+    }
+    const { g, doc, anchor } = got;
+    performance.mark("console:prices");
     const col = new Map(g.buses.map((b, i) => [b, i]));
+    // the DLMP's parts (energy, loss, congestion, voltage) are undefined until loadParts()
     const part = (t, bus) => {
       const i = col.get(bus);
       if (i === undefined || !g.dlmp[t]) return null;
-      return { dlmp: g.dlmp[t][i], energy: g.energy[t][i], loss: g.loss[t][i], congestion: g.congestion[t][i], voltage: g.voltage[t][i] };
+      const of = (k) => (g[k] ? g[k][t][i] : undefined);
+      return { dlmp: g.dlmp[t][i], energy: of("energy"), loss: of("loss"), congestion: of("congestion"), voltage: of("voltage") };
     };
-    this.grid = { periods: iv.periods, buses: this.net.buses.map((b) => b.index), names: this.names, part };
+    const buses = this.net.buses.map((b) => b.index);
+    const colOf = buses.map((b) => col.get(b) ?? -1);  // the heat map's rows in the grid
+    const dlmp = (t, row) => (colOf[row] < 0 || !g.dlmp[t] ? undefined : g.dlmp[t][colOf[row]]);
+    this.grid = { periods: iv.periods, buses, names: this.names, part, dlmp, g, col };
     [this.lo, this.hi, this.clamped] = robustDomain(g.dlmp.flat());
     if (doc) {
       this.voltage = { buses: doc.bus_indices, vm: doc.ac_vm_pu || doc.lp_vm_pu };
       [this.vlo, this.vhi] = domain(this.voltage.vm.flat());
     }
+    performance.mark("console:scaled");
     this.heat.draw(this.grid, this.lo, this.hi);
+    performance.mark("console:heat");
     if (anchor) {
       $("m-anchor").textContent = `anchor: tx ${anchor.transaction} in block ${anchor.block} (chain ${anchor.chain_id}); on chain now ${anchor.on_chain_hash ?? "–"}: ${anchor.verified ? "verified ✓" : `not verified (${anchor.reason})`}`;
     } else {
@@ -136,6 +172,23 @@ export class MarketView {
     }
     this.setPeriodRange(iv.periods);
     this.paint();
+    this.loadParts(iv, g);
+  }
+
+  // the DLMP's parts, fetched once the map and heat map are painted (for hover and focus)
+  async loadParts(iv, g) {
+    const opts = { anonymous: !this.session.seesAll };
+    let all;
+    try {
+      all = await api(`/intervals/${iv.id}/price-grid`, opts);
+    } catch {
+      return;  // the parts stay "loading"; the next refresh tries again
+    }
+    if (!this.grid || this.grid.g !== g) return;  // another interval is shown by now
+    for (const k of ["energy", "loss", "congestion", "voltage"]) g[k] = all[k];
+    this.paint();
+    this.heat.refresh();
+    document.body.dataset.parts = String(iv.id);
   }
 
   setPeriodRange(n) {

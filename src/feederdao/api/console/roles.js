@@ -114,6 +114,8 @@ export class OperatorView {
     $("o-suspend").addEventListener("submit", (e) => { e.preventDefault(); this.act("/dispatch/suspend", { reason: $("o-reason").value }); });
     $("o-resume").addEventListener("click", () => this.act("/dispatch/resume"));
     $("o-open").addEventListener("submit", (e) => { e.preventDefault(); this.act("/intervals", { start: $("o-start").value.trim() }); });
+    $("o-issue").addEventListener("submit", (e) => { e.preventDefault(); this.issue(); });
+    $("o-key-role").addEventListener("change", () => { $("o-key-participant").disabled = $("o-key-role").value !== "participant"; });
   }
 
   async act(path, body = {}) {
@@ -127,10 +129,11 @@ export class OperatorView {
   }
 
   async load(intervals) {
-    const [disp, health, pending, keys] = await Promise.all([
+    const [disp, health, pending, approved, keys] = await Promise.all([
       api("/dispatch"),
       fetch("/health", { headers: { Authorization: `Bearer ${this.session.key}` } }).then((r) => r.json()),
       api("/participants?status=pending"),
+      api("/participants?status=approved"),
       api("/api-keys"),
     ]);
     $("o-dispatch").textContent = disp.state === "suspended" ? `Suspended by ${disp.by} since ${disp.since}: ${disp.reason}` : "Running: the loop publishes and pushes setpoints.";
@@ -162,6 +165,11 @@ export class OperatorView {
       return li;
     }) : [Object.assign(document.createElement("li"), { textContent: "none" })]));
     $("o-pending").tBodies[0].replaceChildren(...pending.map((p) => row(p.name, p.address, p.requested_bus, p.requested_devices.join(", "), button("Approve and issue a key", () => this.approve(p)))));
+    const who = $("o-key-participant");
+    const keep = who.value;
+    this.approved = new Map(approved.map((p) => [p.id, p]));
+    who.replaceChildren(...approved.map((p) => new Option(`${p.name} (${p.id}, bus ${p.bus})`, p.id)));
+    if (this.approved.has(keep)) who.value = keep;
     $("o-keys").tBodies[0].replaceChildren(...keys.map((k) => row(k.id, k.role, k.participant_id, k.label, k.revoked_at ? `revoked ${k.revoked_at.slice(0, 16)}` : "active", k.revoked_at ? "" : button("Revoke", () => this.act(`/api-keys/${k.id}/revoke`), "secondary"))));
     if (this.stepsOf !== null) await this.steps(this.stepsOf);
   }
@@ -172,11 +180,33 @@ export class OperatorView {
     try {
       await api(`/participants/${p.id}/approve`, { method: "POST", body: {} });
       const key = await api(`/participants/${p.id}/api-keys`, { method: "POST", body: { label: "console" } });
-      $("o-newkey").textContent = `API key of ${p.name} (shown once, hand it over now): ${key.api_key}`;
+      this.showKey(`API key of ${p.name}`, key);
     } catch (e) {
       flash(shown(e));
     }
     await this.refresh();
+  }
+
+  // a participant's (approved) or an auditor's key; operator keys are made on the server
+  async issue() {
+    flash("");
+    const role = $("o-key-role").value;
+    const body = { role, label: $("o-key-label").value };
+    if (role === "participant") body.participant_id = $("o-key-participant").value || null;
+    try {
+      const key = await api("/api-keys", { method: "POST", body });
+      const p = this.approved?.get(key.participant_id);
+      this.showKey(role === "auditor" ? "Auditor API key" : `API key of ${p ? p.name : key.participant_id}`, key);
+      $("o-key-label").value = "";
+    } catch (e) {
+      flash(shown(e));
+    }
+    await this.refresh();
+  }
+
+  showKey(title, key) {
+    const code = Object.assign(document.createElement("code"), { id: "o-newkey-value", textContent: key.api_key });
+    $("o-newkey").replaceChildren(`${title} (key #${key.key_id}, shown once, hand it over now): `, code);
   }
 
   async steps(id) {

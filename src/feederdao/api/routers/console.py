@@ -10,14 +10,13 @@ only (:data:`feederdao.api.limits.CONSOLE_POLICY`).
 from __future__ import annotations
 
 import gzip
-import json
 import threading
 from collections import OrderedDict
 from functools import cache
 from importlib import resources
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
@@ -37,8 +36,12 @@ def _asset(name: str) -> bytes | None:
     return found.read_bytes() if found.is_file() else None
 
 
+# the page, its files and the topology are answered on the event loop (they are made once and
+# kept): no hop through the thread pool, which the store-bound routes of a first paint share
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def page() -> HTMLResponse:
+async def page() -> HTMLResponse:
     body = _asset("index.html")
     if body is None:
         raise HTTPException(503, "the console's files are missing from this installation")
@@ -46,7 +49,7 @@ def page() -> HTMLResponse:
 
 
 @router.get("/console/{name}", include_in_schema=False)
-def asset(name: AssetName) -> Response:
+async def asset(name: AssetName) -> Response:
     body = _asset(name)
     if body is None:
         raise HTTPException(404, f"no console file {name!r}")
@@ -83,18 +86,40 @@ class NetworkOut(BaseModel):
     branches: list[BranchOut]
 
 
-@router.get("/network", response_model=NetworkOut, tags=["system"])
-def network(svc: Service) -> NetworkOut:
-    """The feeder's buses and branches (with coordinates when the network has them)."""
-    t = topology(svc.network)
-    return NetworkOut(
-        name=t.name,
-        radial=t.radial,
-        slack_buses=list(t.slack_buses),
-        geographic=t.geographic,
-        buses=[BusOut.model_validate(b, from_attributes=True) for b in t.buses],
-        branches=[BranchOut.model_validate(b, from_attributes=True) for b in t.branches],
-    )
+@router.get(
+    "/network",
+    response_model=NetworkOut,
+    tags=["system"],
+    responses={200: {"content": {"application/json": {}}}},
+)
+async def network(svc: Service, request: Request) -> Response:
+    """The feeder's buses and branches (with coordinates when the network has them);
+    gzip-compressed when the client accepts it."""
+    found: tuple[bytes, bytes] | None = getattr(request.app.state, "network_json", None)
+    if found is None:  # the network does not change while the service runs: made once
+        t = topology(svc.network)
+        out = NetworkOut(
+            name=t.name,
+            radial=t.radial,
+            slack_buses=list(t.slack_buses),
+            geographic=t.geographic,
+            buses=[BusOut.model_validate(b, from_attributes=True) for b in t.buses],
+            branches=[BranchOut.model_validate(b, from_attributes=True) for b in t.branches],
+        )
+        plain = out.model_dump_json().encode()
+        found = (plain, gzip.compress(plain, compresslevel=6))
+        request.app.state.network_json = found
+    return _json(found, request)
+
+
+def _json(found: tuple[bytes, bytes], request: Request) -> Response:
+    """JSON kept plain and gzipped, answered gzipped to a client that accepts it."""
+    plain, packed = found
+    headers = {"vary": "accept-encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["content-encoding"] = "gzip"
+        return Response(packed, media_type="application/json", headers=headers)
+    return Response(plain, media_type="application/json", headers=headers)
 
 
 class SessionOut(BaseModel):
@@ -111,9 +136,6 @@ def session(caller: Anyone) -> SessionOut:
     return SessionOut(role=caller.role, participant_id=caller.participant_id, key_id=caller.key_id)
 
 
-#: the price grid's values are rounded to this many decimals (0.0001 EUR/MWh)
-GRID_DECIMALS = 4
-PARTS = ("dlmp", "energy", "loss", "congestion", "voltage")
 #: price grids kept in memory (the latest intervals viewed)
 KEPT_GRIDS = 8
 
@@ -125,24 +147,20 @@ class GridCache:
     def __init__(self, size: int = KEPT_GRIDS) -> None:
         self.size = size
         self._lock = threading.Lock()
-        self._kept: OrderedDict[tuple[int, str], tuple[bytes, bytes]] = OrderedDict()
+        self._kept: OrderedDict[tuple[int, str, str], tuple[bytes, bytes]] = OrderedDict()
 
-    def get(self, key: tuple[int, str]) -> tuple[bytes, bytes] | None:
+    def get(self, key: tuple[int, str, str]) -> tuple[bytes, bytes] | None:
         with self._lock:
             found = self._kept.get(key)
             if found is not None:
                 self._kept.move_to_end(key)
             return found
 
-    def put(self, key: tuple[int, str], value: tuple[bytes, bytes]) -> None:
+    def put(self, key: tuple[int, str, str], value: tuple[bytes, bytes]) -> None:
         with self._lock:
             self._kept[key] = value
             while len(self._kept) > self.size:
                 self._kept.popitem(last=False)
-
-
-def _rounded(rows: list[list[float]]) -> list[list[float]]:
-    return [[round(v, GRID_DECIMALS) for v in row] for row in rows]
 
 
 @router.get(
@@ -151,31 +169,24 @@ def _rounded(rows: list[list[float]]) -> list[list[float]]:
     responses={200: {"content": {"application/json": {}}}, 404: {"model": Error}},
 )
 def price_grid(
-    interval_id: IntervalId, svc: Service, caller: MaybeCaller, request: Request
+    interval_id: IntervalId,
+    svc: Service,
+    caller: MaybeCaller,
+    request: Request,
+    parts: Annotated[
+        Literal["all", "dlmp"], Query(description="``dlmp``: the DLMP only, without its parts")
+    ] = "all",
 ) -> Response:
     """The DLMP and its parts as ``[period][bus]`` arrays in ``buses`` order (EUR/MWh, rounded
     to 0.0001): the same prices as ``/intervals/{id}/prices`` in a fifth of the bytes, and
-    gzip-compressed when the client accepts it. Public once the interval is published."""
+    gzip-compressed when the client accepts it (made when the result was stored). With
+    ``parts=dlmp`` the DLMP alone (a fifth of that again: what a first paint needs). Public once
+    the interval is published."""
     row = svc.intervals.visible(interval_id, caller is not None and caller.sees_everything)
     kept: GridCache = request.app.state.price_grids
-    key = (interval_id, str(row.cleared_at))
+    key = (interval_id, str(row.cleared_at), parts)
     found = kept.get(key)
     if found is None:
-        doc = svc.results.document(interval_id)
-        prices = doc["prices"]
-        plain = json.dumps(
-            {
-                "interval_id": interval_id,
-                "buses": doc["bus_indices"],
-                **{k: _rounded(prices[k]) for k in PARTS},
-            },
-            separators=(",", ":"),
-        ).encode()
-        found = (plain, gzip.compress(plain, compresslevel=6))
+        found = svc.results.price_grid(interval_id, parts)
         kept.put(key, found)
-    plain, packed = found
-    headers = {"vary": "accept-encoding"}
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        headers["content-encoding"] = "gzip"
-        return Response(packed, media_type="application/json", headers=headers)
-    return Response(plain, media_type="application/json", headers=headers)
+    return _json(found, request)

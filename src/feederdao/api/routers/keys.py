@@ -1,5 +1,6 @@
-"""API keys: list, revoke and rotate (participants' keys are issued with their approval,
-operators' and auditors' with ``feederdao db api-key``)."""
+"""API keys: issue, list, revoke and rotate. The operator issues participants' and auditors'
+keys here (or a participant's with ``/participants/{id}/api-keys``); operator keys are issued on
+the server only, with ``feederdao db api-key operator``."""
 
 from __future__ import annotations
 
@@ -8,11 +9,36 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from feederdao.api.auth import Anyone, Operator, Reader, Service
-from feederdao.api.schemas import MAX_ID, ApiKeyInfo, ApiKeyOut, Error
+from feederdao.api.schemas import MAX_ID, ApiKeyInfo, ApiKeyOut, Error, NewApiKeyIn
+from feederdao.errors import FieldError
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 KeyId = Annotated[int, Path(ge=1, le=MAX_ID, description="the key's id")]
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": Error}, 409: {"model": Error}}
+
+
+#: the roles whose keys the API issues (an operator key is made on the server)
+ISSUED_HERE = ("participant", "auditor")
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ApiKeyOut,
+    responses={**ERRORS, 422: {"model": Error}},
+)
+def issue(body: NewApiKeyIn, _: Operator, svc: Service) -> ApiKeyOut:
+    """Issue a participant's or an auditor's key; the key is shown only in this answer."""
+    if body.role not in ISSUED_HERE:
+        if body.role == "operator":
+            raise FieldError(
+                "role", "operator keys are issued on the server: feederdao db api-key operator"
+            )
+        raise FieldError("role", f"role {body.role!r}: choose one of {', '.join(ISSUED_HERE)}")
+    key = svc.keys.issue(body.role, body.participant_id, body.label)
+    return ApiKeyOut(
+        key_id=key.key_id, api_key=key.api_key, role=key.role, participant_id=key.participant_id
+    )
 
 
 @router.get("", response_model=list[ApiKeyInfo])

@@ -94,18 +94,13 @@ class Intervals:
         return sorted(rows, key=lambda r: r.start)
 
     def _views(self, rows: Sequence[IntervalRow], sees_everything: bool) -> list[IntervalView]:
+        seen = [row.id for row in rows if results_visible(row, sees_everything)]
         with self.ctx.db.read() as s:
-            out = []
-            for row in rows:
-                seen = results_visible(row, sees_everything)
-                res = repo.find_result(s, row.id) if seen else None
-                out.append(
-                    IntervalView(
-                        row,
-                        res.result_hash if res is not None else None,
-                        res.anchor_tx if res is not None else None,
-                    )
-                )
+            refs = repo.result_refs(s, seen)  # hashes only: never the documents
+        out = []
+        for row in rows:
+            res = refs.get(row.id)
+            out.append(IntervalView(row, *(res if res is not None else (None, None))))
         return out
 
     def view(self, interval_id: int, sees_everything: bool = False) -> IntervalView:

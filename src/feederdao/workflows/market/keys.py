@@ -50,9 +50,9 @@ class ApiKeys:
         return IssuedKey(key_id, secret, role, participant_id)
 
     def identify(self, secret: str) -> Caller | None:
-        """The caller a valid, unrevoked key belongs to; None otherwise."""
+        """The caller a valid key (unrevoked, unexpired) belongs to; None otherwise."""
         with self.db.read() as s:
-            found = repo.identify(s, secret)
+            found = repo.identify(s, secret, self.clock())
         return None if found is None else Caller(*found)
 
     def list(self) -> list[ApiKeyRow]:

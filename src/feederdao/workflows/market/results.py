@@ -3,11 +3,13 @@ document, and what SCADA is sent (publication and setpoints)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from feederdao.domain.clearing import Publication, Setpoint
+from feederdao.store import grids
 from feederdao.store import repositories as repo
 from feederdao.store.errors import NotFoundError
 from feederdao.store.models import (
@@ -54,6 +56,17 @@ class Results:
         """The whole clearing result as stored (the document whose hash is anchored)."""
         doc: dict[str, Any] = json.loads(self.result(interval_id).result_json)
         return doc
+
+    def price_grid(self, interval_id: int, parts: str = "all") -> tuple[bytes, bytes]:
+        """The prices as ``[period][bus]`` arrays (:mod:`feederdao.store.grids`; the DLMP
+        alone with ``parts="dlmp"``), JSON plain and gzipped: as kept with the result, or made
+        from the result document for a result stored before grids were kept."""
+        with self.ctx.db.read() as s:
+            packed = repo.stored_price_grid(s, interval_id, parts)
+        if packed is not None:
+            return gzip.decompress(packed), packed
+        doc = self.document(interval_id)
+        return grids.price_grid(interval_id, doc["bus_indices"], doc["prices"], parts)
 
     def prices(
         self,

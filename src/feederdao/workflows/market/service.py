@@ -21,6 +21,7 @@ from feederdao.workflows.market.context import MarketContext
 from feederdao.workflows.market.governance import Governance
 from feederdao.workflows.market.intervals import Intervals
 from feederdao.workflows.market.keys import ApiKeys
+from feederdao.workflows.market.login import WalletLogin
 from feederdao.workflows.market.participants import Participants
 from feederdao.workflows.market.results import Results
 from feederdao.workflows.market.settings import ServiceSettings
@@ -36,6 +37,7 @@ class MarketService:
         self.ctx = ctx
         self.participants = Participants(ctx)
         self.keys = ApiKeys(ctx.db, lambda: ctx.clock())
+        self.login = WalletLogin(ctx)
         self.bids = Bids(ctx)
         self.intervals = Intervals(ctx)
         self.governance = Governance(ctx)

@@ -44,6 +44,11 @@ class ServiceSettings:
     gate_overdue_after_s: float = 30.0
     loop_stuck_after_s: float = 300.0
     shutdown_grace_s: float = 5.0
+    # wallet sign-in (docs/console.md, "Wallet sign-in")
+    login_domain: str | None = None  # the host[:port] browsers reach the console at
+    login_nonce_ttl_s: float = 300.0
+    login_session_s: float = 8 * 3600.0
+    login_nonces_outstanding: int = 10_000
 
     @classmethod
     def load(cls, path: Path | None = None, **overrides: Any) -> ServiceSettings:

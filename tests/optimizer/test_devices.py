@@ -29,9 +29,9 @@ def _feeder_with_storage() -> tuple[Any, NetworkView]:
     return net, build_view(net, "storage")
 
 
-def test_storage_buys_cheap_and_sells_dear_within_its_limits() -> None:
-    _, view = _feeder_with_storage()
-    battery = ParticipantDevice(
+def _battery() -> ParticipantDevice:
+    """20 kW, 40 kWh, half full, 10–90 %, 90 % efficient each way."""
+    return ParticipantDevice(
         "storage:0",
         DeviceKind.STORAGE,
         -0.02,
@@ -44,6 +44,11 @@ def test_storage_buys_cheap_and_sells_dear_within_its_limits() -> None:
         eta_charge=0.9,
         eta_discharge=0.9,
     )
+
+
+def test_storage_buys_cheap_and_sells_dear_within_its_limits() -> None:
+    _, view = _feeder_with_storage()
+    battery = _battery()
     prices = np.array([40.0, 40.0, 200.0, 200.0])
     result = clear(
         view,
@@ -75,19 +80,7 @@ def test_storage_buys_cheap_and_sells_dear_within_its_limits() -> None:
 )
 def test_the_storage_end_rule_decides_what_the_window_may_sell(end: str, final_mwh: float) -> None:
     _, view = _feeder_with_storage()
-    battery = ParticipantDevice(
-        "storage:0",
-        DeviceKind.STORAGE,
-        -0.02,
-        0.02,
-        s_mva=0.02,
-        e_mwh=0.04,
-        soc_init_percent=50.0,
-        soc_min_percent=10.0,
-        soc_max_percent=90.0,
-        eta_charge=0.9,
-        eta_discharge=0.9,
-    )
+    battery = _battery()
     # dear all along: the battery only ever sells
     prices = np.full(8, 200.0)
     result = clear(

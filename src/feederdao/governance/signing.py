@@ -97,14 +97,20 @@ def sign(
     return "0x" + bytes(signed.signature).hex()
 
 
-def recover(domain: MarketDomain, primary: str, message: dict[str, Any], signature: str) -> str:
-    """The checksummed address that signed ``message``; SignatureError if it cannot be read."""
+def signature_bytes(signature: str) -> bytes:
+    """The 65 bytes (r, s, v) of a hex signature; SignatureError if it is not that."""
     try:
         raw = bytes.fromhex(signature.removeprefix("0x"))
     except ValueError:
         raise SignatureError("signature is not hex") from None
     if len(raw) != 65:
         raise SignatureError(f"signature has {len(raw)} bytes; an ECDSA signature has 65")
+    return raw
+
+
+def recover(domain: MarketDomain, primary: str, message: dict[str, Any], signature: str) -> str:
+    """The checksummed address that signed ``message``; SignatureError if it cannot be read."""
+    raw = signature_bytes(signature)
     try:
         encoded = encode_typed_data(full_message=typed_data(domain, primary, message))
         return str(Account.recover_message(encoded, signature=raw))

@@ -35,6 +35,7 @@ from eth_utils.exceptions import ValidationError as EthValidationError
 
 from feederdao.governance.eip2 import require_low_s
 from feederdao.governance.errors import SignatureError
+from feederdao.governance.signing import signature_bytes
 
 PREAMBLE = " wants you to sign in with your Ethereum account:"
 #: the longest message read (a wallet shows it all; nothing legitimate comes near)
@@ -193,12 +194,7 @@ def sign(private_key: str | bytes, text: str) -> str:
 def signer(text: str, signature: str) -> str:
     """The checksummed address whose ``personal_sign`` of ``text`` ``signature`` is; a
     SignatureError if it is malformed or malleable (high s, EIP-2)."""
-    try:
-        raw = bytes.fromhex(signature.removeprefix("0x"))
-    except ValueError:
-        raise SignatureError("signature is not hex") from None
-    if len(raw) != 65:
-        raise SignatureError(f"signature has {len(raw)} bytes; an ECDSA signature has 65")
+    raw = signature_bytes(signature)
     require_low_s(signature)
     try:
         return str(Account.recover_message(encode_defunct(text=text), signature=raw))

@@ -30,6 +30,20 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
+def refuse_if_limited(limiter: FailureLimiter, request: Request, what: str) -> str:
+    """The request's client, or 429 (with ``Retry-After``) while ``limiter`` holds it back
+    after too many ``what`` (e.g. "wrong API keys")."""
+    client = client_of(request)
+    wait = limiter.retry_after(client)
+    if wait is not None:
+        raise HTTPException(
+            429,
+            f"too many {what} from this client; retry in {wait} s",
+            {"Retry-After": str(wait)},
+        )
+    return client
+
+
 def optional_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -37,14 +51,7 @@ def optional_caller(
     if credentials is None:
         return None
     limiter: FailureLimiter = request.app.state.auth_limiter
-    client = client_of(request)
-    wait = limiter.retry_after(client)
-    if wait is not None:
-        raise HTTPException(
-            429,
-            f"too many wrong API keys from this client; retry in {wait} s",
-            {"Retry-After": str(wait)},
-        )
+    client = refuse_if_limited(limiter, request, "wrong API keys")
     svc: MarketService = request.app.state.service
     found = svc.keys.identify(credentials.credentials)
     if found is None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 
-from feederdao.api.auth import Service, client_of
+from feederdao.api.auth import Service, client_of, refuse_if_limited
 from feederdao.api.ratelimit import FailureLimiter
 from feederdao.api.schemas import (
     ChallengeOut,
@@ -33,13 +33,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 def _limited(request: Request) -> FailureLimiter:
     limiter: FailureLimiter = request.app.state.auth_limiter
-    wait = limiter.retry_after(client_of(request))
-    if wait is not None:
-        raise HTTPException(
-            429,
-            f"too many refused sign-ins from this client; retry in {wait} s",
-            {"Retry-After": str(wait)},
-        )
+    refuse_if_limited(limiter, request, "refused sign-ins")
     return limiter
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from feederdao.api.auth import Loop, Operator, Reader, client_of
+from feederdao.api.auth import Loop, Operator, Reader, refuse_if_limited
 from feederdao.api.ratelimit import FailureLimiter
 from feederdao.api.schemas import Error
 from feederdao.metering.errors import MeteringError, ReadingsRefused
@@ -104,14 +104,7 @@ def post_readings(body: ReadingsIn, metering: Desk, request: Request) -> Any:
     whose batches were refused ``refused_readings_per_minute`` times within a minute is
     answered 429 (with ``Retry-After``) before its next batch is checked."""
     limiter: FailureLimiter = request.app.state.readings_limiter
-    client = client_of(request)
-    wait = limiter.retry_after(client)
-    if wait is not None:
-        raise HTTPException(
-            429,
-            f"too many refused batches of readings from this client; retry in {wait} s",
-            {"Retry-After": str(wait)},
-        )
+    client = refuse_if_limited(limiter, request, "refused batches of readings")
     try:
         readings = [_reading(r) for r in body.readings]
         report = metering.ingest(readings)

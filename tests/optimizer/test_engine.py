@@ -372,20 +372,10 @@ def test_optimised_storage_settles_and_earns_at_least_its_profile() -> None:
     profile, which is one of the dispatches the optimisation could choose."""
     n = 96
     market = open_market("1-LV-rural1--2-sw", periods=n, start=datetime(2016, 6, 21), seed=0)
-    view = market.network.view
-    ac = AcEvaluator(market.network.loaded.net, view)
 
     def run(storage: Literal["optimise", "profile"]) -> ClearingResult:
-        engine = ClearingEngine(
-            view,
-            market.profiles,
-            market.bids,
-            tuple(market.registry.values()),
-            GridParameters(),
-            WholesalePrices.day_shape(n),
-            ClearingOptions(storage=storage),
-        )
-        return engine.run(ac)
+        options = ClearingOptions(storage=storage)
+        return clear_market(market, GridParameters(), options, WholesalePrices.day_shape(n))
 
     optimised, held = run("optimise"), run("profile")
     assert optimised.ac_check.feasible and optimised.ac_check.stopped == "converged"

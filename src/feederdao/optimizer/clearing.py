@@ -386,13 +386,18 @@ class ClearingEngine:
         add_capability_rows(lp, model.storage, point.capability_keys)
         self._apply_storage_band(model, point.storage_band)
 
+    @property
+    def _storage_p_max(self) -> FloatArray:
+        """[1, unit] the storage converters' ratings (MW)."""
+        return np.array([u.p_max_mw for u in self.data.storage])[None, :]
+
     def _apply_storage_band(
         self, model: ClearingModel, band: tuple[FloatArray, FloatArray] | None
     ) -> None:
         st = model.storage
         if st.soc is None:
             return
-        p_max = np.array([u.p_max_mw for u in self.data.storage])[None, :]
+        p_max = self._storage_p_max
         if band is None:
             model.lp.set_cols(st.ch, 0.0, p_max)
             model.lp.set_cols(st.dis, 0.0, p_max)
@@ -545,8 +550,7 @@ class ClearingEngine:
             return None
         last = self.point.storage_band
         if last is None:
-            p_max = np.array([u.p_max_mw for u in self.data.storage])[None, :]
-            width = np.broadcast_to(0.5 * p_max, d.charge_mw.shape).copy()
+            width = np.broadcast_to(0.5 * self._storage_p_max, d.charge_mw.shape).copy()
         else:
             width = 0.5 * last[1]
         return d.charge_mw - d.discharge_mw, width

@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from feederdao.domain.network import DeviceKind
@@ -27,10 +28,11 @@ def test_operator_loop(database_url: str, tmp_path: Path) -> None:
         max_attempts=2,
         retry_delay_s=1.0,
     )
-    asyncio.run(_run(env, tmp_path))
+    # the feeder's outage is the same on either store: it runs once
+    asyncio.run(_run(env, tmp_path, outage=database_url.startswith("sqlite")))
 
 
-async def _run(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def _run(env, tmp_path: Path, outage: bool) -> None:  # type: ignore[no-untyped-def]
     from feederdao.api.serve import _market_server
 
     svc, op, c = env.service, env.operator, env.client
@@ -140,4 +142,79 @@ async def _run(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
             assert all(a["fields"]["status"] == "Good" for a in audit)
         # the next interval was opened on the way
         assert "2026-06-21T12:00:00Z" in [i["start"] for i in c.get("/intervals").json()]
+
+        if outage:
+            await _outage(env, iv, feeder, bridge)
     env.service.db.dispose()
+
+
+async def _outage(env, iv: int, feeder, bridge: Bridge) -> None:  # type: ignore[no-untyped-def]
+    """The feeder goes down during the interval: escalated pushes, an operator's retry once it is
+    back, and the acknowledgement of a push whose period is over."""
+    svc, op, c = env.service, env.operator, env.client
+    # the feeder goes down: period 2's push fails twice and is escalated
+    bridge.reconnect_attempts, bridge.backoff_s = 1, 0.05
+    await feeder.simulator.stop()
+    env.clock.now = datetime(2026, 6, 21, 11, 30, 5, tzinfo=UTC)
+    await op.tick()
+    env.clock.now += timedelta(seconds=2)
+    await op.tick()
+    escalated = c.get("/health").json()["escalations"]
+    assert escalated == [{"interval_id": iv, "step": "push:2", "reason": "opcua", "detail": None}]
+    operator = env.auth("operator")
+    # the console's list: with the message, 200 whatever the health; operators and auditors only
+    listed = c.get("/escalations", headers=operator).json()
+    assert [e["step"] for e in listed] == ["push:2"] and "unreachable" in listed[0]["detail"]
+    assert c.get("/escalations").status_code == 401
+    # pushes run on this event loop, with the simulator's server: an in-process ASGI client
+    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=c.app), base_url="http://api")
+    # a retry while it is still down is recorded and answered with the bridge's error
+    r = await api.post(f"/intervals/{iv}/push/2", headers=operator)
+    assert r.status_code == 400 and "not confirmed" in r.json()["error"], r.text
+    # a period that is over, or not begun, is not pushed: its setpoints are out of date
+    for period, when in ((1, "ended"), (3, "has not begun")):
+        r = await api.post(f"/intervals/{iv}/push/{period}", headers=operator)
+        assert r.status_code == 409 and when in r.json()["error"], r.text
+    r = await api.post(f"/intervals/{iv}/push/9", headers=operator)
+    assert r.status_code == 422 and r.json()["field"] == "period", r.text
+    assert (await api.post(f"/intervals/{iv}/push/2")).status_code == 401
+    auditor = env.auth("auditor")
+    assert (await api.post(f"/intervals/{iv}/push/2", headers=auditor)).status_code == 403
+    # the feeder is back: the operator's retry pushes period 2 and clears the escalation
+    await feeder.simulator.start()
+    r = await api.post(f"/intervals/{iv}/push/2", headers=operator)
+    assert r.status_code == 200, r.text
+    assert [s["status"] for s in r.json() if s["step"] == "push:2"][-1] == "ok"
+    assert c.get("/health").json()["escalations"] == []
+
+    # period 3's push escalates too, and is not retried once its period is over: the
+    # operator acknowledges it, with who and why on record
+    await feeder.simulator.stop()
+    env.clock.now = datetime(2026, 6, 21, 11, 45, 5, tzinfo=UTC)
+    await op.tick()
+    env.clock.now += timedelta(seconds=2)
+    await op.tick()
+    assert [e["step"] for e in c.get("/health").json()["escalations"]] == ["push:3"]
+    env.clock.now = datetime(2026, 6, 21, 12, 0, 5, tzinfo=UTC)
+    r = await api.post(f"/intervals/{iv}/push/3", headers=operator)
+    assert r.status_code == 409 and "acknowledge the escalation" in r.json()["error"]
+    ack = f"/intervals/{iv}/steps/push:3/acknowledge"
+    r = c.post(ack, json={"note": "feeder RTU down, crew on site"}, headers=operator)
+    assert r.status_code == 200, r.text
+    last = [s for s in r.json() if s["step"] == "push:3"][-1]
+    assert last["status"] == "acknowledged"
+    assert last["detail"].endswith(": feeder RTU down, crew on site")
+    assert c.get("/health").json()["escalations"] == []
+    r = c.post(ack, json={}, headers=operator)
+    assert r.status_code == 409 and "not escalated" in r.json()["error"]
+    r = c.post(f"/intervals/{iv}/steps/push:0/acknowledge", json={}, headers=operator)
+    assert r.status_code == 409 and "is ok, not escalated" in r.json()["error"]
+    await feeder.simulator.start()
+    await op.tick()  # an acknowledged step is not run again
+    with svc.db.session() as s:
+        assert [r.status for r in repo.steps_of(s, iv) if r.step == "push:3"] == [
+            "failed",
+            "failed",
+            "escalated",
+            "acknowledged",
+        ]

@@ -9,7 +9,7 @@ from pathlib import Path
 from eth_account import Account
 from fastapi import FastAPI
 
-from feederdao.api.ratelimit import FailureLimiter
+from feederdao.api.ratelimit import ClientLimiter
 from feederdao.domain.network import DeviceKind
 from feederdao.workflows.metering import reading_for, sign_reading
 from tests.api.conftest import NOON, Env, make_env
@@ -144,7 +144,7 @@ def test_refused_batches_are_rate_limited(env: Env) -> None:
     now = [0.0]
     app = env.client.app
     assert isinstance(app, FastAPI)
-    app.state.readings_limiter = FailureLimiter(3, 60.0, clock=lambda: now[0])
+    app.state.readings_limiter = ClientLimiter(3, 60.0, clock=lambda: now[0])
     pv = env.join(DeviceKind.PV)
     interval = env.open_interval(NOON)
     meter, forger = Account.create(), Account.create()

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from feederdao.api.ratelimit import FailureLimiter
+from feederdao.api.ratelimit import ClientLimiter
 from feederdao.cli.main import app as cli
 from feederdao.domain.network import DeviceKind
 from feederdao.governance.eip2 import SECP256K1_N
@@ -240,7 +240,7 @@ def test_feederdao_db_revokes_and_rotates_keys(menv: Env) -> None:
 def test_wrong_keys_are_limited_per_client(menv: Env) -> None:
     app = cast(FastAPI, menv.client.app)
     now = [0.0]
-    app.state.auth_limiter = FailureLimiter(10, 60.0, clock=lambda: now[0])
+    app.state.auth_limiter = ClientLimiter(10, 60.0, clock=lambda: now[0])
     try:
         c = menv.client
         guess = {"Authorization": "Bearer fdk_guess"}
@@ -256,7 +256,7 @@ def test_wrong_keys_are_limited_per_client(menv: Env) -> None:
         now[0] = 61.0
         assert c.get("/participants", headers=menv.auth("auditor")).status_code == 200
     finally:
-        app.state.auth_limiter = FailureLimiter(10, 60.0)
+        app.state.auth_limiter = ClientLimiter(10, 60.0)
 
 
 def test_database_and_key_files_are_private(tmp_path: Path) -> None:

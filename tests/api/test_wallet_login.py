@@ -209,6 +209,43 @@ def test_outstanding_nonces_are_bounded(tmp_path: Path) -> None:
         e.service.db.dispose()
 
 
+def test_a_nonce_flood_neither_fills_the_table_nor_locks_others_out(env: Env) -> None:
+    """The table's cap used to be the only bound: one client asking for nonces in a loop filled
+    it and every other wallet's sign-in answered 503 until they expired."""
+    from starlette.testclient import TestClient
+
+    per_minute = env.service.settings.login_nonces_per_minute
+    account, _ = approved(env)
+    assert account is not None
+    with TestClient(env.client.app, client=("203.0.113.7", 4000)) as flood:
+        # one wallet's nonces: it keeps its newest few, not one more
+        first = flood.post("/session/nonce", json={"address": account.address}).json()
+        for _ in range(9):
+            env.clock.now += timedelta(seconds=1)  # the newest are kept
+            assert (
+                flood.post("/session/nonce", json={"address": account.address}).status_code == 201
+            )
+        with env.service.db.read() as s:
+            assert repo.count_login_nonces(s, env.clock.now) == 5
+        # fresh addresses: the client is held back after its share of the minute
+        statuses = [
+            flood.post("/session/nonce", json={"address": Account.create().address}).status_code
+            for _ in range(per_minute - 10 + 1)
+        ]
+        assert statuses == [201] * (per_minute - 10) + [429]
+        r = flood.post("/session/nonce", json={"address": account.address})
+        assert r.status_code == 429 and "sign-in nonces" in r.json()["error"]
+        assert int(r.headers["retry-after"]) > 0
+    # the flood's oldest nonce for the wallet is gone; another client signs in as usual
+    text = first["message"]
+    refused = env.client.post("/session/wallet", json=signed(account, text))
+    assert refused.status_code == 401 and "nonce" in refused.json()["error"]
+    again = env.client.post(
+        "/session/wallet", json=signed(account, challenge(env, account.address)["message"])
+    )
+    assert again.status_code == 201, again.text
+
+
 def test_racing_clients_with_one_signed_message_get_one_session(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -109,6 +109,34 @@ async def test_reconnect_attempts_exhausted_is_a_typed_error_and_every_command_i
     ] * 2
 
 
+async def test_equipment_back_after_an_outage_is_reached_without_a_restart(
+    start_sim: StartSim, start_bridge: StartBridge, tmp_path: Path
+) -> None:
+    """A bridge whose reconnect gave up used to stay disconnected: every later push failed with
+    "not connected" until the service restarted. Its next request reconnects."""
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    sim = await start_sim()
+    bridge = await start_bridge(sim, audit=audit, reconnect_attempts=1, backoff_s=0.05)
+    sps = [Setpoint("sgen:1", 0, 0, 0.001, 0.0)]
+    await sim.stop()
+    with pytest.raises(ConnectionLostError):
+        await bridge.push("c1", sps)
+    with pytest.raises(BridgeError, match="unreachable"):
+        await bridge.read(["Buses.0.Vm_pu"])
+    await sim.start()  # the equipment is back
+    report = await bridge.push("c2", sps)
+    assert report.ok, report.failed
+    imported, exported = (await bridge.read_energy(["sgen:1"]))["sgen:1"]
+    assert imported == 0 and exported <= round(sim.devices["sgen:1"].exported_wh) + 1
+    await asyncio.sleep(0.3)
+    assert sim.devices["sgen:1"].applied == ["c2/sgen:1"]
+    assert [r["event"] for r in audit.records() if r["event"].startswith("reconnect")] == [
+        "reconnect-failed",
+        "reconnect-failed",
+        "reconnected",
+    ]
+
+
 async def test_a_failing_re_push_is_a_typed_error_and_every_command_is_audited(
     start_sim: StartSim, start_bridge: StartBridge, tmp_path: Path
 ) -> None:

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from feederdao import __version__
 from feederdao.api import docs, errors
 from feederdao.api.limits import BodyLimits, SecurityHeaders, sane_recursion_limit
-from feederdao.api.ratelimit import FailureLimiter
+from feederdao.api.ratelimit import ClientLimiter
 from feederdao.api.routers import (
     audit,
     bids,
@@ -56,8 +56,9 @@ def create_app(operator: Operator) -> FastAPI:
     app.state.service = operator.service
     app.state.operator = operator
     app.state.metrics = operator.metrics
-    app.state.auth_limiter = FailureLimiter(settings.auth_failures_per_minute, 60.0)
-    app.state.readings_limiter = FailureLimiter(settings.refused_readings_per_minute, 60.0)
+    app.state.auth_limiter = ClientLimiter(settings.auth_failures_per_minute, 60.0)
+    app.state.readings_limiter = ClientLimiter(settings.refused_readings_per_minute, 60.0)
+    app.state.nonce_limiter = ClientLimiter(settings.login_nonces_per_minute, 60.0)
     app.state.metering = operator.metering
     errors.install(app)
     for r in (system, participants, keys, bids, intervals, governance):

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from feederdao.api.ratelimit import FailureLimiter
+from feederdao.api.ratelimit import ClientLimiter
 from feederdao.workflows.market import MarketService
 from feederdao.workflows.market.keys import Caller
 from feederdao.workflows.operator import Operator as MarketOperator
@@ -30,7 +30,7 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-def refuse_if_limited(limiter: FailureLimiter, request: Request, what: str) -> str:
+def refuse_if_limited(limiter: ClientLimiter, request: Request, what: str) -> str:
     """The request's client, or 429 (with ``Retry-After``) while ``limiter`` holds it back
     after too many ``what`` (e.g. "wrong API keys")."""
     client = client_of(request)
@@ -50,12 +50,12 @@ def optional_caller(
 ) -> Caller | None:
     if credentials is None:
         return None
-    limiter: FailureLimiter = request.app.state.auth_limiter
+    limiter: ClientLimiter = request.app.state.auth_limiter
     client = refuse_if_limited(limiter, request, "wrong API keys")
     svc: MarketService = request.app.state.service
     found = svc.keys.identify(credentials.credentials)
     if found is None:
-        limiter.failed(client)
+        limiter.count(client)
         raise HTTPException(401, "unknown or revoked API key", {"WWW-Authenticate": "Bearer"})
     return found
 

@@ -7,7 +7,9 @@ write (split to the server's ``MaxNodesPerWrite``); each written value is read b
 matches within a tolerance or a deadline passes (P and Q, or the position). A lost connection is
 retried with backoff and the cycle re-pushed exactly once; equipment ignores a command id it has
 seen, so nothing acts twice. If the re-push fails too, or the equipment cannot be reached again,
-:class:`~feederdao.scada_bridge.errors.ConnectionLostError` is raised. A heartbeat counter is
+:class:`~feederdao.scada_bridge.errors.ConnectionLostError` is raised, and the bridge's next
+request (push or read) tries to reconnect again, so equipment back after an outage is reached
+without restarting the service. A heartbeat counter is
 written at a fixed period. Every planned command, with its status code and read-back, goes to
 the audit log whatever happens to the send, and failures are reported per device; asyncua's
 errors never leave this module untranslated.
@@ -161,6 +163,21 @@ class Bridge:
             f"{self.nodemap.endpoint} unreachable after {self.reconnect_attempts} attempts"
         )
 
+    async def _connected(self) -> Client:
+        """The client, reconnecting first when an earlier reconnect gave up."""
+        if self._client is None:
+            await self._reconnect()
+        assert self._client is not None
+        return self._client
+
+    async def _forget_if_lost(self, exc: BaseException) -> None:
+        """A read that lost the connection: the next request reconnects."""
+        lost = isinstance(exc, _CONNECTION_ERRORS) or getattr(exc, "code", None) in _LOST
+        if lost and self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.disconnect()
+            self._client = None
+
     def _node(self, dev: DeviceNodes | None, ident: str) -> Any:
         assert self._client is not None
         uri = (dev.namespace if dev and dev.namespace else None) or self.nodemap.namespace
@@ -224,8 +241,7 @@ class Bridge:
         repushed = False
         t0 = time.perf_counter()
         try:
-            if self._client is None:
-                raise ConnectionLostError(f"the bridge is not connected to {self.nodemap.endpoint}")
+            await self._connected()
             try:
                 statuses = await self._write_cycle(cycle_id, plan)
             except _CONNECTION_ERRORS as exc:
@@ -415,8 +431,7 @@ class Bridge:
         """Each device's meter registers, (imported Wh, exported Wh) since the meter
         started, read in one request (the node map's ``energy_imported`` and
         ``energy_exported``)."""
-        if self._client is None:
-            raise BridgeError(f"the bridge is not connected to {self.nodemap.endpoint}")
+        client = await self._connected()
         nodes: list[Any] = []
         for device_id in device_ids:
             dev = self.nodemap.devices.get(device_id)
@@ -428,8 +443,9 @@ class Bridge:
             nodes += [self._node(dev, dev.nodes["energy_imported"])]
             nodes += [self._node(dev, dev.nodes["energy_exported"])]
         try:
-            values = await self._client.read_values(nodes)
+            values = await client.read_values(nodes)
         except (ua.UaError, *_CONNECTION_ERRORS) as exc:
+            await self._forget_if_lost(exc)
             raise BridgeError(
                 f"cannot read the meter registers of {len(device_ids)} device(s) on "
                 f"{self.nodemap.endpoint}: {_reason(exc)}"
@@ -448,15 +464,15 @@ class Bridge:
     async def read(self, identifiers: Sequence[str], namespace: str | None = None) -> list[Any]:
         """Read the values of string node ids in ``namespace`` (a URI; the node map's by
         default), e.g. the voltages a simulator publishes."""
-        if self._client is None:
-            raise BridgeError(f"the bridge is not connected to {self.nodemap.endpoint}")
+        client = await self._connected()
         uri = namespace or self.nodemap.namespace
         try:
             if uri not in self._ns:
-                self._ns[uri] = await self._client.get_namespace_index(uri)
-            nodes = [self._client.get_node(ua.NodeId(i, self._ns[uri])) for i in identifiers]
-            return list(await self._client.read_values(nodes))
+                self._ns[uri] = await client.get_namespace_index(uri)
+            nodes = [client.get_node(ua.NodeId(i, self._ns[uri])) for i in identifiers]
+            return list(await client.read_values(nodes))
         except (ua.UaError, *_CONNECTION_ERRORS) as exc:
+            await self._forget_if_lost(exc)
             raise BridgeError(
                 f"cannot read {len(identifiers)} node(s) in {uri} on {self.nodemap.endpoint}: "
                 f"{_reason(exc)}"

@@ -245,7 +245,7 @@ class OperatorStepRow(Base):
     interval_id: Mapped[int] = mapped_column(ForeignKey("market_intervals.id"))
     step: Mapped[str] = mapped_column(String(32))
     attempt: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16))  # ok|failed|escalated
+    status: Mapped[str] = mapped_column(String(16))  # ok|failed|escalated|acknowledged
     #: a short public reason code of a failure (store, chain, solver, ...); details in ``detail``
     reason: Mapped[str] = mapped_column(String(32), default="")
     detail: Mapped[str] = mapped_column(Text, default="")

@@ -228,6 +228,24 @@ def add_login_nonce(s: Session, address: str, now: datetime, ttl_s: float) -> Lo
     return row
 
 
+def keep_newest_login_nonces(s: Session, address: str, now: datetime, keep: int) -> int:
+    """Leave ``address`` at most ``keep`` outstanding nonces, dropping its oldest; how many
+    were dropped."""
+    outstanding = s.scalars(
+        select(LoginNonceRow.nonce)
+        .where(
+            LoginNonceRow.address == address.lower(),
+            LoginNonceRow.used_at.is_(None),
+            LoginNonceRow.expires_at > now,
+        )
+        .order_by(LoginNonceRow.issued_at.desc(), LoginNonceRow.nonce)
+    ).all()
+    drop = list(outstanding[max(keep, 0) :])
+    if drop:
+        s.execute(delete(LoginNonceRow).where(LoginNonceRow.nonce.in_(drop)))
+    return len(drop)
+
+
 def count_login_nonces(s: Session, now: datetime) -> int:
     """Nonces handed out and neither used nor expired at ``now``."""
     return int(

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
+from feederdao.errors import FieldError
 from feederdao.scada_bridge.audit import AuditSink
 from feederdao.scada_bridge.bridge import Bridge
 from feederdao.scada_bridge.server import MarketServer
@@ -258,6 +259,57 @@ class Operator:
                 raise StepFailed(f"{len(report.failed)} device(s) not confirmed: {failed}")
 
         await self.step(interval_id, f"push:{period}", run)
+
+    async def push_now(self, interval_id: int, period: int) -> None:
+        """An operator's push of ``period``'s setpoints (a retry of an escalated push), allowed
+        only while the period runs: a past period's setpoints are out of date (acknowledge its
+        escalation instead) and a later period's would act early."""
+        if self.bridge is None:
+            raise StateConflictError("this service has no feeder bridge to push setpoints through")
+        row = await asyncio.to_thread(self.service.intervals.get, interval_id)
+        if not 0 <= period < row.periods:
+            raise FieldError(
+                "period",
+                f"interval {interval_id} has periods 0 to {row.periods - 1}, not {period}",
+            )
+        if row.state != "published":
+            raise StateConflictError(
+                f"interval {interval_id} is {row.state}: setpoints are pushed once it is published"
+            )
+        begins = row.start + timedelta(minutes=period * row.period_minutes)
+        ends = begins + timedelta(minutes=row.period_minutes)
+        now = self.service.clock()
+        if not begins <= now < ends:
+            when = "ended" if now >= ends else "has not begun"
+            raise StateConflictError(
+                f"period {period} of interval {interval_id} runs from {begins:%Y-%m-%d %H:%M} to "
+                f"{ends:%H:%M} UTC and {when}: its setpoints are pushed only while it runs"
+                + ("; acknowledge the escalation instead" if now >= ends else "")
+            )
+        await self.push(interval_id, period)
+
+    def _acknowledge(self, interval_id: int, step: str, by: str, note: str) -> None:
+        with self.service.db.session() as s:
+            last = repo.last_step(s, interval_id, step)
+            if last is None or last.status != "escalated":
+                status = "never run" if last is None else last.status
+                raise StateConflictError(
+                    f"step {step} of interval {interval_id} is {status}, not escalated: "
+                    "there is nothing to acknowledge"
+                )
+            detail = f"acknowledged by {by}" + (f": {note}" if note else "")
+            repo.record_step(
+                s, interval_id, step, "acknowledged", detail, self.service.clock(), last.reason
+            )
+
+    async def acknowledge(self, interval_id: int, step: str, by: str, note: str = "") -> None:
+        """An operator takes note of an escalated step that will not be retried (a push whose
+        period is over, say): recorded with who and why, it leaves ``/health``'s escalations and
+        the loop never runs it again."""
+        await asyncio.to_thread(self._acknowledge, interval_id, step, by, note)
+        self.events.publish(
+            "step", interval_id=interval_id, step=step, status="acknowledged", reason=""
+        )
 
     async def settle(self, interval_id: int) -> Settled:
         """Settle the interval's metered deliveries (step ``settle``)."""

@@ -106,6 +106,15 @@ export class ParticipantView {
 
 const NEXT = { open: ["Close gate", "gate-closure"], "gate-closed": ["Clear", "clear"] };
 
+// an escalated step is retried through its own route (a push only while its period runs; the
+// server says so otherwise); any escalation can be acknowledged instead
+const RETRYABLE = new Set(["clear", "anchor", "publish", "settle", "post-root", "finalise"]);
+function retryPath(e) {
+  const [kind, period] = e.step.split(":");
+  if (kind === "push") return `/intervals/${e.interval_id}/push/${period}`;
+  return RETRYABLE.has(kind) ? `/intervals/${e.interval_id}/${kind}` : null;
+}
+
 export class OperatorView {
   constructor(session, refresh) {
     this.session = session;
@@ -129,9 +138,9 @@ export class OperatorView {
   }
 
   async load(intervals) {
-    const [disp, health, pending, approved, keys] = await Promise.all([
+    const [disp, escalations, pending, approved, keys] = await Promise.all([
       api("/dispatch"),
-      fetch("/health", { headers: { Authorization: `Bearer ${this.session.key}` } }).then((r) => r.json()),
+      api("/escalations"),
       api("/participants?status=pending"),
       api("/participants?status=approved"),
       api("/api-keys"),
@@ -156,12 +165,12 @@ export class OperatorView {
       tr.dataset.interval = iv.id;
       return tr;
     }));
-    const retry = { clear: "clear", anchor: "anchor", publish: "publish" };
-    $("o-escalations").replaceChildren(...(health.escalations.length ? health.escalations.map((e) => {
+    $("o-escalations").replaceChildren(...(escalations.length ? escalations.map((e) => {
       const li = document.createElement("li");
       li.textContent = `#${e.interval_id} ${e.step}: ${e.reason}${e.detail ? ` (${e.detail})` : ""} `;
-      const kind = retry[e.step.split(":")[0]];
-      if (kind) li.append(button("Retry", () => this.act(`/intervals/${e.interval_id}/${kind}`)));
+      const again = retryPath(e);
+      if (again) li.append(button("Retry", () => this.act(again)));
+      li.append(button("Acknowledge", () => this.act(`/intervals/${e.interval_id}/steps/${encodeURIComponent(e.step)}/acknowledge`, { note: "acknowledged in the console" }), "secondary"));
       return li;
     }) : [Object.assign(document.createElement("li"), { textContent: "none" })]));
     $("o-pending").tBodies[0].replaceChildren(...pending.map((p) => row(p.name, p.address, p.requested_bus, p.requested_devices.join(", "), button("Approve and issue a key", () => this.approve(p)))));

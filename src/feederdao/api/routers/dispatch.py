@@ -19,10 +19,6 @@ class SuspendIn(In):
     reason: Annotated[str, Field(min_length=1, max_length=200)]
 
 
-def _by(key_id: int | None) -> str:
-    return f"api key {key_id}" if key_id is not None else "api"
-
-
 @router.get("", response_model=DispatchStateOut)
 def state(op: Loop) -> DispatchStateOut:
     """Whether an operator holds dispatch."""
@@ -32,7 +28,7 @@ def state(op: Loop) -> DispatchStateOut:
 @router.post("/suspend", response_model=DispatchStateOut)
 async def suspend(body: SuspendIn, caller: Operator, op: Loop) -> DispatchStateOut:
     """Hold dispatch: no publication and no setpoint push until resumed."""
-    await op.control.suspend(body.reason, _by(caller.key_id))
+    await op.control.suspend(body.reason, caller.who)
     op.events.publish("dispatch", state="suspended")
     return DispatchStateOut.model_validate(op.control.state())
 
@@ -40,6 +36,6 @@ async def suspend(body: SuspendIn, caller: Operator, op: Loop) -> DispatchStateO
 @router.post("/resume", response_model=DispatchStateOut)
 async def resume(caller: Operator, op: Loop) -> DispatchStateOut:
     """Release the hold."""
-    await op.control.resume(_by(caller.key_id))
+    await op.control.resume(caller.who)
     op.events.publish("dispatch", state="running")
     return DispatchStateOut.model_validate(op.control.state())

@@ -1,4 +1,5 @@
-"""Market intervals: open, gate closure, clear, anchor, publish; prices, results, settlement."""
+"""Market intervals: open, gate closure, clear, anchor, publish, push; prices, results,
+settlement; the loop's steps, and an operator's acknowledgement of an escalated one."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import asyncio
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from pydantic import Field
 
 from feederdao.api.auth import Anyone, Loop, MaybeCaller, Operator, Reader, Service
 from feederdao.api.schemas import (
@@ -14,6 +16,7 @@ from feederdao.api.schemas import (
     DispatchOut,
     Error,
     Filter,
+    In,
     Index,
     IntervalId,
     IntervalIn,
@@ -23,6 +26,7 @@ from feederdao.api.schemas import (
     StepOut,
     SummaryOut,
 )
+from feederdao.workflows.market import MarketService
 from feederdao.workflows.market.intervals import IntervalView
 
 router = APIRouter(prefix="/intervals", tags=["intervals"])
@@ -108,6 +112,43 @@ async def publish(interval_id: IntervalId, _: Operator, svc: Service, op: Loop) 
     """Publish the cleared interval (API and OPC UA) so setpoints can be pushed."""
     await op.publish(interval_id)
     return _out(await asyncio.to_thread(svc.intervals.view, interval_id, True))
+
+
+@router.post("/{interval_id}/push/{period}", response_model=list[StepOut], responses=ERRORS)
+async def push(
+    interval_id: IntervalId, period: int, _: Operator, svc: Service, op: Loop
+) -> list[StepOut]:
+    """Push ``period``'s setpoints to the feeder now (the loop's ``push:<period>`` step, e.g. a
+    retry of an escalated push): only while the period runs. Answers the interval's steps."""
+    await op.push_now(interval_id, period)
+    return await _steps(svc, interval_id)
+
+
+class AcknowledgeIn(In):
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+@router.post(
+    "/{interval_id}/steps/{step}/acknowledge", response_model=list[StepOut], responses=ERRORS
+)
+async def acknowledge(
+    interval_id: IntervalId,
+    step: Annotated[str, Path(max_length=32)],
+    body: AcknowledgeIn,
+    caller: Operator,
+    svc: Service,
+    op: Loop,
+) -> list[StepOut]:
+    """Take note of an escalated step that will not be retried (a push whose period is over):
+    recorded with who and the note, it leaves ``/health``'s escalations and the loop does not
+    run it again. Answers the interval's steps."""
+    await op.acknowledge(interval_id, step, caller.who, body.note)
+    return await _steps(svc, interval_id)
+
+
+async def _steps(svc: MarketService, interval_id: int) -> list[StepOut]:
+    rows = await asyncio.to_thread(svc.intervals.steps, interval_id)
+    return [StepOut.model_validate(r) for r in rows]
 
 
 @router.get("/{interval_id}/prices", response_model=list[PriceOut], responses=ERRORS)

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from feederdao.api.auth import Service, client_of, refuse_if_limited
-from feederdao.api.ratelimit import FailureLimiter
+from feederdao.api.ratelimit import ClientLimiter
 from feederdao.api.schemas import (
     ChallengeOut,
     Error,
@@ -31,17 +31,21 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _limited(request: Request) -> FailureLimiter:
-    limiter: FailureLimiter = request.app.state.auth_limiter
+def _limited(request: Request) -> ClientLimiter:
+    limiter: ClientLimiter = request.app.state.auth_limiter
     refuse_if_limited(limiter, request, "refused sign-ins")
     return limiter
 
 
 @router.post("/nonce", status_code=201, response_model=ChallengeOut, responses=ERRORS)
 def nonce(body: NonceIn, svc: Service, request: Request) -> ChallengeOut:
-    """The sign-in message for ``address`` with a fresh single-use nonce (public)."""
+    """The sign-in message for ``address`` with a fresh single-use nonce (public; a client
+    gets ``login_nonces_per_minute``, then 429 with ``Retry-After``)."""
     _limited(request)
+    nonces: ClientLimiter = request.app.state.nonce_limiter
+    client = refuse_if_limited(nonces, request, "sign-in nonces")
     got = svc.login.challenge(body.address, body.uri)
+    nonces.count(client)
     m = got.message
     assert m.expiration_time is not None  # the challenge always sets it
     return ChallengeOut(
@@ -63,7 +67,7 @@ def wallet(body: WalletSignInIn, svc: Service, request: Request) -> WalletSessio
     try:
         got = svc.login.sign_in(body.message, body.signature)
     except (SignInRefusedError, NotApprovedError, SignatureError):
-        limiter.failed(client_of(request))
+        limiter.count(client_of(request))
         raise
     return WalletSessionOut(
         key_id=got.key_id,

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from feederdao.api.auth import Loop, Operator, Reader, refuse_if_limited
-from feederdao.api.ratelimit import FailureLimiter
+from feederdao.api.ratelimit import ClientLimiter
 from feederdao.api.schemas import Error
 from feederdao.metering.errors import MeteringError, ReadingsRefused
 from feederdao.metering.readings import MeterReading
@@ -103,13 +103,13 @@ def post_readings(body: ReadingsIn, metering: Desk, request: Request) -> Any:
     the batch is stored whole or not at all; the same reading again is a duplicate. A client
     whose batches were refused ``refused_readings_per_minute`` times within a minute is
     answered 429 (with ``Retry-After``) before its next batch is checked."""
-    limiter: FailureLimiter = request.app.state.readings_limiter
+    limiter: ClientLimiter = request.app.state.readings_limiter
     client = refuse_if_limited(limiter, request, "refused batches of readings")
     try:
         readings = [_reading(r) for r in body.readings]
         report = metering.ingest(readings)
     except ReadingsRefused as exc:
-        limiter.failed(client)
+        limiter.count(client)
         return JSONResponse(
             status_code=422,
             content={
@@ -129,7 +129,7 @@ def post_readings(body: ReadingsIn, metering: Desk, request: Request) -> Any:
             },
         )
     except MeteringError as exc:
-        limiter.failed(client)
+        limiter.count(client)
         raise HTTPException(422, str(exc)) from exc
     return IngestOut(accepted=report.accepted, duplicates=report.duplicates)
 

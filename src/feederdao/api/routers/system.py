@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import anyio
 from fastapi import APIRouter, Request, Response
 
-from feederdao.api.auth import Loop, MaybeCaller, Service
+from feederdao.api.auth import Loop, MaybeCaller, Reader, Service
 from feederdao.api.schemas import DispatchStateOut, EscalationOut, HealthOut, MarketOut
 from feederdao.governance.signing import BID_TYPES, REGISTER_TYPES
 from feederdao.workflows.market.system import Health
@@ -69,6 +71,15 @@ async def health(svc: Service, op: Loop, caller: MaybeCaller, response: Response
         notes=list(got.notes),
         dispatch=DispatchStateOut.model_validate(op.control.state()),
     )
+
+
+@router.get("/escalations", response_model=list[EscalationOut])
+async def escalations(_: Reader, op: Loop) -> list[EscalationOut]:
+    """The escalated steps with their messages (what ``/health`` reports as ``escalated``), until
+    an operator retries each successfully or acknowledges it; answered 200 whatever the health,
+    for the operator's console."""
+    rows = await anyio.to_thread.run_sync(op.escalations)
+    return [EscalationOut(**asdict(e)) for e in rows]
 
 
 @router.get("/metrics", response_class=Response)

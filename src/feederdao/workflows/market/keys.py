@@ -29,6 +29,11 @@ class Caller:
     def sees_everything(self) -> bool:
         return self.role in ("operator", "auditor")
 
+    @property
+    def who(self) -> str:
+        """How records name the caller (``api key 7``)."""
+        return f"api key {self.key_id}" if self.key_id is not None else "api"
+
 
 @dataclass(frozen=True)
 class IssuedKey:

@@ -2,7 +2,8 @@
 from the service, signed by the participant's wallet, traded for a session key.
 
 :meth:`WalletLogin.challenge` hands out a single-use nonce for one address (valid
-``login_nonce_ttl_s``) inside the message to sign: this service's domain, the address, the chain,
+``login_nonce_ttl_s``; an address holds its ``login_nonces_per_address`` newest, older ones are
+dropped) inside the message to sign: this service's domain, the address, the chain,
 the nonce, the time it was issued and its expiration (``login_session_s`` later).
 :meth:`WalletLogin.sign_in` reads a signed message back and refuses it unless
 
@@ -85,6 +86,9 @@ class WalletLogin:
         settings = self.ctx.settings
         now = self.ctx.clock()
         with self.ctx.db.session() as s:
+            # a wallet's newest nonces are kept (a page reloaded signs in with its latest), so
+            # one address cannot fill the table; clients are rate-limited at the API
+            repo.keep_newest_login_nonces(s, address, now, settings.login_nonces_per_address - 1)
             if repo.count_login_nonces(s, now) >= settings.login_nonces_outstanding:
                 raise SignInBusyError(
                     "too many sign-ins are waiting for their signature; try again shortly"

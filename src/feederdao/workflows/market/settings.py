@@ -49,6 +49,8 @@ class ServiceSettings:
     login_nonce_ttl_s: float = 300.0
     login_session_s: float = 8 * 3600.0
     login_nonces_outstanding: int = 10_000
+    login_nonces_per_address: int = 5
+    login_nonces_per_minute: int = 30  # per client
 
     @classmethod
     def load(cls, path: Path | None = None, **overrides: Any) -> ServiceSettings:

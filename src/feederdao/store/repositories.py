@@ -794,6 +794,17 @@ def readings_of(
     )
 
 
+def last_sequences(s: Session, which: Collection[str]) -> dict[str, int]:
+    """The highest sequence number of an accepted reading of each meter in ``which`` (meters
+    with none are left out)."""
+    q = (
+        select(MeterReadingRow.meter, func.max(MeterReadingRow.sequence))
+        .where(MeterReadingRow.meter.in_(sorted(which)))
+        .group_by(MeterReadingRow.meter)
+    )
+    return {str(m): int(seq) for m, seq in s.execute(q)}
+
+
 def add_readings(
     s: Session, interval_id: int, readings: Sequence[dict[str, Any]], now: datetime
 ) -> None:

@@ -39,6 +39,11 @@ class StepFailed(FeederDaoError, RuntimeError):
     """A step of the operator loop failed (it is recorded; it will be retried or escalated)."""
 
 
+class FeedReadingsRefused(FeederDaoError, RuntimeError):
+    """Readings the operator loop read from the feeder's meters were refused by the validator
+    (the batch's other readings were stored; a conflicting one is kept for the operator)."""
+
+
 class InsufficientCollateralError(FeederDaoError, PermissionError):
     """A bid's worst-case cost exceeds what the participant's collateral still covers."""
 

@@ -6,12 +6,21 @@ registers in one request; a period's reading is the difference from the period b
 with the meter's own key (EIP-712 ``Reading``, as its secure element signs it) and numbered by
 the meter's sequence. The readings then go through the same validation as the API's
 (:class:`feederdao.metering.book.ReadingBook`).
+
+:class:`FeederMeters` is the operator loop's side of it (step ``meter:{p}`` of
+:class:`feederdao.workflows.operator.Operator`): the registers at each period boundary, read
+within ``slack_s`` of it, and the signed readings of a period until they are stored. A period
+is metered only when the registers were read at both of its boundaries: those at the start of
+a period that began before this process did (a restart, or a loop late by more than
+``slack_s``) cannot be known afterwards, so that period is not read; its settlement
+substitutes the schedule and flags it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from feederdao.governance.signing import MarketDomain
 from feederdao.metering.errors import MeteringError
@@ -80,3 +89,99 @@ async def read_period(
 ) -> list[MeterReading]:
     """Read the registers over OPC UA at ``period``'s end and return its signed readings."""
     return feed.close(interval, period, await bridge.read_energy(feed.devices))
+
+
+@dataclass(frozen=True)
+class Metered:
+    """What step ``meter:{period}`` did: the readings stored (and those already held), or why
+    the period could not be read (``missed``)."""
+
+    interval_id: int
+    period: int
+    accepted: int = 0
+    duplicates: int = 0
+    missed: str = ""
+
+    def describe(self) -> str:
+        if not self.missed:
+            return ""
+        return (
+            f"period {self.period} not metered over OPC UA: {self.missed}; it is settled on its "
+            "schedule and flagged"
+        )
+
+
+#: snapshots of the registers older than this are dropped
+KEEP = timedelta(days=2)
+
+
+@dataclass
+class FeederMeters:
+    """The meters the operator loop reads over OPC UA: the feed (registrations, keys, the
+    meters' sequence numbers), the bridge it reads through, the registers read at each
+    period boundary and each period's signed readings until they are stored."""
+
+    feed: MeterFeed
+    bridge: Bridge
+    slack_s: float = 60.0
+    snapshots: dict[datetime, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    pending: dict[tuple[int, int], list[MeterReading]] = field(default_factory=dict)
+
+    @property
+    def meters(self) -> list[str]:
+        return sorted(self.feed.registrations)
+
+    def _near(self, boundary: datetime, now: datetime) -> bool:
+        return 0.0 <= (now - boundary).total_seconds() <= self.slack_s
+
+    async def snapshot(self, boundary: datetime, now: datetime) -> bool:
+        """Read the registers at a period's start ``boundary`` (once, and only within
+        ``slack_s`` after it); whether they are held now."""
+        if boundary not in self.snapshots and self._near(boundary, now):
+            self.snapshots[boundary] = dict(await self.bridge.read_energy(self.feed.devices))
+        for old in [t for t in self.snapshots if t < now - KEEP]:
+            del self.snapshots[old]
+        return boundary in self.snapshots
+
+    async def read(
+        self,
+        interval_id: int,
+        period: int,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        sequences: Mapping[str, int],
+    ) -> list[MeterReading] | str:
+        """The signed readings of ``period`` (``start``..``end``), or why it cannot be read.
+        Readings made before and not yet stored are given again, never read anew (the
+        registers have moved on); ``sequences`` (each meter's last stored sequence number) is
+        where numbering continues from."""
+        key = (interval_id, period)
+        if key in self.pending:
+            return self.pending[key]
+        first = self.snapshots.get(start)
+        if end not in self.snapshots and self._near(end, now):
+            # the end of this period is the start of the next: read it either way
+            self.snapshots[end] = dict(await self.bridge.read_energy(self.feed.devices))
+        last = self.snapshots.get(end)
+        if first is None:
+            return (
+                f"its start registers ({start.isoformat()}) were not read: the loop was not "
+                f"running within {self.slack_s:.0f} s of the period's start"
+            )
+        if last is None:
+            return (
+                f"its end registers ({end.isoformat()}) were not read within "
+                f"{self.slack_s:.0f} s of the period's end"
+            )
+        for meter, seq in sequences.items():
+            m = normal_address(meter)
+            self.feed.sequence[m] = max(self.feed.sequence.get(m, 0), seq)
+        self.feed.last = dict(first)
+        readings = self.feed.close(interval_id, period, last)
+        self.pending[key] = readings
+        return readings
+
+    def stored(self, interval_id: int, period: int) -> None:
+        """The period's readings are stored (or refused for good): forget them."""
+        self.pending.pop((interval_id, period), None)

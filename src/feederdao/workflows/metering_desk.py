@@ -207,6 +207,11 @@ class MeteringDesk:
             refused = [_reading(interval_id, c) for c in repo.conflicts_of(s, interval_id)]
         return [(held.get(r.key), r) for r in refused]
 
+    def last_sequences(self, meters: Collection[str]) -> dict[str, int]:
+        """Each meter's highest accepted sequence number, over every interval."""
+        with self.service.db.read() as s:
+            return repo.last_sequences(s, meters)
+
     def readings(self, interval_id: int) -> list[MeterReading]:
         with self.service.db.read() as s:
             return [_reading(interval_id, h) for h in repo.readings_of(s, interval_id)]

@@ -3,6 +3,13 @@ and, once meters are registered, settle each published interval's metered delive
 metering window, post the settlement root to the vault and finalise it after its challenge
 window (:mod:`feederdao.workflows.metered_settlement`).
 
+With a meter feed (:class:`~feederdao.workflows.meterfeed.FeederMeters`: the meters' keys and
+the bridge it reads through), step ``meter:{p}`` reads the meters' registers over OPC UA once
+period ``p`` of a published interval has ended and stores the signed readings through the
+:class:`~feederdao.workflows.metering_desk.MeteringDesk`, as the API does. With a certificates
+contract, step ``certify`` mints each settled interval's metered PV and storage exports
+(:mod:`feederdao.workflows.certification`).
+
 Each step of each interval is recorded in the store with its attempt number and, when it fails,
 a short reason code. A failed step is retried on a later tick after an exponential back-off;
 after ``max_attempts`` it is escalated: recorded as such, counted in the metrics, logged as an
@@ -33,19 +40,25 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from feederdao.errors import FieldError
+from feederdao.metering.book import IngestReport
+from feederdao.metering.errors import ReadingsRefused
+from feederdao.metering.readings import MeterReading
 from feederdao.scada_bridge.audit import AuditSink
 from feederdao.scada_bridge.bridge import Bridge
 from feederdao.scada_bridge.server import MarketServer
 from feederdao.store import repositories as repo
 from feederdao.store.errors import ConflictError, NotFoundError, StateConflictError
+from feederdao.store.models import IntervalRow
 from feederdao.workflows.background import SerialWorker
+from feederdao.workflows.certification import Certification, Certified
 from feederdao.workflows.dispatch import DispatchControl
-from feederdao.workflows.errors import ServiceStoppingError, StepFailed
+from feederdao.workflows.errors import FeedReadingsRefused, ServiceStoppingError, StepFailed
 from feederdao.workflows.events import EventHub
 from feederdao.workflows.market import MarketService
 from feederdao.workflows.market.anchoring import Anchor
 from feederdao.workflows.market.clearing import ClearingOutcome
 from feederdao.workflows.metered_settlement import MeteredSettlement, Settled
+from feederdao.workflows.meterfeed import FeederMeters, Metered
 from feederdao.workflows.metering_desk import MeteringDesk
 from feederdao.workflows.metrics import Metrics
 from feederdao.workflows.reasons import reason_code
@@ -87,6 +100,7 @@ class Operator:
         bridge: Bridge | None = None,
         control: DispatchControl | None = None,
         events: EventHub | None = None,
+        meters: FeederMeters | None = None,
     ) -> None:
         self.service = service
         #: what changed, for live subscribers (the console's event stream)
@@ -100,6 +114,10 @@ class Operator:
         #: meters and readings, and the metered settlement of each interval
         self.metering = MeteringDesk(service)
         self.metered = MeteredSettlement(service, self.metering)
+        #: the feeder's meters read over OPC UA after each period (step ``meter:{p}``)
+        self.meters = meters
+        self.certification = Certification(service, self.metering)
+        self._meter_done: set[tuple[int, int]] = set()
         self._held_seen = False
         self.clearings = SerialWorker("feederdao-clearing")
         self._running = False
@@ -332,6 +350,56 @@ class Operator:
             interval_id, "finalise", lambda: asyncio.to_thread(self.metered.finalise, interval_id)
         )
 
+    async def meter(self, row: IntervalRow, period: int) -> Metered:
+        """Read period ``period``'s meter registers over OPC UA and store its signed readings
+        through the metering desk (step ``meter:{period}``). A refused reading fails the step
+        (the others are stored, a conflict is kept for the operator); a retry stores the same
+        readings again, never registers read anew."""
+        meters = self.meters
+        if meters is None:
+            raise StepFailed("this operator loop has no meter feed")
+        length = timedelta(minutes=row.period_minutes)
+        start = row.start + period * length
+
+        async def run() -> Metered:
+            sequences = await asyncio.to_thread(self.metering.last_sequences, meters.meters)
+            got = await meters.read(
+                row.id, period, start, start + length, self.service.clock(), sequences
+            )
+            if isinstance(got, str):
+                return Metered(row.id, period, missed=got)
+            report = await asyncio.to_thread(self._ingest_feed, got)
+            meters.stored(row.id, period)
+            return Metered(row.id, period, report.accepted, report.duplicates)
+
+        return await self.step(row.id, f"meter:{period}", run, Metered.describe)
+
+    def _ingest_feed(self, readings: list[MeterReading]) -> IngestReport:
+        """Store the readings; when some are refused, store the others and raise the
+        refusal."""
+        try:
+            return self.metering.ingest(readings)
+        except ReadingsRefused as refused:
+            bad = {r.index for r in refused.refusals}
+            rest = [r for i, r in enumerate(readings) if i not in bad]
+            if rest:
+                self.metering.ingest(rest)
+            shown = "; ".join(f"{r.device}: {r.reason}: {r.message}" for r in refused.refusals[:5])
+            more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+            raise FeedReadingsRefused(
+                f"{len(bad)} of {len(readings)} reading(s) refused, the other {len(rest)} "
+                f"stored: {shown}{more}"
+            ) from None
+
+    async def certify(self, interval_id: int) -> Certified:
+        """Mint the settled interval's certificates of origin (step ``certify``)."""
+        return await self.step(
+            interval_id,
+            "certify",
+            lambda: asyncio.to_thread(self.certification.certify, interval_id),
+            Certified.describe,
+        )
+
     def audit_records(self, event: str | None = None) -> list[dict[str, Any]]:
         """The OPC UA command audit log (writes, read-backs, reconnects)."""
         return self.audit.records(event)
@@ -424,6 +492,42 @@ class Operator:
     async def _ok_async(self, interval_id: int, name: str) -> bool:
         return await asyncio.to_thread(self._ok, interval_id, name)
 
+    async def _meter_periods(self, row: IntervalRow, now: datetime) -> None:
+        """Read the registers at the start of the current period, and meter every ended
+        period of the interval whose step is due (until its metering window closes)."""
+        if self.meters is None or now > self.metered.closes_at(row):
+            return
+        length = timedelta(minutes=row.period_minutes)
+        for period in range(row.periods):
+            start = row.start + period * length
+            if now < start:
+                return
+            if now < start + length:
+                try:
+                    await self.meters.snapshot(start, now)
+                except Exception as exc:  # that period goes unmetered; never the end of a tick
+                    log.warning(
+                        "interval %s: cannot read the meter registers at the start of period "
+                        "%s (%s)",
+                        row.id,
+                        period,
+                        exc,
+                    )
+                return
+            if (row.id, period) in self._meter_done:
+                continue
+            name = f"meter:{period}"
+            if await self.due(row.id, name, now):
+                await self._attempt(self.meter(row, period))
+            elif await asyncio.to_thread(self._finished, row.id, name):
+                self._meter_done.add((row.id, period))
+
+    def _finished(self, interval_id: int, name: str) -> bool:
+        """Whether the step will not run again by itself (ok, escalated, acknowledged)."""
+        with self.service.db.read() as s:
+            status = repo.step_status(s, interval_id, name)
+        return status not in (None, "failed")
+
     def _next_start(self, now: datetime) -> datetime:
         length = self.settings.periods_per_interval * 15 * 60
         lead = self.settings.gate_closure_lead_s
@@ -488,12 +592,22 @@ class Operator:
                 period = int(elapsed) if elapsed >= 0 else -1
                 if 0 <= period < row.periods and await self.due(row.id, f"push:{period}", now):
                     await self._attempt(self.push(row.id, period))
+            if row.state == "published" and self.meters is not None:
+                await self._meter_periods(row, now)
             if (
                 row.state == "published"
                 and now >= self.metered.closes_at(row)
                 and await asyncio.to_thread(self._metered)
             ):
                 await self._settle_metered(row.id, now)
+            if (
+                row.state == "published"
+                and svc.chain is not None
+                and svc.chain.certificates is not None
+                and await self._ok_async(row.id, "settle")
+                and await self.due(row.id, "certify", now)
+            ):
+                await self._attempt(self.certify(row.id))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick every ``tick_s`` until ``stop`` is set."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from feederdao.errors import InfeasibleClearingError, PowerFlowError, SolverError
 from feederdao.governance.errors import ChainUnavailableError, GovernanceError
+from feederdao.metering.errors import ReadingsRefused
 from feederdao.scada_bridge.errors import BridgeError
 from feederdao.store.errors import StoreBusyError, StoreError, StoreUnavailableError
-from feederdao.workflows.errors import StepFailed
+from feederdao.workflows.errors import FeedReadingsRefused, StepFailed
 
 REASONS = (
     "store-busy",
@@ -20,6 +21,7 @@ REASONS = (
     "solver",
     "power-flow",
     "devices-not-confirmed",
+    "readings-refused",
     "opcua",
     "network",
     "internal",
@@ -46,6 +48,8 @@ def reason_code(exc: BaseException) -> str:
         return "power-flow"
     if isinstance(exc, StepFailed):
         return "devices-not-confirmed"
+    if isinstance(exc, ReadingsRefused | FeedReadingsRefused):
+        return "readings-refused"
     if isinstance(exc, BridgeError):
         return "opcua"
     if isinstance(exc, OSError):  # TimeoutError and ConnectionError included

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -10,6 +11,7 @@ from pathlib import Path
 from web3 import Web3
 
 from feederdao.errors import FieldError
+from feederdao.governance.certificates import Certificates, deploy_certificates
 from feederdao.governance.chain import connect, use_private_key
 from feederdao.governance.dao import Dao
 from feederdao.governance.deploy import DaoAddresses, DaoConfig, deploy_contract, deploy_dao
@@ -24,6 +26,8 @@ from feederdao.store.db import Database
 from feederdao.workflows.market.settings import ServiceSettings
 
 DEPLOYMENT_SEED = "deployment-seed"
+#: ``certificates`` on the in-process chain: a contract deployed at start
+EMBEDDED = "embedded"
 
 
 class StoreReaderState:
@@ -54,6 +58,8 @@ class ChainContext:
     reader: ParameterReader
     registry: SettlementRegistry
     vault: Vault | None = None
+    #: the certificates of origin the operator loop mints (step ``certify``)
+    certificates: Certificates | None = None
 
     @property
     def operator(self) -> str:
@@ -90,7 +96,11 @@ def connect_chain(settings: ServiceSettings, db: Database) -> ChainContext:
 
     The settlement vault: with ``rpc_url``, the one ``vault_file`` names (as ``feederdao vault
     deploy`` writes it); on the in-process chain, with ``embedded_vault``, a test euro token
-    (minted by the chain's first account) and a vault deployed at start."""
+    (minted by the chain's first account) and a vault deployed at start.
+
+    The certificates contract (``certificates``): with ``rpc_url``, the one the file
+    ``feederdao certificates deploy`` wrote names; on the in-process chain, ``"embedded"``
+    deploys one at start, issued by the operator."""
     envelope = SafetyEnvelope.from_toml(Path(settings.envelope)) if settings.envelope else None
     vault: Vault | None = None
     if settings.rpc_url is None and settings.vault_file:
@@ -101,6 +111,8 @@ def connect_chain(settings: ServiceSettings, db: Database) -> ChainContext:
         )
     if settings.rpc_url is not None and settings.embedded_vault:
         raise FieldError("embedded_vault", "embedded_vault is for the in-process chain only")
+    embedded_certificates = embedded_certificates_of(settings)
+    certificates: Certificates | None = None
     if settings.rpc_url is None:
         w3 = connect()
         a = list(w3.eth.accounts)
@@ -113,6 +125,8 @@ def connect_chain(settings: ServiceSettings, db: Database) -> ChainContext:
         if settings.embedded_vault:
             token = deploy_contract(w3, "TestStableToken", deployer, a[0]).address
             vault = Vault(w3, deploy_vault(w3, deployer, addresses, token=token))
+        if embedded_certificates:
+            certificates = Certificates(w3, deploy_certificates(w3, deployer, operator))
     else:
         if not settings.dao_file or not settings.operator_key:
             raise FieldError(
@@ -123,6 +137,33 @@ def connect_chain(settings: ServiceSettings, db: Database) -> ChainContext:
         operator = use_private_key(w3, settings.operator_key)
         if settings.vault_file:
             vault = Vault(w3, VaultAddresses.read(Path(settings.vault_file)))
+        if settings.certificates:
+            certificates = Certificates(w3, certificates_address(Path(settings.certificates)))
     reader = ParameterReader(w3, addresses.parameters, envelope, StoreReaderState(db))
     dao = Dao(w3, addresses)
-    return ChainContext(w3, dao, reader, SettlementRegistry(dao, operator), vault)
+    return ChainContext(w3, dao, reader, SettlementRegistry(dao, operator), vault, certificates)
+
+
+def embedded_certificates_of(settings: ServiceSettings) -> bool:
+    """Whether ``certificates`` asks for a contract deployed on the in-process chain (or
+    FieldError: it does not fit the chain the settings name)."""
+    embedded = settings.certificates == EMBEDDED
+    if settings.certificates is not None and embedded != (settings.rpc_url is None):
+        raise FieldError(
+            "certificates",
+            f'certificates = "{EMBEDDED}" is for the in-process chain; with rpc_url it names '
+            "the file `feederdao certificates deploy` wrote",
+        )
+    return embedded
+
+
+def certificates_address(path: Path) -> str:
+    """The contract address in a certificates deployment file (``{"certificates": "0x…"}``)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise FieldError("certificates", f"cannot read {str(path)!r}: {exc}") from exc
+    address = doc.get("certificates") if isinstance(doc, dict) else None
+    if not isinstance(address, str) or not Web3.is_address(address):
+        raise FieldError("certificates", f"{str(path)!r} names no certificates contract address")
+    return Web3.to_checksum_address(address)

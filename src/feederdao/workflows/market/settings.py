@@ -25,6 +25,9 @@ class ServiceSettings:
     envelope: str | None = None
     vault_file: str | None = None  # with rpc_url: the settlement vault bids are covered by
     embedded_vault: bool = False  # on the in-process chain: deploy a vault and a test euro
+    # the certificates of origin the loop mints: with rpc_url, the file `feederdao certificates
+    # deploy` wrote; on the in-process chain, "embedded" deploys a contract at start
+    certificates: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     market_endpoint: str = "opc.tcp://127.0.0.1:4841/feederdao/market"

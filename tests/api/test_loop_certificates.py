@@ -111,8 +111,12 @@ async def _run(env: Env) -> None:
         (who, t): certs.balance(wallet[who], iv, t, seller.device) for who in wallet for t in (0, 1)
     }
     assert held == {(buyer.id, 0): 300, (seller.id, 0): 0, (buyer.id, 1): 600, (seller.id, 1): 300}
-    again = await op.certify(iv)  # the operator runs it once more: nothing new
-    assert (again.minted, again.held, again.minted_wh) == (0, 2, 0)
+    # the operator runs it once more: nothing new
+    r = c.post(f"/intervals/{iv}/certify", headers=env.auth("operator"))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"interval_id": iv, "minted": 0, "held": 2, "minted_wh": 0}
+    assert c.post(f"/intervals/{iv}/certify", headers=buyer.auth).status_code == 403
+    assert c.post("/intervals/999/certify", headers=env.auth("operator")).status_code == 404
     assert [certs.minted(iv, t, seller.device) for t in range(2)] == [300, 900]
     origin = certs.where_from(buyer.account.address, iv, 1)
     assert [(o.source, o.wh) for o in origin] == [(seller.device, 600)]

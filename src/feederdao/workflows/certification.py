@@ -65,13 +65,14 @@ class Certification:
 
     def certify(self, interval_id: int) -> Certified:
         """Mint what the chain does not hold yet of the interval's certificates."""
+        with self.service.db.read() as s:
+            repo.get_interval(s, interval_id)  # NotFoundError if there is none
+            settled = repo.metered_settlement(s, interval_id)
+            wallet = {p.id: p.address for p in repo.list_participants(s)}
         chain = self.service.ctx.require_chain("certificates are minted on chain")
         certificates = chain.certificates
         if certificates is None:
             raise StepFailed("this service has no certificates contract configured")
-        with self.service.db.read() as s:
-            settled = repo.metered_settlement(s, interval_id)
-            wallet = {p.id: p.address for p in repo.list_participants(s)}
         if settled is None:
             raise StepFailed(f"interval {interval_id} has no metered settlement yet")
         minted = held = minted_wh = 0

@@ -203,6 +203,21 @@ async def finalise(interval_id: int, _: Operator, op: Loop) -> TransactionOut:
     return TransactionOut(interval_id=interval_id, transaction=await op.finalise(interval_id))
 
 
+class CertifiedOut(BaseModel):
+    interval_id: int
+    minted: int
+    held: int
+    minted_wh: int
+
+
+@router.post("/intervals/{interval_id}/certify", response_model=CertifiedOut, responses=STEP_ERRORS)
+async def certify(interval_id: int, _: Operator, op: Loop) -> CertifiedOut:
+    """Mint the settled interval's certificates of origin (the ``certify`` step; idempotent:
+    what the chain holds already is not minted again)."""
+    done = await op.certify(interval_id)
+    return CertifiedOut(**{k: getattr(done, k) for k in CertifiedOut.model_fields})
+
+
 @router.get("/intervals/{interval_id}/metered-settlement", responses={404: {"model": Error}})
 def metered_settlement(interval_id: int, _: Reader, op: Loop) -> dict[str, Any]:
     """The interval's metered settlement: every account's cumulative position (token units),

@@ -92,12 +92,13 @@ class Feeder:
 
 
 @pytest.fixture
-async def feeder(pki: Pki, start_bridge: StartBridge, tmp_path: Path) -> AsyncIterator[Feeder]:
+async def feeder(
+    pki: Pki, start_bridge: StartBridge, database_url: str, tmp_path: Path
+) -> AsyncIterator[Feeder]:
     """A cleared interval 11:00–12:00 with a buyer's load and a seller's PV, each metered,
-    published at 10:55; the simulator of the same network serving their registers."""
-    env = make_env(
-        f"sqlite:///{tmp_path / 'market.db'}", str(tmp_path), max_attempts=2, retry_delay_s=1.0
-    )
+    published at 10:55 (on SQLite and PostgreSQL); the simulator of the same network serving
+    their registers."""
+    env = make_env(database_url, str(tmp_path), max_attempts=2, retry_delay_s=1.0)
     svc = env.service
     view = svc.network.view
     sim = FeederSimulator(

@@ -228,6 +228,14 @@ async def test_a_restarted_loop_continues_sequences_and_flags_the_missed_period(
     assert [(e.step, e.reason) for e in escalated] == [("meter:3", "readings-refused")]
     assert f"{feeder.seller.device}: conflict" in escalated[0].detail
     assert "1 of 2 reading(s) refused, the other 1 stored" in escalated[0].detail
+    # the operator looks into it, keeps the relay's reading and acknowledges the step
+    r = env.client.post(
+        f"/intervals/{feeder.interval}/steps/meter:3/acknowledge",
+        json={"note": "the relay's reading stands"},
+        headers=env.auth("operator"),
+    )
+    assert r.status_code == 200, r.text
+    assert [e for e in op.escalations() if e.interval_id == feeder.interval] == []
     [(held, refused)] = op.metering.conflicts(feeder.interval)
     assert (
         held == signed

@@ -180,3 +180,27 @@ def test_certificate_commands_on_anvil(anvil: Web3, tmp_path: Path) -> None:
     path.write_text("{}")
     broken = cli("origin", "--holder", d.bob, "--interval", "1", "--period", "0")
     assert broken.exit_code == 2 and "names no certificates contract" in broken.output
+
+
+def test_the_documented_resettle_command_and_its_refusals() -> None:
+    """docs/settlement.md's `feederdao settle resettle …` names the command's own options;
+    unreadable corrections and an unreachable market are refused with what was wrong."""
+    import re
+
+    from tests.test_docs import ROOT
+
+    doc = " ".join((ROOT / "docs" / "settlement.md").read_text().split())
+    found = re.search(r"`(feederdao settle resettle [^`]+)`", doc)
+    assert found is not None
+    shown = runner.invoke(app, ["settle", "resettle", "--help"], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    for option in re.findall(r"--[a-z-]+", found.group(1)):
+        assert option in shown.output, option
+    common = ["settle", "resettle", "--interval", "1", "--api-key", "fdk_x"]
+    bad = runner.invoke(app, [*common, "--readings", "/nonexistent/readings.json"])
+    assert bad.exit_code == 2 and "cannot read the readings" in bad.output
+    gone = runner.invoke(app, [*common, "--url", "http://127.0.0.1:9"])
+    assert (
+        gone.exit_code == 2 and "cannot reach the market API at http://127.0.0.1:9" in gone.output
+    )
+    assert "Traceback" not in bad.output + gone.output

@@ -24,7 +24,7 @@ console = Console(soft_wrap=True, markup=False, highlight=False)
 
 meter_app = typer.Typer(help="Smart meters: keys and signed readings.", no_args_is_help=True)
 settle_app = typer.Typer(
-    help="Metered settlement: recompute an interval's root from its evidence.",
+    help="Metered settlement: verify a root from its evidence, re-settle a rejected one.",
     no_args_is_help=True,
 )
 vault_app = typer.Typer(
@@ -34,7 +34,7 @@ vault_app = typer.Typer(
 
 @settle_app.callback()
 def _settle() -> None:
-    """Metered settlement: recompute an interval's root from its evidence."""
+    """Metered settlement: verify a root from its evidence, re-settle a rejected one."""
 
 
 ChainId = Annotated[int, typer.Option("--chain-id", help="Chain id of the market's domain.")]
@@ -158,6 +158,81 @@ def verify(
         console.print("result: MISMATCH")
         raise typer.Exit(1)
     console.print("result: the root matches")
+
+
+@settle_app.command("resettle")
+@user_errors
+def resettle(
+    interval: Annotated[int, typer.Option("--interval", min=0, help="The interval to re-settle.")],
+    api_key: Annotated[
+        str,
+        typer.Option(
+            "--api-key",
+            envvar="FEEDERDAO_API_KEY",
+            help="An operator API key (or FEEDERDAO_API_KEY).",
+        ),
+    ],
+    url: Annotated[str, typer.Option(help="The market API.")] = "http://127.0.0.1:8000",
+    readings: Annotated[
+        Path | None,
+        typer.Option(
+            help="Corrected signed readings: a JSON list, or one JSON object a line (what "
+            "`feederdao meter sign` prints)."
+        ),
+    ] = None,
+) -> None:
+    """Re-settle an interval whose root the guardian or the DAO rejected (only the latest
+    settled interval), with corrected readings; the operator loop then posts the new root
+    and finalises it after its challenge window."""
+    import httpx
+
+    corrections = [] if readings is None else _readings_file(readings)
+    endpoint = f"{url.rstrip('/')}/intervals/{interval}/resettle"
+    try:
+        r = httpx.post(
+            endpoint,
+            json={"readings": corrections},
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=120.0,
+        )
+    except httpx.HTTPError as exc:
+        raise CliInputError(f"cannot reach the market API at {url}: {exc}") from exc
+    try:
+        body = r.json()
+    except ValueError:
+        body = {"error": r.text[:500]}
+    if r.status_code != 200:
+        refusals = body.get("refusals") if isinstance(body, dict) else None
+        for x in refusals or []:
+            console.print(f"refused: reading {x['index']} ({x['reason']}): {x['message']}")
+        error = body.get("error") if isinstance(body, dict) else body
+        raise CliInputError(f"the market refused the re-settlement ({r.status_code}): {error}")
+    console.print(f"interval: {body['interval_id']}")
+    console.print(f"root: {body['root']}")
+    console.print(f"readings: {body['readings']}")
+    console.print(f"substituted by the schedule: {body['substituted']} device-period(s)")
+    console.print("next: the operator loop posts this root and finalises it after its window")
+
+
+def _readings_file(path: Path) -> list[Any]:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise CliInputError(f"cannot read the readings {str(path)!r}: {exc}") from exc
+    try:
+        found = json.loads(text)
+    except ValueError:
+        try:
+            found = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except ValueError as exc:
+            raise CliInputError(
+                f"{str(path)!r} is neither a JSON list nor one JSON reading a line: {exc}"
+            ) from exc
+    if isinstance(found, dict):
+        found = [found]
+    if not isinstance(found, list) or not all(isinstance(x, dict) for x in found):
+        raise CliInputError(f"{str(path)!r} holds no list of readings")
+    return found
 
 
 def _vault(rpc: str | None, vault_file: Path):  # type: ignore[no-untyped-def]

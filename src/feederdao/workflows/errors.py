@@ -39,6 +39,13 @@ class StepFailed(FeederDaoError, RuntimeError):
     """A step of the operator loop failed (it is recorded; it will be retried or escalated)."""
 
 
+class RootRejectedError(StepFailed):
+    """The guardian or the DAO rejected the interval's settlement root: retrying cannot help,
+    so the step is escalated at once, for the operator to correct and re-settle the interval."""
+
+    escalate_at_once = True
+
+
 class InsufficientCollateralError(FeederDaoError, PermissionError):
     """A bid's worst-case cost exceeds what the participant's collateral still covers."""
 

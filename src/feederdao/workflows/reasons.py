@@ -7,7 +7,7 @@ from feederdao.errors import InfeasibleClearingError, PowerFlowError, SolverErro
 from feederdao.governance.errors import ChainUnavailableError, GovernanceError
 from feederdao.scada_bridge.errors import BridgeError
 from feederdao.store.errors import StoreBusyError, StoreError, StoreUnavailableError
-from feederdao.workflows.errors import StepFailed
+from feederdao.workflows.errors import RootRejectedError, StepFailed
 
 REASONS = (
     "store-busy",
@@ -20,6 +20,7 @@ REASONS = (
     "solver",
     "power-flow",
     "devices-not-confirmed",
+    "root-rejected",
     "opcua",
     "network",
     "internal",
@@ -44,6 +45,8 @@ def reason_code(exc: BaseException) -> str:
         return "solver"
     if isinstance(exc, PowerFlowError):
         return "power-flow"
+    if isinstance(exc, RootRejectedError):
+        return "root-rejected"
     if isinstance(exc, StepFailed):
         return "devices-not-confirmed"
     if isinstance(exc, BridgeError):

@@ -24,8 +24,8 @@ interface IGridParameters {
 /// challenge window as it stands when the request is made), so collateral that covered a bid
 /// at gate closure stays in the vault until that interval's root can be final. Off chain, a
 /// requested amount counts as withdrawn from the moment it is requested. A rejected root is
-/// never final; the operator posts a corrected root for the same interval, with a challenge
-/// window of its own. Leaves are OpenZeppelin StandardMerkleTree leaves of (address, int256):
+/// never final (nor posted for its interval again); the operator posts a corrected root for
+/// the same interval, with a challenge window of its own. Leaves are OpenZeppelin StandardMerkleTree leaves of (address, int256):
 /// keccak256(bytes.concat(keccak256(abi.encode(account, cumulativeNet)))).
 contract SettlementVault is ReentrancyGuard {
     using SafeERC20 for IERC20;
@@ -61,6 +61,8 @@ contract SettlementVault is ReentrancyGuard {
     mapping(address => uint256) public deposited;
     mapping(address => uint256) public withdrawn;
     mapping(address => Notice) public notices;
+    /// @notice Roots rejected for an interval: never posted for it again, so never final.
+    mapping(uint256 => mapping(bytes32 => bool)) public wasRejected;
 
     event Deposited(address indexed account, uint256 amount);
     event RootPosted(uint256 indexed intervalId, bytes32 root, uint64 finalAfter);
@@ -87,6 +89,7 @@ contract SettlementVault is ReentrancyGuard {
     error NoticeNotDue(address account, uint64 dueAt);
     error ExceedsRequested(address account, uint256 amount, uint256 requested);
     error NothingRequested(address account);
+    error RootWasRejected(uint256 intervalId, bytes32 root);
 
     constructor(address token_, address operator_, address guardian_, address timelock_, address parameters_, uint64 noticeBase_) {
         token = IERC20(token_);
@@ -113,6 +116,7 @@ contract SettlementVault is ReentrancyGuard {
     function postRoot(uint256 intervalId, bytes32 root) external {
         if (msg.sender != operator) revert NotOperator(msg.sender);
         if (root == bytes32(0)) revert EmptyRoot(intervalId);
+        if (wasRejected[intervalId][root]) revert RootWasRejected(intervalId, root);
         // a later interval, or a corrected root for an interval whose root was rejected
         if (intervalId <= finalInterval || (intervalId <= lastPostedInterval && !posted[intervalId].rejected)) {
             revert IntervalNotAfter(intervalId, lastPostedInterval);
@@ -132,6 +136,7 @@ contract SettlementVault is ReentrancyGuard {
         if (p.rejected) revert AlreadyRejected(intervalId);
         if (block.timestamp >= p.finalAfter) revert ChallengeWindowClosed(intervalId);
         p.rejected = true;
+        wasRejected[intervalId][p.root] = true;
         emit RootRejected(intervalId, p.root, msg.sender);
     }
 

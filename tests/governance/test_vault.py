@@ -144,6 +144,9 @@ def test_rejected_root_never_becomes_final(chain: tuple[Dev, Vault]) -> None:
     v.post_root(d.operator, 2, bad.root)
     with pytest.raises(GovernanceError, match="IntervalNotAfter"):
         v.post_root(d.operator, 2, bad.root)  # not rejected: not replaced
+    # the rejected root itself is never posted for the interval again (so never final)
+    with pytest.raises(GovernanceError, match="RootWasRejected"):
+        v.post_root(d.operator, 1, bad.root)
     # the operator posts a corrected root for the rejected interval: a fresh challenge window
     good = PositionTree.build({d.alice: 5 * UNIT, d.bob: -5 * UNIT})
     v.post_root(d.operator, 1, good.root)

@@ -56,6 +56,10 @@ REDONE = ("post-root", "finalise")
 REDO = "redo"
 
 
+def _normal(r: MeterReading) -> MeterReading:
+    return replace(r, signature=r.signature.lower())
+
+
 def evidence_name(interval_id: int) -> str:
     return f"metered-evidence-{interval_id}"
 
@@ -236,7 +240,8 @@ class MeteredSettlement:
         """The interval's readings with the operator's corrections, and those corrections that
         change anything (each checked as a meter's reading is)."""
         book = self.desk.book(interval_id)
-        refused = {r for _, r in self.desk.conflicts(interval_id)}
+        # a recorded conflict, whatever the case of the signature's hex digits
+        refused = {_normal(r): r for _, r in self.desk.conflicts(interval_id)}
         fresh: list[MeterReading] = []
         for r in corrections:
             if r.interval != interval_id:
@@ -245,10 +250,11 @@ class MeteredSettlement:
                     f"{r.interval}"
                 )
             held = book.readings.get(r.key)
-            if held == r:
+            if held is not None and _normal(held) == _normal(r):
                 continue
             if held is not None:
-                if r not in refused:
+                r = refused.get(_normal(r), r)
+                if _normal(r) not in refused:
                     raise MeteringError(
                         f"the reading of meter {r.meter} for {r.device} in period {r.period} "
                         "differs from the one held and is not a conflict the store recorded: a "
@@ -297,6 +303,11 @@ class MeteredSettlement:
         chain, row = self._vault_row(interval_id)
         vault = chain.vault
         held = vault.posted(interval_id)
+        if held.root == bytes.fromhex(row.root[2:]) and held.rejected:
+            raise RootRejectedError(
+                f"the vault holds the root {row.root} of interval {interval_id} as rejected: "
+                f"re-settle the interval (POST /intervals/{interval_id}/resettle) first"
+            )
         if held.root == bytes.fromhex(row.root[2:]) and not held.rejected:
             tx = row.posted_tx or "already-posted"
         else:

@@ -124,3 +124,27 @@ def test_a_vault_file_is_refused_on_the_in_process_chain(tmp_path: Any) -> None:
     )
     with pytest.raises(FieldError, match="embedded_vault"):
         MarketService.start(cfg)
+
+
+def test_a_withdrawal_request_reduces_the_cover_at_once(vaulted: Env) -> None:
+    """Collateral given notice of withdrawal no longer covers bids: a bid placed after the
+    request is judged against what is left (402), though nothing has left the vault yet; a
+    cancelled request covers bids again."""
+    env, c = vaulted, vaulted.client
+    chain = env.service.chain
+    assert chain is not None and chain.vault is not None
+    m = env.join()
+    iv = env.open_interval(NOON)
+    deposit(env, m, 1_000_000)  # 1 test euro
+    covered = bid(iv, m, 100.0, 0.032)  # 0.8 EUR at worst
+    chain.vault.request_withdrawal(m.account.address, 300_000)
+    assert chain.vault.balance(m.account.address).withdrawn == 0  # still in the vault
+    r = c.post("/bids", json=covered, headers={**m.auth, "Idempotency-Key": "w"})
+    assert r.status_code == 402, r.text
+    err = r.json()["error"]
+    assert "requested for withdrawal 0.300000 EUR" in err
+    assert "covers 0.700000 EUR" in err and "short by 0.100000 EUR (100000 token units)" in err
+    assert env.bid_count() == 0
+    chain.vault.cancel_withdrawal(m.account.address)
+    r = c.post("/bids", json=covered, headers={**m.auth, "Idempotency-Key": "w"})
+    assert r.status_code == 201, r.text

@@ -140,6 +140,8 @@ async def _run(env: Env) -> None:
     assert position < 0  # it bought energy
     proof = PositionTree.build(positions).proof(who)
     assert vault.available(who, position, proof) == 5_000_000 + position
+    vault.request_withdrawal(who, 5_000_000 + position)
+    DevChain(chain.w3).advance_time(vault.notice_base_s() + vault.challenge_window_s() + 1)
     before = vault.balance(who).wallet
     vault.withdraw(who, 5_000_000 + position, position, proof)
     assert vault.balance(who).wallet == before + 5_000_000 + position

@@ -103,10 +103,31 @@ def test_vault_commands_on_anvil(anvil: Web3, tmp_path: Path) -> None:
     d.chain.advance_time(3601)
     v.finalize(d.carol, 5)
     position = next(v for k, v in _positions(doc).items() if k == d.alice.lower())
-    out = cli("withdraw", "--evidence", str(evidence), "--from", d.alice)
     expected = 2_500_000 + position
+    # first the notice: all that is available is requested, and the CLI says when it is due
+    out = cli("withdraw", "--evidence", str(evidence), "--from", d.alice)
+    assert f"requested: {expected / 1e6:g}" in out
+    b = v.balance(d.alice)
+    assert b.requested == expected and b.withdrawn == 0
+    notice = v.notice_base_s() + v.challenge_window_s()
+    assert f"(chain time, in {notice} s)" in out or f"(chain time, in {notice - 1} s)" in out
+    early = runner.invoke(
+        app, ["vault", "withdraw", "--evidence", str(evidence), "--from", d.alice,
+              "--rpc", rpc, "--vault", str(vault_file)],
+    )  # fmt: skip
+    assert early.exit_code == 2 and "is not due until" in early.output
+    assert "nothing was sent" in early.output and "Traceback" not in early.output
+    assert v.balance(d.alice).withdrawn == 0
+    d.chain.advance_time(notice + 1)
+    out = cli("withdraw", "--evidence", str(evidence), "--from", d.alice)
     assert f"withdrawn: {expected / 1e6:g}" in out
     assert v.balance(d.alice).withdrawn == expected
+    # a second request: given notice of, and cancelled
+    assert "requested: 0.000001" in cli("withdraw", "--amount", "0.000001", "--from", d.alice)
+    assert "requested:" not in cli("cancel-withdrawal", "--from", d.alice)
+    assert v.balance(d.alice).requested == 0
+    cli("withdraw", "--amount", "0.000001", "--from", d.alice)
+    d.chain.advance_time(notice + 1)
     too_much = runner.invoke(
         app, ["vault", "withdraw", "--evidence", str(evidence), "--from", d.alice,
               "--amount", "0.000001", "--rpc", rpc, "--vault", str(vault_file)],
@@ -159,3 +180,27 @@ def test_certificate_commands_on_anvil(anvil: Web3, tmp_path: Path) -> None:
     path.write_text("{}")
     broken = cli("origin", "--holder", d.bob, "--interval", "1", "--period", "0")
     assert broken.exit_code == 2 and "names no certificates contract" in broken.output
+
+
+def test_the_documented_resettle_command_and_its_refusals() -> None:
+    """docs/settlement.md's `feederdao settle resettle …` names the command's own options;
+    unreadable corrections and an unreachable market are refused with what was wrong."""
+    import re
+
+    from tests.test_docs import ROOT
+
+    doc = " ".join((ROOT / "docs" / "settlement.md").read_text().split())
+    found = re.search(r"`(feederdao settle resettle [^`]+)`", doc)
+    assert found is not None
+    shown = runner.invoke(app, ["settle", "resettle", "--help"], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    for option in re.findall(r"--[a-z-]+", found.group(1)):
+        assert option in shown.output, option
+    common = ["settle", "resettle", "--interval", "1", "--api-key", "fdk_x"]
+    bad = runner.invoke(app, [*common, "--readings", "/nonexistent/readings.json"])
+    assert bad.exit_code == 2 and "cannot read the readings" in bad.output
+    gone = runner.invoke(app, [*common, "--url", "http://127.0.0.1:9"])
+    assert (
+        gone.exit_code == 2 and "cannot reach the market API at http://127.0.0.1:9" in gone.output
+    )
+    assert "Traceback" not in bad.output + gone.output

@@ -30,6 +30,12 @@ def _final(d: Dev, v: Vault, interval: int, tree: PositionTree) -> None:
     v.finalize(d.carol, interval)  # anyone may finalise
 
 
+def _notice(d: Dev, v: Vault, who: str, amount: int) -> None:
+    """``who`` gives notice of withdrawing ``amount``, and the notice passes."""
+    v.request_withdrawal(who, amount)
+    d.chain.advance_time(v.notice_base_s() + v.challenge_window_s() + 1)
+
+
 def test_withdraw_exactly_deposit_plus_position(chain: tuple[Dev, Vault]) -> None:
     d, v = chain
     v.deposit(d.alice, 100 * UNIT)
@@ -43,6 +49,7 @@ def test_withdraw_exactly_deposit_plus_position(chain: tuple[Dev, Vault]) -> Non
         proof = tree.proof(who)
         assert tree.verify(who, pos, proof)
         owed = v.available(who, pos, proof)
+        _notice(d, v, who, owed)
         before = v.balance(who).wallet
         v.withdraw(who, owed, pos, proof)
         assert v.balance(who).wallet - before == owed
@@ -59,9 +66,12 @@ def test_double_withdrawal_is_refused(chain: tuple[Dev, Vault]) -> None:
     tree = PositionTree.build({d.alice: 5 * UNIT, d.bob: -5 * UNIT})
     _final(d, v, 1, tree)
     proof = tree.proof(d.alice)
+    _notice(d, v, d.alice, 15 * UNIT)
     v.withdraw(d.alice, 15 * UNIT, 5 * UNIT, proof)
-    with pytest.raises(GovernanceError, match="ExceedsAvailable"):
+    with pytest.raises(GovernanceError, match="ExceedsRequested"):
         v.withdraw(d.alice, 15 * UNIT, 5 * UNIT, proof)
+    # a new request does not open what the final root no longer holds
+    _notice(d, v, d.alice, 1)
     with pytest.raises(GovernanceError, match="ExceedsAvailable"):
         v.withdraw(d.alice, 1, 5 * UNIT, proof)
 
@@ -72,6 +82,7 @@ def test_over_withdrawal_beyond_collateral_is_refused(chain: tuple[Dev, Vault]) 
     tree = PositionTree.build({d.bob: -4 * UNIT, d.alice: 4 * UNIT})
     _final(d, v, 1, tree)
     proof = tree.proof(d.bob)
+    _notice(d, v, d.bob, 10 * UNIT)
     with pytest.raises(GovernanceError, match="ExceedsAvailable"):
         v.withdraw(d.bob, 6 * UNIT + 1, -4 * UNIT, proof)
     # a better position than the root holds does not verify
@@ -95,6 +106,7 @@ def test_withdrawal_against_a_root_not_yet_final_is_refused(chain: tuple[Dev, Va
     d, v = chain
     v.deposit(d.alice, 10 * UNIT)
     v.deposit(d.bob, 10 * UNIT)
+    _notice(d, v, d.alice, 15 * UNIT)  # the notice has passed: only the root holds it back
     tree = PositionTree.build({d.alice: 5 * UNIT, d.bob: -5 * UNIT})
     v.post_root(d.operator, 1, tree.root)
     with pytest.raises(GovernanceError, match="NoFinalRoot"):
@@ -120,16 +132,37 @@ def test_rejected_root_never_becomes_final(chain: tuple[Dev, Vault]) -> None:
     with pytest.raises(GovernanceError, match="NotChallenger"):
         v.reject(d.alice, 1)
     v.reject(d.guardian, 1)
-    d.chain.advance_time(v.challenge_window_s() + 1)
+    assert v.posted(1).rejected
+    with pytest.raises(GovernanceError, match="AlreadyRejected"):
+        v.reject(d.guardian, 1)
+    _notice(d, v, d.alice, 505 * UNIT)  # the rejected root's window is long past
     with pytest.raises(GovernanceError, match="AlreadyRejected"):
         v.finalize(d.alice, 1)
     with pytest.raises(GovernanceError, match="NoFinalRoot"):
         v.withdraw(d.alice, 1, 500 * UNIT, bad.proof(d.alice))
-    # the operator posts a corrected root for the same interval; past its window it is final
+    # a root never posted before cannot be slipped in below the latest posted interval
+    v.post_root(d.operator, 2, bad.root)
+    with pytest.raises(GovernanceError, match="IntervalNotAfter"):
+        v.post_root(d.operator, 2, bad.root)  # not rejected: not replaced
+    # the rejected root itself is never posted for the interval again (so never final)
+    with pytest.raises(GovernanceError, match="RootWasRejected"):
+        v.post_root(d.operator, 1, bad.root)
+    # the operator posts a corrected root for the rejected interval: a fresh challenge window
     good = PositionTree.build({d.alice: 5 * UNIT, d.bob: -5 * UNIT})
-    _final(d, v, 1, good)
+    v.post_root(d.operator, 1, good.root)
+    fresh = v.posted(1)
+    assert fresh.root == good.root and not fresh.rejected
+    now = int(d.w3.eth.get_block("latest")["timestamp"])
+    assert fresh.final_after >= now + v.challenge_window_s()
+    with pytest.raises(GovernanceError, match="ChallengeWindowOpen"):
+        v.finalize(d.alice, 1)
+    d.chain.advance_time(v.challenge_window_s() + 1)
+    v.finalize(d.carol, 1)
+    assert v.final() == (1, good.root)
     with pytest.raises(GovernanceError, match="InvalidProof"):
         v.withdraw(d.alice, 1, 500 * UNIT, bad.proof(d.alice))
+    v.withdraw(d.alice, 15 * UNIT, 5 * UNIT, good.proof(d.alice))
+    assert v.balance(d.alice).withdrawn == 15 * UNIT
     # and once final, nobody rejects it any more
     with pytest.raises(GovernanceError, match="ChallengeWindowClosed"):
         v.reject(d.guardian, 1)
@@ -172,3 +205,47 @@ def test_deposit_of_nothing_is_refused(chain: tuple[Dev, Vault]) -> None:
     with pytest.raises(GovernanceError, match="ZeroAmount"):
         v.deposit(d.alice, 0)
     DevChain(d.w3).mine(1)
+
+
+def test_withdrawal_notice_attacks_are_refused(chain: tuple[Dev, Vault]) -> None:
+    """No withdrawal without notice, none before the notice has passed, none of more than
+    was requested, none twice; the notice covers the challenge window the DAO sets."""
+    d, v = chain
+    v.deposit(d.alice, 10 * UNIT)
+    v.deposit(d.bob, 10 * UNIT)
+    tree = PositionTree.build({d.alice: 5 * UNIT, d.bob: -5 * UNIT})
+    _final(d, v, 1, tree)
+    proof = tree.proof(d.alice)
+    with pytest.raises(GovernanceError, match="ExceedsRequested"):
+        v.withdraw(d.alice, 1, 5 * UNIT, proof)  # nothing requested
+    with pytest.raises(GovernanceError, match="ZeroAmount"):
+        v.request_withdrawal(d.alice, 0)
+    v.request_withdrawal(d.alice, 6 * UNIT)
+    b = v.balance(d.alice)
+    now = int(d.w3.eth.get_block("latest")["timestamp"])
+    assert b.requested == 6 * UNIT
+    assert b.due_at == now + v.notice_base_s() + v.challenge_window_s()
+    assert v.notice_base_s() == 2 * 86_400
+    with pytest.raises(GovernanceError, match="NoticeNotDue"):
+        v.withdraw(d.alice, 6 * UNIT, 5 * UNIT, proof)
+    d.chain.advance_time(v.notice_base_s())  # one challenge window short
+    with pytest.raises(GovernanceError, match="NoticeNotDue"):
+        v.withdraw(d.alice, 1, 5 * UNIT, proof)
+    d.chain.advance_time(v.challenge_window_s() + 2)
+    with pytest.raises(GovernanceError, match="ExceedsRequested"):
+        v.withdraw(d.alice, 6 * UNIT + 1, 5 * UNIT, proof)  # more than requested
+    v.withdraw(d.alice, 4 * UNIT, 5 * UNIT, proof)  # part of it
+    v.withdraw(d.alice, 2 * UNIT, 5 * UNIT, proof)  # the rest
+    with pytest.raises(GovernanceError, match="ExceedsRequested"):
+        v.withdraw(d.alice, 2 * UNIT, 5 * UNIT, proof)  # twice
+    assert v.balance(d.alice).withdrawn == 6 * UNIT and v.balance(d.alice).requested == 0
+    # a later request restarts the notice of all that is pending; a cancelled one is gone
+    v.request_withdrawal(d.bob, 1 * UNIT)
+    d.chain.advance_time(v.notice_base_s() + v.challenge_window_s() + 1)
+    v.request_withdrawal(d.bob, 1 * UNIT)
+    with pytest.raises(GovernanceError, match="NoticeNotDue"):
+        v.withdraw(d.bob, 1 * UNIT, -5 * UNIT, tree.proof(d.bob))
+    v.cancel_withdrawal(d.bob)
+    assert v.balance(d.bob).requested == 0
+    with pytest.raises(GovernanceError, match="NothingRequested"):
+        v.cancel_withdrawal(d.bob)

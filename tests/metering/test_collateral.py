@@ -43,3 +43,7 @@ def test_cover_says_what_is_short() -> None:
     assert c.available == 650_000 and c.shortfall == 50_000
     assert "short by 0.050000 EUR (50000 token units)" in c.explain()
     assert units_text(-1_500_000) == "-1.500000 EUR"
+    # a withdrawal given notice counts as withdrawn from its request
+    asked = Cover(1_000_000, 100_000, -200_000, 50_000, 700_000, requested=300_000)
+    assert asked.available == 350_000 and asked.shortfall == 350_000
+    assert "requested for withdrawal 0.300000 EUR" in asked.explain()

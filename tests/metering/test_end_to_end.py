@@ -114,6 +114,9 @@ def test_metered_day_settles_and_every_participant_withdraws_exactly(
     d.chain.advance_time(vault.challenge_window_s() + 1)
     vault.finalize(d.carol, 1)
 
+    for who in settled.positions:  # every participant gives notice at once
+        vault.request_withdrawal(who, deposits[who] + settled.positions[who])
+    d.chain.advance_time(vault.notice_base_s() + vault.challenge_window_s() + 1)
     onchain = PositionTree.build(settled.positions)
     assert onchain.root == settled.tree.root
     for who, pos in settled.positions.items():

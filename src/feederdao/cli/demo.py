@@ -121,5 +121,6 @@ def render_metered_day(console: Console, day: MeteredDay) -> None:
     console.print(f"   root {day.root}, final after a {day.challenge_window_s} s challenge window")
     console.print(
         f"   {day.withdrawer} withdrew {_eur(day.withdrawn_units)} = deposit "
-        f"{_eur(day.deposit_units)} + position {_eur(day.position_units)}"
+        f"{_eur(day.deposit_units)} + position {_eur(day.position_units)}, "
+        f"{day.notice_s} s after giving notice"
     )

@@ -52,7 +52,7 @@ LAZY: dict[str, tuple[str, str, str]] = {
     "settle": (
         "feederdao.cli.settle",
         "settle_app",
-        "Metered settlement: recompute an interval's root from its evidence.",
+        "Metered settlement: verify a root from its evidence, re-settle a rejected one.",
     ),
     "vault": (
         "feederdao.cli.settle",

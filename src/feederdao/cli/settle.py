@@ -24,7 +24,7 @@ console = Console(soft_wrap=True, markup=False, highlight=False)
 
 meter_app = typer.Typer(help="Smart meters: keys and signed readings.", no_args_is_help=True)
 settle_app = typer.Typer(
-    help="Metered settlement: recompute an interval's root from its evidence.",
+    help="Metered settlement: verify a root from its evidence, re-settle a rejected one.",
     no_args_is_help=True,
 )
 vault_app = typer.Typer(
@@ -34,7 +34,7 @@ vault_app = typer.Typer(
 
 @settle_app.callback()
 def _settle() -> None:
-    """Metered settlement: recompute an interval's root from its evidence."""
+    """Metered settlement: verify a root from its evidence, re-settle a rejected one."""
 
 
 ChainId = Annotated[int, typer.Option("--chain-id", help="Chain id of the market's domain.")]
@@ -160,6 +160,81 @@ def verify(
     console.print("result: the root matches")
 
 
+@settle_app.command("resettle")
+@user_errors
+def resettle(
+    interval: Annotated[int, typer.Option("--interval", min=0, help="The interval to re-settle.")],
+    api_key: Annotated[
+        str,
+        typer.Option(
+            "--api-key",
+            envvar="FEEDERDAO_API_KEY",
+            help="An operator API key (or FEEDERDAO_API_KEY).",
+        ),
+    ],
+    url: Annotated[str, typer.Option(help="The market API.")] = "http://127.0.0.1:8000",
+    readings: Annotated[
+        Path | None,
+        typer.Option(
+            help="Corrected signed readings: a JSON list, or one JSON object a line (what "
+            "`feederdao meter sign` prints)."
+        ),
+    ] = None,
+) -> None:
+    """Re-settle an interval whose root the guardian or the DAO rejected (only the latest
+    settled interval), with corrected readings; the operator loop then posts the new root
+    and finalises it after its challenge window."""
+    import httpx
+
+    corrections = [] if readings is None else _readings_file(readings)
+    endpoint = f"{url.rstrip('/')}/intervals/{interval}/resettle"
+    try:
+        r = httpx.post(
+            endpoint,
+            json={"readings": corrections},
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=120.0,
+        )
+    except httpx.HTTPError as exc:
+        raise CliInputError(f"cannot reach the market API at {url}: {exc}") from exc
+    try:
+        body = r.json()
+    except ValueError:
+        body = {"error": r.text[:500]}
+    if r.status_code != 200:
+        refusals = body.get("refusals") if isinstance(body, dict) else None
+        for x in refusals or []:
+            console.print(f"refused: reading {x['index']} ({x['reason']}): {x['message']}")
+        error = body.get("error") if isinstance(body, dict) else body
+        raise CliInputError(f"the market refused the re-settlement ({r.status_code}): {error}")
+    console.print(f"interval: {body['interval_id']}")
+    console.print(f"root: {body['root']}")
+    console.print(f"readings: {body['readings']}")
+    console.print(f"substituted by the schedule: {body['substituted']} device-period(s)")
+    console.print("next: the operator loop posts this root and finalises it after its window")
+
+
+def _readings_file(path: Path) -> list[Any]:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise CliInputError(f"cannot read the readings {str(path)!r}: {exc}") from exc
+    try:
+        found = json.loads(text)
+    except ValueError:
+        try:
+            found = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except ValueError as exc:
+            raise CliInputError(
+                f"{str(path)!r} is neither a JSON list nor one JSON reading a line: {exc}"
+            ) from exc
+    if isinstance(found, dict):
+        found = [found]
+    if not isinstance(found, list) or not all(isinstance(x, dict) for x in found):
+        raise CliInputError(f"{str(path)!r} holds no list of readings")
+    return found
+
+
 def _vault(rpc: str | None, vault_file: Path):  # type: ignore[no-untyped-def]
     from feederdao.governance.vault import Vault, VaultAddresses
 
@@ -251,16 +326,32 @@ def _print_balance(v: Any, who: str) -> None:
     console.print(f"account: {who}")
     console.print(f"deposited: {_tokens(b.deposited, d)}")
     console.print(f"withdrawn: {_tokens(b.withdrawn, d)}")
+    if b.requested:
+        console.print(f"requested: {_tokens(b.requested, d)} (due {_when(b.due_at)})")
     console.print(f"wallet: {_tokens(b.wallet, d)}")
     console.print(f"final interval: {final}" + (f" (root 0x{root.hex()})" if final else ""))
+
+
+def _when(unix_s: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(unix_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _chain_now(v: Any) -> int:
+    from feederdao.governance.chain import calling
+
+    with calling("reading the chain's time", [v.vault]):
+        return int(v.w3.eth.get_block("latest")["timestamp"])
 
 
 @vault_app.command("withdraw")
 @user_errors
 def withdraw(
     evidence: Annotated[
-        Path, typer.Option(help="Settlement evidence of the vault's final interval (JSON).")
-    ],
+        Path | None,
+        typer.Option(help="Settlement evidence of the vault's final interval (JSON)."),
+    ] = None,
     amount: Annotated[
         str | None, typer.Option(help="Tokens to withdraw (default: all that is available).")
     ] = None,
@@ -268,12 +359,56 @@ def withdraw(
     sender: Sender = None,
     vault_file: VaultFile = Path("vault.json"),
 ) -> None:
-    """Withdraw against the latest final root: the position and its proof are recomputed from
-    the evidence (so they are checked before anything is sent)."""
-    from feederdao.workflows.metering import verify_evidence
-
+    """Withdraw in two steps. With nothing requested, give notice: request --amount (or all
+    that the evidence shows available) and say when it is due. Once it is due, run it again
+    with the evidence: the position and its proof are recomputed from it (checked before
+    anything is sent) and the request (or --amount of it) is paid out against the latest
+    final root."""
     w3, v = _vault(rpc, vault_file)
     who = _sender(w3, sender)
+    d = _decimals(v)
+    b = v.balance(who)
+    if b.requested == 0:
+        if amount is not None:
+            units = _units(amount, d, "--amount")
+        elif evidence is not None:
+            position, proof = _proven(v, who, evidence)
+            units = v.available(who, position, proof)
+            if units <= 0:
+                raise CliInputError(f"{who} has nothing available to withdraw")
+        else:
+            raise CliInputError("give --amount (or --evidence, to request all that is available)")
+        v.request_withdrawal(who, units)
+        due = v.balance(who).due_at
+        console.print(f"requested: {_tokens(units, d)}")
+        console.print(f"due: {_when(due)} (chain time, in {max(due - _chain_now(v), 0)} s)")
+        console.print("then: feederdao vault withdraw --evidence FILE (of the final interval)")
+        _print_balance(v, who)
+        return
+    wait = b.due_at - _chain_now(v)
+    if wait > 0:
+        raise CliInputError(
+            f"{_tokens(b.requested, d)} requested by {who} is not due until {_when(b.due_at)} "
+            f"(in {wait} s of the chain's time); nothing was sent"
+        )
+    if evidence is None:
+        raise CliInputError(
+            f"{_tokens(b.requested, d)} is due: give --evidence of the vault's final interval"
+        )
+    position, proof = _proven(v, who, evidence)
+    if amount is None:
+        units = min(b.requested, v.available(who, position, proof))
+    else:
+        units = _units(amount, d, "--amount")
+    v.withdraw(who, units, position, proof)
+    console.print(f"withdrawn: {_tokens(units, d)}")
+    _print_balance(v, who)
+
+
+def _proven(v: Any, who: str, evidence: Path) -> tuple[int, list[bytes]]:
+    """``who``'s position and proof, recomputed from evidence of the vault's final root."""
+    from feederdao.workflows.metering import verify_evidence
+
     check, settled = verify_evidence(_read_json(evidence, "the evidence"))
     final, root = v.final()
     if final != check.interval or "0x" + root.hex() != check.computed_root:
@@ -284,11 +419,22 @@ def withdraw(
     position = settled.positions.get(who.lower())
     if position is None:
         raise CliInputError(f"{who} has no position in interval {check.interval}")
-    proof = settled.tree.proof(who)
-    d = _decimals(v)
-    units = v.available(who, position, proof) if amount is None else _units(amount, d, "--amount")
-    v.withdraw(who, units, position, proof)
-    console.print(f"withdrawn: {_tokens(units, d)}")
+    return int(position), settled.tree.proof(who)
+
+
+@vault_app.command("cancel-withdrawal")
+@user_errors
+def cancel_withdrawal(
+    rpc: Rpc = None,
+    sender: Sender = None,
+    vault_file: VaultFile = Path("vault.json"),
+) -> None:
+    """Cancel a pending withdrawal request (its amount covers bids again)."""
+    w3, v = _vault(rpc, vault_file)
+    who = _sender(w3, sender)
+    if v.balance(who).requested == 0:
+        raise CliInputError(f"{who} has no withdrawal request pending")
+    v.cancel_withdrawal(who)
     _print_balance(v, who)
 
 

@@ -4,6 +4,10 @@ Amounts are the token's smallest units (integers). Every call goes through
 :func:`feederdao.governance.chain.transact`, so a revert comes back as a
 :class:`GovernanceError` naming the contract's own error (``ExceedsAvailable(...)``,
 ``ChallengeWindowOpen(...)``).
+
+A withdrawal is given notice: :meth:`Vault.request_withdrawal` first, then
+:meth:`Vault.withdraw` once :attr:`VaultBalance.due_at` has passed (the notice is the
+vault's ``noticeBase`` plus the challenge window in force when the request is made).
 """
 
 from __future__ import annotations
@@ -50,19 +54,34 @@ class PostedRoot:
     rejected: bool
 
 
+#: Seconds of notice a withdrawal needs on top of the challenge window: an interval of up to a
+#: day (96 quarter-hour periods), its gate-closure lead and its metering window, and a day for
+#: the operator to settle it and post its root. Collateral that covered a bid at gate closure
+#: therefore stays in the vault until that interval's root can be final.
+WITHDRAWAL_NOTICE_S = 2 * 86_400
+
+
 @dataclass(frozen=True)
 class VaultBalance:
     deposited: int
     withdrawn: int
     wallet: int  # the account's token balance outside the vault
+    requested: int = 0  # given notice of and not yet withdrawn (counts as withdrawn off chain)
+    due_at: int = 0  # Unix seconds from which ``requested`` may be withdrawn (0: none)
 
 
 def deploy_vault(
-    w3: Web3, deployer: str, dao: DaoAddresses, token: str | None = None
+    w3: Web3,
+    deployer: str,
+    dao: DaoAddresses,
+    token: str | None = None,
+    notice_s: int = WITHDRAWAL_NOTICE_S,
 ) -> VaultAddresses:
     """Deploy a vault for the DAO's operator, guardian and Timelock, reading its challenge
-    window from the DAO's GridParameters; with no ``token``, a test stable token too (owned by
-    ``deployer``, who may mint it)."""
+    window from the DAO's GridParameters, with ``notice_s`` of withdrawal notice on top of it;
+    with no ``token``, a test stable token too (owned by ``deployer``, who may mint it)."""
+    if not 0 <= notice_s < 2**63:
+        raise GovernanceError(f"withdrawal notice {notice_s} s: give 0 or more seconds")
     if token is None:
         token = deploy_contract(w3, "TestStableToken", deployer, deployer).address
     vault = deploy_contract(
@@ -74,6 +93,7 @@ def deploy_vault(
         dao.guardian,
         dao.timelock,
         dao.parameters,
+        notice_s,
     )
     return VaultAddresses(Web3.to_checksum_address(token), vault.address)
 
@@ -129,7 +149,22 @@ class Vault:
             f"finalising the settlement root of interval {interval}",
         )
 
+    def request_withdrawal(self, account: str, amount: int) -> Any:
+        """Give notice of a withdrawal of ``amount`` more (see :meth:`balance` for when the
+        pending amount is due)."""
+        return self._send(
+            self.vault.functions.requestWithdrawal(amount),
+            account,
+            f"requesting a withdrawal of {amount} units",
+        )
+
+    def cancel_withdrawal(self, account: str) -> Any:
+        return self._send(
+            self.vault.functions.cancelWithdrawal(), account, "cancelling the withdrawal request"
+        )
+
     def withdraw(self, account: str, amount: int, position: int, proof: list[bytes]) -> Any:
+        """Withdraw ``amount`` of what was requested, once its notice has passed."""
         return self._send(
             self.vault.functions.withdraw(amount, position, proof),
             account,
@@ -147,11 +182,19 @@ class Vault:
     def balance(self, account: str) -> VaultBalance:
         a = Web3.to_checksum_address(account)
         with calling(f"reading the vault balance of {account}", self._all):
+            requested, due_at = self.vault.functions.notices(a).call()
             return VaultBalance(
                 int(self.vault.functions.deposited(a).call()),
                 int(self.vault.functions.withdrawn(a).call()),
                 int(self.token.functions.balanceOf(a).call()),
+                int(requested),
+                int(due_at) if int(requested) else 0,
             )
+
+    def notice_base_s(self) -> int:
+        """The vault's withdrawal notice on top of the challenge window (seconds)."""
+        with calling("reading the withdrawal notice", self._all):
+            return int(self.vault.functions.noticeBase().call())
 
     def final(self) -> tuple[int, bytes]:
         """The latest final interval and its root (0 and empty bytes: none yet)."""

@@ -12,7 +12,9 @@ worst-case cost of a bid, over its blocks ``(p, q)`` in a period of ``h`` hours 
 
 in token units rounded up (never below what the clearing can charge).
 
-What covers it: the vault's ``deposited − withdrawn`` plus the participant's cumulative net
+What covers it: the vault's ``deposited − withdrawn − requested`` (a withdrawal given notice
+counts as withdrawn from the moment it is requested, though the vault pays it out only after
+the notice) plus the participant's cumulative net
 position of the last metered settlement (positive: the market owes it), less the worst-case
 cost of its other active bids in intervals not yet settled. A bid whose worst case exceeds
 that is refused; :class:`Cover` says by how much.
@@ -58,11 +60,12 @@ class Cover:
     position: int  # cumulative net position of the last metered settlement
     open_bids: int  # worst-case cost of its other active bids in unsettled intervals
     bid: int  # worst-case cost of the bid
+    requested: int = 0  # withdrawals given notice of and not yet paid out
 
     @property
     def available(self) -> int:
         """What is left to cover new bids."""
-        return self.deposited - self.withdrawn + self.position - self.open_bids
+        return self.deposited - self.withdrawn - self.requested + self.position - self.open_bids
 
     @property
     def shortfall(self) -> int:
@@ -73,7 +76,8 @@ class Cover:
         return (
             f"can cost up to {units_text(self.bid)} but the collateral covers "
             f"{units_text(max(self.available, 0))} (deposited {units_text(self.deposited)}, "
-            f"withdrawn {units_text(self.withdrawn)}, settled position "
+            f"withdrawn {units_text(self.withdrawn)}, requested for withdrawal "
+            f"{units_text(self.requested)}, settled position "
             f"{units_text(self.position)}, other open bids up to {units_text(self.open_bids)}): "
             f"short by {units_text(self.shortfall)} ({self.shortfall} token units)"
         )

@@ -688,6 +688,38 @@ def save_metered_settlement(
     return row
 
 
+def metered_settlement_before(s: Session, interval_id: int) -> MeteredSettlementRow | None:
+    """The metered settlement of the latest interval settled before ``interval_id``."""
+    return s.scalar(
+        select(MeteredSettlementRow)
+        .where(MeteredSettlementRow.interval_id < interval_id)
+        .order_by(MeteredSettlementRow.interval_id.desc())
+        .limit(1)
+    )
+
+
+def replace_metered_settlement(
+    s: Session,
+    interval_id: int,
+    root: str,
+    positions: dict[str, int],
+    rows: list[dict[str, Any]],
+    substituted: list[tuple[str, int]],
+    operator_units: int,
+) -> MeteredSettlementRow:
+    """Replace an interval's metered settlement (a re-settlement after its root was rejected):
+    what was posted or made final of the old root is forgotten with it."""
+    row = s.get(MeteredSettlementRow, interval_id)
+    if row is None:
+        raise NotFoundError(f"interval {interval_id} has no metered settlement")
+    row.root, row.positions, row.rows = root, dict(positions), list(rows)
+    row.substituted = [list(x) for x in substituted]
+    row.operator_units, row.created_at = operator_units, utcnow()
+    row.posted_tx = row.posted_at = row.finalised_tx = row.finalised_at = None
+    s.flush()
+    return row
+
+
 def mark_metered_settlement(
     s: Session,
     interval_id: int,
@@ -841,6 +873,26 @@ def add_conflicts(
         new += 1
     s.flush()
     return new
+
+
+def correct_readings(
+    s: Session,
+    interval_id: int,
+    readings: Sequence[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """The operator's correction of an interval's readings: each reading (a dict of
+    :data:`READING_FIELDS`) takes the place of the one held for its meter, period and device,
+    if any; a recorded conflict it settles (the same reading) is no longer a conflict."""
+    for r in readings:
+        held = s.get(MeterReadingRow, (r["meter"], interval_id, r["period"], r["device"]))
+        if held is not None:
+            s.delete(held)
+        for c in conflicts_of(s, interval_id):
+            if all(getattr(c, k) == r[k] for k in READING_FIELDS):
+                s.delete(c)
+    s.flush()
+    add_readings(s, interval_id, readings, now)
 
 
 def conflicts_of(s: Session, interval_id: int) -> list[ReadingConflictRow]:

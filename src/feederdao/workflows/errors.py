@@ -44,6 +44,13 @@ class FeedReadingsRefused(FeederDaoError, RuntimeError):
     (the batch's other readings were stored; a conflicting one is kept for the operator)."""
 
 
+class RootRejectedError(StepFailed):
+    """The guardian or the DAO rejected the interval's settlement root: retrying cannot help,
+    so the step is escalated at once, for the operator to correct and re-settle the interval."""
+
+    escalate_at_once = True
+
+
 class InsufficientCollateralError(FeederDaoError, PermissionError):
     """A bid's worst-case cost exceeds what the participant's collateral still covers."""
 

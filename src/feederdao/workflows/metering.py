@@ -258,6 +258,7 @@ class MeteredDay:
     withdrawn_units: int
     position_units: int
     deposit_units: int
+    notice_s: int = 0  # the withdrawal's notice (on the in-process chain's moved clock)
 
 
 def metered_day_on_chain(
@@ -332,6 +333,10 @@ def metered_day_on_chain(
     position = settled.positions.get(who.lower(), 0)
     proof = settled.tree.proof(who)
     amount = vault.available(who, position, proof)
+    # a withdrawal is given notice; the in-process chain's clock is moved past it
+    vault.request_withdrawal(who, amount)
+    notice = vault.notice_base_s() + window
+    DevChain(w3).advance_time(notice + 1)
     vault.withdraw(who, amount, position, proof)
     return MeteredDay(
         len(readings),
@@ -343,6 +348,7 @@ def metered_day_on_chain(
         vault.balance(who).withdrawn,
         position,
         deposit,
+        notice,
     )
 
 

@@ -30,7 +30,7 @@ from feederdao.workflows.metering import reading_verifier
 ATTEMPTS = 3
 
 
-def _fields(r: MeterReading) -> dict[str, Any]:
+def reading_fields(r: MeterReading) -> dict[str, Any]:
     return {k: getattr(r, k) for k in repo.READING_FIELDS}
 
 
@@ -168,10 +168,10 @@ class MeteringDesk:
             if book.conflicts:
                 # both readings of a conflict within a refused batch: neither is held
                 kept = [x for a, b in book.conflicts for x in ((b,) if a.key in held else (a, b))]
-                repo.add_conflicts(s, interval_id, [_fields(x) for x in kept], now)
+                repo.add_conflicts(s, interval_id, [reading_fields(x) for x in kept], now)
             if refused is None:
                 fresh = [r for k, r in book.readings.items() if k not in held]
-                repo.add_readings(s, interval_id, [_fields(r) for r in fresh], now)
+                repo.add_readings(s, interval_id, [reading_fields(r) for r in fresh], now)
         if refused is not None:
             raise refused
         return report

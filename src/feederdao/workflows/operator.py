@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -57,7 +57,7 @@ from feederdao.workflows.events import EventHub
 from feederdao.workflows.market import MarketService
 from feederdao.workflows.market.anchoring import Anchor
 from feederdao.workflows.market.clearing import ClearingOutcome
-from feederdao.workflows.metered_settlement import MeteredSettlement, Settled
+from feederdao.workflows.metered_settlement import REDO, MeteredSettlement, Settled
 from feederdao.workflows.meterfeed import FeederMeters, Metered
 from feederdao.workflows.metering_desk import MeteringDesk
 from feederdao.workflows.metrics import Metrics
@@ -158,11 +158,15 @@ class Operator:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _record_failure(self, interval_id: int, name: str, reason: str, detail: str) -> int:
+    def _record_failure(
+        self, interval_id: int, name: str, reason: str, detail: str, at_once: bool = False
+    ) -> int:
+        """Record a failure; escalate it after ``max_attempts``, or ``at_once`` (retrying cannot
+        help: a rejected root); the attempt number."""
         with self.service.db.session() as s:
             now = self.service.clock()
             attempt = repo.record_step(s, interval_id, name, "failed", detail, now, reason)
-            if attempt >= self.settings.max_attempts:
+            if at_once or attempt >= self.settings.max_attempts:
                 repo.record_step(s, interval_id, name, "escalated", detail, now, reason)
         return attempt
 
@@ -187,10 +191,11 @@ class Operator:
             reason, message = reason_code(exc), f"{type(exc).__name__}: {exc}"
             kind = name.split(":")[0]
             self.metrics.steps.labels(kind, "failed").inc()
+            at_once = bool(getattr(exc, "escalate_at_once", False))
             attempt = await asyncio.to_thread(
-                self._record_failure, interval_id, name, reason, message
+                self._record_failure, interval_id, name, reason, message, at_once
             )
-            escalated = attempt >= self.settings.max_attempts
+            escalated = at_once or attempt >= self.settings.max_attempts
             self.events.publish(
                 "step",
                 interval_id=interval_id,
@@ -400,6 +405,14 @@ class Operator:
             Certified.describe,
         )
 
+    async def resettle(self, interval_id: int, corrections: Sequence[MeterReading] = ()) -> Settled:
+        """Re-settle the latest settled interval after the guardian or the DAO rejected its root
+        (:meth:`MeteredSettlement.resettle`); the loop then posts and finalises the new root."""
+        done = await asyncio.to_thread(self.metered.resettle, interval_id, corrections)
+        log.warning("interval %s: re-settled, new root %s", interval_id, done.root)
+        self.events.publish("step", interval_id=interval_id, step="settle", status="ok", reason="")
+        return done
+
     def audit_records(self, event: str | None = None) -> list[dict[str, Any]]:
         """The OPC UA command audit log (writes, read-backs, reconnects)."""
         return self.audit.records(event)
@@ -432,7 +445,7 @@ class Operator:
         """Never run, or failed and its back-off has passed; never once ok or escalated."""
         with self.service.db.read() as s:
             last = repo.last_step(s, interval_id, name)
-        if last is None:
+        if last is None or last.status == REDO:  # never run, or to be done again
             return True
         if last.status != "failed":
             return False

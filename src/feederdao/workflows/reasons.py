@@ -8,7 +8,7 @@ from feederdao.governance.errors import ChainUnavailableError, GovernanceError
 from feederdao.metering.errors import ReadingsRefused
 from feederdao.scada_bridge.errors import BridgeError
 from feederdao.store.errors import StoreBusyError, StoreError, StoreUnavailableError
-from feederdao.workflows.errors import FeedReadingsRefused, StepFailed
+from feederdao.workflows.errors import FeedReadingsRefused, RootRejectedError, StepFailed
 
 REASONS = (
     "store-busy",
@@ -22,6 +22,7 @@ REASONS = (
     "power-flow",
     "devices-not-confirmed",
     "readings-refused",
+    "root-rejected",
     "opcua",
     "network",
     "internal",
@@ -46,6 +47,8 @@ def reason_code(exc: BaseException) -> str:
         return "solver"
     if isinstance(exc, PowerFlowError):
         return "power-flow"
+    if isinstance(exc, RootRejectedError):
+        return "root-rejected"
     if isinstance(exc, StepFailed):
         return "devices-not-confirmed"
     if isinstance(exc, ReadingsRefused | FeedReadingsRefused):

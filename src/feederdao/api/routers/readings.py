@@ -110,28 +110,32 @@ def post_readings(body: ReadingsIn, metering: Desk, request: Request) -> Any:
         report = metering.ingest(readings)
     except ReadingsRefused as exc:
         limiter.count(client)
-        return JSONResponse(
-            status_code=422,
-            content={
-                "error": str(exc),
-                "field": "readings",
-                "refusals": [
-                    {
-                        "index": r.index,
-                        "meter": r.meter,
-                        "period": r.period,
-                        "device": r.device,
-                        "reason": r.reason,
-                        "message": r.message,
-                    }
-                    for r in exc.refusals
-                ],
-            },
-        )
+        return _refused(exc)
     except MeteringError as exc:
         limiter.count(client)
         raise HTTPException(422, str(exc)) from exc
     return IngestOut(accepted=report.accepted, duplicates=report.duplicates)
+
+
+def _refused(exc: ReadingsRefused) -> JSONResponse:
+    return JSONResponse(
+        status_code=422,
+        content={
+            "error": str(exc),
+            "field": "readings",
+            "refusals": [
+                {
+                    "index": r.index,
+                    "meter": r.meter,
+                    "period": r.period,
+                    "device": r.device,
+                    "reason": r.reason,
+                    "message": r.message,
+                }
+                for r in exc.refusals
+            ],
+        },
+    )
 
 
 @router.get("/intervals/{interval_id}/readings/conflicts")
@@ -216,6 +220,31 @@ async def certify(interval_id: int, _: Operator, op: Loop) -> CertifiedOut:
     what the chain holds already is not minted again)."""
     done = await op.certify(interval_id)
     return CertifiedOut(**{k: getattr(done, k) for k in CertifiedOut.model_fields})
+
+
+class ResettleIn(Strict):
+    readings: list[ReadingIn] = Field(
+        default_factory=list,
+        max_length=MAX_BATCH,
+        description="The operator's corrections: signed readings the interval lacked, or a "
+        "meter's conflicting reading the store recorded, to take the place of the one held.",
+    )
+
+
+@router.post("/intervals/{interval_id}/resettle", response_model=SettledOut, responses=STEP_ERRORS)
+async def resettle(interval_id: int, _: Operator, op: Loop, body: ResettleIn | None = None) -> Any:
+    """Settle again the latest settled interval after the guardian or the DAO rejected its
+    root, with the operator's corrected readings; the settlement, its evidence and the
+    readings are replaced at once, and the loop posts and finalises the new root. Refused
+    (409) for an interval that is not the latest settled one or whose root is not rejected."""
+    corrections = [_reading(r) for r in (body.readings if body else [])]
+    try:
+        done = await op.resettle(interval_id, corrections)
+    except ReadingsRefused as exc:
+        return _refused(exc)
+    except MeteringError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return SettledOut(**{k: getattr(done, k) for k in SettledOut.model_fields})
 
 
 @router.get("/intervals/{interval_id}/metered-settlement", responses={404: {"model": Error}})

@@ -2,7 +2,8 @@
 participant's collateral cannot cover what it may cost (:mod:`feederdao.metering.collateral`
 states the rule); without one, bids are not checked against collateral.
 
-The vault is read live (``deposited``, ``withdrawn``); the settled position is the market's own
+The vault is read live (``deposited``, ``withdrawn``, and the amount of a withdrawal given
+notice, counted as withdrawn from its request); the settled position is the market's own
 last metered settlement (the position the next root will hold), so a debit counts from the
 moment it is settled, before its root is final.
 """
@@ -60,7 +61,9 @@ class Collateral:
             if interval is not None and blocks
             else 0
         )
-        return Cover(balance.deposited, balance.withdrawn, position, open_units, bid)
+        return Cover(
+            balance.deposited, balance.withdrawn, position, open_units, bid, balance.requested
+        )
 
     def require(
         self,

@@ -108,7 +108,7 @@ const NEXT = { open: ["Close gate", "gate-closure"], "gate-closed": ["Clear", "c
 
 // an escalated step is retried through its own route (a push only while its period runs; the
 // server says so otherwise); any escalation can be acknowledged instead
-const RETRYABLE = new Set(["clear", "anchor", "publish", "settle", "post-root", "finalise"]);
+const RETRYABLE = new Set(["clear", "anchor", "publish", "settle", "post-root", "finalise", "certify"]);
 function retryPath(e) {
   const [kind, period] = e.step.split(":");
   if (kind === "push") return `/intervals/${e.interval_id}/push/${period}`;

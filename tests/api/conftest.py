@@ -122,6 +122,29 @@ class Env:
         sig = sign((signer or m.account).key, self.service.ctx.domain, "Bid", msg)
         return {"message": msg, "signature": sig}
 
+    def trade_each_period(self, buyer: Member, seller: Member, interval: int, periods: int) -> None:
+        """The buyer bids 3 kW at 400 EUR/MWh and the seller offers 4 kW at 1 EUR/MWh in every
+        period of ``interval``."""
+        for t in range(periods):
+            for b in (
+                self.signed_bid(buyer, interval, [(400.0, 0.003)], period=t),
+                self.signed_bid(seller, interval, [(1.0, 0.004)], "sell", period=t),
+            ):
+                r = self.client.post("/bids/signed", json=b)
+                assert r.status_code == 201, r.text
+
+    def register_meters(self, *members: Member) -> dict[str, LocalAccount]:
+        """A meter of its own for each member's device, registered by the operator; the meters'
+        keys by device."""
+        keys = {}
+        for m in members:
+            meter = Account.create()
+            keys[m.device] = meter
+            reg = {"meter": meter.address, "participant_id": m.id, "devices": [m.device]}
+            r = self.client.post("/meters", json=reg, headers=self.auth("operator"))
+            assert r.status_code == 201, r.text
+        return keys
+
     def bid_count(self) -> int:
         with self.service.db.session() as s:
             return len(repo.list_bids(s))

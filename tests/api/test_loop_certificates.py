@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from eth_account import Account
 
 from feederdao.domain.network import DeviceKind
 from feederdao.errors import FieldError
@@ -43,19 +42,8 @@ async def _run(env: Env) -> None:
     await op.tick()  # opens the interval 11:00–12:00
     iv = c.get("/intervals").json()[0]["id"]
     buyer, seller = env.join(DeviceKind.LOAD), env.join(DeviceKind.PV)
-    for t in range(4):
-        for b in (
-            env.signed_bid(buyer, iv, [(400.0, 0.003)], period=t),
-            env.signed_bid(seller, iv, [(1.0, 0.004)], "sell", period=t),
-        ):
-            r = c.post("/bids/signed", json=b)
-            assert r.status_code == 201, r.text
-    keys = {}
-    for m in (buyer, seller):
-        meter = Account.create()
-        keys[m.device] = meter
-        reg = {"meter": meter.address, "participant_id": m.id, "devices": [m.device]}
-        assert c.post("/meters", json=reg, headers=env.auth("operator")).status_code == 201
+    env.trade_each_period(buyer, seller, iv, 4)
+    keys = env.register_meters(buyer, seller)
     env.clock.now = datetime(2026, 6, 21, 10, 55, tzinfo=UTC)
     await op.tick()  # gate closes, clears, anchors, publishes
 

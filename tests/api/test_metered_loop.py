@@ -9,8 +9,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from eth_account import Account
-
 from feederdao.domain.network import DeviceKind
 from feederdao.governance.chain import DevChain
 from feederdao.governance.merkle import PositionTree
@@ -40,20 +38,8 @@ async def _run(env: Env) -> None:
     iv = c.get("/intervals").json()[0]["id"]
     buyer, seller = env.join(DeviceKind.LOAD), env.join(DeviceKind.PV)
     deposit(env, buyer, 5_000_000)
-    for t in range(4):
-        bids = [
-            env.signed_bid(buyer, iv, [(400.0, 0.003)], period=t),
-            env.signed_bid(seller, iv, [(1.0, 0.004)], "sell", period=t),
-        ]
-        for b in bids:
-            r = c.post("/bids/signed", json=b)
-            assert r.status_code == 201, r.text
-    keys = {}
-    for m in (buyer, seller):
-        meter = Account.create()
-        keys[m.device] = meter
-        reg = {"meter": meter.address, "participant_id": m.id, "devices": [m.device]}
-        assert c.post("/meters", json=reg, headers=env.auth("operator")).status_code == 201
+    env.trade_each_period(buyer, seller, iv, 4)
+    keys = env.register_meters(buyer, seller)
 
     env.clock.now = datetime(2026, 6, 21, 10, 55, tzinfo=UTC)
     await op.tick()  # gate closes, clears, anchors, publishes

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from feederdao.domain.network import DeviceKind
@@ -117,20 +116,8 @@ async def feeder(
         await env.operator.tick()  # opens the interval 11:00–12:00
         iv = c.get("/intervals").json()[0]["id"]
         buyer, seller = env.join(DeviceKind.LOAD), env.join(DeviceKind.PV)
-        for t in range(4):
-            for b in (
-                env.signed_bid(buyer, iv, [(400.0, 0.003)], period=t),
-                env.signed_bid(seller, iv, [(1.0, 0.004)], "sell", period=t),
-            ):
-                r = c.post("/bids/signed", json=b)
-                assert r.status_code == 201, r.text
-        keys = {}
-        for m in (buyer, seller):
-            meter = Account.create()
-            keys[m.device] = meter
-            reg = {"meter": meter.address, "participant_id": m.id, "devices": [m.device]}
-            r = c.post("/meters", json=reg, headers=env.auth("operator"))
-            assert r.status_code == 201, r.text
+        env.trade_each_period(buyer, seller, iv, 4)
+        keys = env.register_meters(buyer, seller)
         env.clock.now = START - timedelta(minutes=5)
         await env.operator.tick()  # gate closes, clears, anchors, publishes
         assert c.get(f"/intervals/{iv}").json()["state"] == "published"

@@ -30,7 +30,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from feederdao.domain.network import GENERATION
 from feederdao.governance.merkle import PositionTree
@@ -62,6 +62,24 @@ def _normal(r: MeterReading) -> MeterReading:
 
 def evidence_name(interval_id: int) -> str:
     return f"metered-evidence-{interval_id}"
+
+
+class Computed(NamedTuple):
+    """An interval's metered settlement as computed, before it is stored."""
+
+    root: str
+    positions: dict[str, int]
+    rows: list[dict[str, Any]]
+    substituted: list[tuple[str, int]]
+    operator_units: int
+    evidence: Any
+
+    @property
+    def stored(
+        self,
+    ) -> tuple[str, dict[str, int], list[dict[str, Any]], list[tuple[str, int]], int]:
+        """What the store keeps of it (the evidence goes to a document of its own)."""
+        return self.root, self.positions, self.rows, self.substituted, self.operator_units
 
 
 @dataclass(frozen=True)
@@ -145,13 +163,11 @@ class MeteredSettlement:
         book = self.desk.book(interval_id)
         computed = self._compute(interval_id, previous, book)
         with self.service.db.session() as s:
-            row = repo.save_metered_settlement(s, interval_id, *computed[:5])
-            repo.save_document(s, evidence_name(interval_id), json.dumps(computed[5]))
+            row = repo.save_metered_settlement(s, interval_id, *computed.stored)
+            repo.save_document(s, evidence_name(interval_id), json.dumps(computed.evidence))
         return self._settled(row, len(book.readings))
 
-    def _compute(
-        self, interval_id: int, previous: dict[str, int], book: ReadingBook
-    ) -> tuple[str, dict[str, int], list[dict[str, Any]], list[tuple[str, int]], int, Any]:
+    def _compute(self, interval_id: int, previous: dict[str, int], book: ReadingBook) -> Computed:
         """The interval's root, positions, rows, substitutions, operator units and evidence."""
         chain = self.service.ctx.require_chain("positions are owed to wallets on chain")
         schedule, charge, addresses = self._schedule(interval_id)
@@ -177,7 +193,7 @@ class MeteredSettlement:
             for r in settlement.rows
         ]
         substituted = list(settlement.substituted)
-        return root, positions, rows, substituted, settlement.operator_units, doc
+        return Computed(root, positions, rows, substituted, settlement.operator_units, doc)
 
     def resettle(self, interval_id: int, corrections: Sequence[MeterReading] = ()) -> Settled:
         """Settle again the latest settled interval, whose root the guardian or the DAO
@@ -213,21 +229,21 @@ class MeteredSettlement:
         book, corrected = self._corrected(interval_id, corrections)
         previous = {str(k): int(v) for k, v in (before.positions if before else {}).items()}
         computed = self._compute(interval_id, previous, book)
-        if computed[0] == "0x" + held.root.hex():
+        if computed.root == "0x" + held.root.hex():
             raise StateConflictError(
-                f"re-settling interval {interval_id} gives the rejected root {computed[0]} "
+                f"re-settling interval {interval_id} gives the rejected root {computed.root} "
                 "again: correct its readings first (resolve a recorded conflict, add a missing "
                 "reading)"
             )
         now = self.service.clock()
         note = (
-            f"re-settled after the rejection of root 0x{held.root.hex()}: root {computed[0]}"
+            f"re-settled after the rejection of root 0x{held.root.hex()}: root {computed.root}"
             f" ({len(corrected)} reading(s) corrected)"
         )
         with self.service.db.session() as s:
             repo.correct_readings(s, interval_id, [reading_fields(r) for r in corrected], now)
-            done = repo.replace_metered_settlement(s, interval_id, *computed[:5])
-            repo.save_document(s, evidence_name(interval_id), json.dumps(computed[5]))
+            done = repo.replace_metered_settlement(s, interval_id, *computed.stored)
+            repo.save_document(s, evidence_name(interval_id), json.dumps(computed.evidence))
             repo.record_step(s, interval_id, "settle", "ok", note, now)
             for step in REDONE:
                 if repo.last_step(s, interval_id, step) is not None:

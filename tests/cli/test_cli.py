@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -134,3 +136,35 @@ def test_errors_do_not_depend_on_the_terminal_width() -> None:
         lines.append(done.stderr)
     assert lines[0] == lines[1]
     assert lines[0] == f"error: --storage must be 'optimise' or 'profile', not {mode!r}\n"
+
+
+def test_a_table_follows_the_width_of_the_run_not_of_the_import() -> None:
+    """The CLI imported while COLUMNS was 40 (as another command or test may have left it),
+    then run at 250 columns: the clearing table is laid out at 250, with no cell cut to "…"."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from typer.testing import CliRunner\n"
+        "from feederdao.cli.main import app\n"
+        "r = CliRunner().invoke(app, ['clear', '--net', 'case33bw', '--periods', '2'],"
+        " env={'COLUMNS': '250'})\n"
+        "print(r.exit_code)\n"
+        "print(r.output)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "40"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    code, _, output = done.stdout.partition("\n")
+    assert code == "0", output
+    header = next(ln for ln in output.splitlines() if "congestion" in ln and "┃" in ln)
+    for part in ("energy", "loss", "congestion", "voltage"):
+        assert part in header, header
+    assert not re.search(r"\w…", output), output  # a cut cell ends in "…"; a range has " … "
+    assert max(len(ln) for ln in output.splitlines()) > 80

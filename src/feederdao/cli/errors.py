@@ -7,13 +7,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from rich.console import Console
 from rich.text import Text
 
+from feederdao.cli.consoles import CommandConsole
 from feederdao.errors import FeederDaoError
 
 F = TypeVar("F", bound=Callable[..., Any])
-err_console = Console(stderr=True)
+err_console = CommandConsole(stderr=True)
 
 
 def print_error(message: str) -> None:

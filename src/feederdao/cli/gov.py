@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from feederdao.cli.consoles import CommandConsole
 from feederdao.cli.errors import user_errors
 
 app = typer.Typer(
     help="On-chain governance: deploy, propose, vote, queue, execute, read.", no_args_is_help=True
 )
-console = Console(soft_wrap=True, markup=False, highlight=False)
+console = CommandConsole(soft_wrap=True, markup=False, highlight=False)
 
 Rpc = Annotated[
     str | None,
@@ -389,4 +389,4 @@ def params(
         _envelope(envelope),
         JsonStateFile(state) if state else None,
     )
-    render.reading(console, reader.read())
+    render.reading(console.get(), reader.read())

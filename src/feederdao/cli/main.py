@@ -19,6 +19,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from feederdao.cli import studies
+from feederdao.cli.consoles import CommandConsole
 from feederdao.cli.errors import err_console, user_errors
 from feederdao.errors import ParameterError
 
@@ -108,7 +109,7 @@ app = typer.Typer(
 network_app = typer.Typer(help="Inspect networks.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
 
-console = Console()
+console = CommandConsole()
 
 NetOption = Annotated[
     str,
@@ -140,7 +141,7 @@ def network_show(net: NetOption = "1-LV-rural1--2-sw") -> None:
         from feederdao.cli import render
         from feederdao.workflows.network import describe_network
 
-        render.network_summary(console, describe_network(net, _cache()))
+        render.network_summary(console.get(), describe_network(net, _cache()))
     except KeyboardInterrupt:
         raise _interrupted("nothing was changed") from None
 
@@ -245,7 +246,7 @@ def clear(
             result = run_clearing(market, params, options)
         view = market.network.view
         rated = any(br.rating_mva is not None for br in view.branches)
-        render.clearing_summary(console, result.result, rated=rated)
+        render.clearing_summary(console.get(), result.result, rated=rated)
         if folder is not None:
             files = result.write(folder, formats)
             if report:
@@ -322,7 +323,7 @@ def study(
         from feederdao.workflows.study import StudyInterrupted, run_study
 
         try:
-            with _StudyProgress(console, days, net) as show:
+            with _StudyProgress(console.get(), days, net) as show:
                 result = run_study(
                     net,
                     days,
@@ -409,7 +410,7 @@ def demo() -> None:
     try:
         from feederdao.cli.demo import run_demo
 
-        run_demo(console)
+        run_demo(console.get())
     except KeyboardInterrupt:
         raise _interrupted("the demo was stopped") from None
 

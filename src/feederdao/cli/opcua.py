@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from feederdao.cli.consoles import CommandConsole
 from feederdao.cli.errors import user_errors
 from feederdao.scada_bridge.security import ClientSecurity
 
 app = typer.Typer(help="OPC UA: certificates, browsing, node maps.", no_args_is_help=True)
-console = Console()
+console = CommandConsole()
 SIM_ENDPOINT = "opc.tcp://127.0.0.1:4842/feederdao/simulator"  # serve's market server: 4841
 
 Endpoint = Annotated[str, typer.Option("--endpoint", help="opc.tcp:// URL of the server.")]

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from feederdao.cli.consoles import CommandConsole
 from feederdao.cli.errors import user_errors
 
-console = Console()
+console = CommandConsole()
 db_app = typer.Typer(help="The market database: migrations and API keys.", no_args_is_help=True)
 
 SettingsFile = Annotated[

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from feederdao.cli.consoles import CommandConsole
 from feederdao.cli.errors import user_errors
 from feederdao.cli.gov import Deployment, Rpc, Sender, _sender, _web3
 from feederdao.errors import FeederDaoError
 
-console = Console(soft_wrap=True, markup=False, highlight=False)
+console = CommandConsole(soft_wrap=True, markup=False, highlight=False)
 
 meter_app = typer.Typer(help="Smart meters: keys and signed readings.", no_args_is_help=True)
 settle_app = typer.Typer(

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from feederdao.cli.consoles import CommandConsole
 from feederdao.cli.errors import user_errors
 
 app = typer.Typer(help="Snapshot: proposals and verified tallies.", no_args_is_help=True)
-console = Console(soft_wrap=True, markup=False, highlight=False)
+console = CommandConsole(soft_wrap=True, markup=False, highlight=False)
 
 Hub = Annotated[str, typer.Option("--hub", help="GraphQL endpoint of the Snapshot hub.")]
 ApiKey = Annotated[

@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
+from feederdao.cli.consoles import CommandConsole
 from feederdao.cli.errors import err_console, user_errors
 
 if TYPE_CHECKING:
     from feederdao.workflows.studies.execute import ChunkProgress
 
-console = Console()
+console = CommandConsole()
 
 
 def _interrupted(message: str) -> typer.Exit:
@@ -64,7 +64,7 @@ class _Progress:
                 MofNCompleteColumn(),
                 TextColumn("left"),
                 TimeRemainingColumn(),
-                console=console,
+                console=console.get(),
             )
             self.bar.start()
             self.task = self.bar.add_task("chunks", total=self.total, completed=self.skipped)

@@ -1,9 +1,11 @@
 """Studies on Dask: the serial study against the same study on a LocalCluster of worker
 processes on this machine.
 
-The serial run is ``feederdao.run_study`` in this process (one day after the other, storage
-carried); the distributed runs are ``feederdao.run_spec`` on a LocalCluster of 1 and 2 worker
-processes (one thread each) with chunks of ``--chunk-days`` days and one warm-up day per chunk.
+The serial runs are ``feederdao.run_study`` in this process (one day after the other, storage
+carried), with the clearing's default two solver threads and with one; the distributed runs
+are ``feederdao.run_spec`` on a LocalCluster of 1 and 2 worker processes (one thread each, and
+one solver thread per clearing) with chunks of ``--chunk-days`` days and one warm-up day per
+chunk.
 Wall time includes starting the workers and each worker's first network load and JIT warm-up;
 "peak MiB" is each worker's peak resident memory (the serial row: this process's).
 
@@ -45,15 +47,20 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     args = parser.parse_args()
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     import feederdao as fd
+    from feederdao.domain.clearing import ClearingOptions
+    from feederdao.workflows.studies.execute import local_cluster
 
     rows = []
-    t0 = time.perf_counter()
-    fd.run_study(args.feeder, args.days)
-    serial_s = time.perf_counter() - t0
-    rows.append(("serial (run_study)", 1, args.days, "-", serial_s, f"{_peak_mib():.0f}"))
+    serial: dict[int, float] = {}
+    for threads in (2, 1):
+        t0 = time.perf_counter()
+        fd.run_study(args.feeder, args.days, options=ClearingOptions(threads=threads))
+        serial[threads] = time.perf_counter() - t0
+        name = f"serial (run_study, {threads} solver thread{'s' if threads > 1 else ''})"
+        rows.append((name, 1, args.days, "-", serial[threads], f"{_peak_mib():.0f}"))
     for n in [int(w) for w in args.workers.split(",")]:
         with tempfile.TemporaryDirectory() as tmp:
             spec = Path(tmp) / "bench.toml"
@@ -61,13 +68,7 @@ def main() -> None:
                 SPEC.format(feeder=args.feeder, days=args.days, chunk=args.chunk_days, out="out")
             )
             t0 = time.perf_counter()
-            cluster = LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
-            )
+            cluster = local_cluster(n)
             try:
                 run = fd.run_spec(spec, scheduler=cluster.scheduler_address)
                 wall = time.perf_counter() - t0
@@ -85,14 +86,14 @@ def main() -> None:
     print(f"feeder {args.feeder}, {args.days} day(s) of 96 periods, chunks of {args.chunk_days}")
     print()
     print(
-        "| run | workers | days | chunks | wall s | speed-up vs serial | core-s per clearing-day "
-        "| peak MiB (per worker) |"
+        "| run | workers | days | chunks | wall s | speed-up vs serial (2 threads) "
+        "| vs serial (1 thread) | core-s per clearing-day | peak MiB (per worker) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, n, days, chunks, wall, mib in rows:
         print(
-            f"| {name} | {n} | {days} | {chunks} | {wall:.1f} | {serial_s / wall:.2f}× "
-            f"| {wall * n / days:.2f} | {mib} |"
+            f"| {name} | {n} | {days} | {chunks} | {wall:.1f} | {serial[2] / wall:.2f}× "
+            f"| {serial[1] / wall:.2f}× | {wall * n / days:.2f} | {mib} |"
         )
 
 

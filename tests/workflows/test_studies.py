@@ -19,9 +19,16 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from feederdao.domain.clearing import ClearingOptions
 from feederdao.errors import ParameterError
 from feederdao.workflows.studies.dataset import read_manifest, read_study
-from feederdao.workflows.studies.execute import ChunkProgress, StudyStopped, run_spec
+from feederdao.workflows.studies.execute import (
+    PLUGIN,
+    ChunkProgress,
+    StudyStopped,
+    local_cluster,
+    run_spec,
+)
 from feederdao.workflows.studies.spec import StudySpecError, load_spec
 from feederdao.workflows.studies.summary import study_plots
 from feederdao.workflows.study import run_study
@@ -90,15 +97,7 @@ def tiny(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     """A LocalCluster of two worker processes on loopback, closed whatever the tests do."""
-    from distributed import LocalCluster
-
-    c = LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-    )
+    c = local_cluster(2)
     try:
         yield c
     finally:
@@ -160,6 +159,23 @@ def test_distributed_equals_serial(serial: pd.DataFrame, distributed: Path) -> N
     plain = pd.read_parquet(distributed / "prices")
     assert {"case", "chunk", "time", "bus", "dlmp_eur_per_mwh"} <= set(plain.columns)
     assert len(plain) == len(got)
+
+
+def test_each_worker_solves_on_its_own_thread(cluster: Any, distributed: Path) -> None:
+    """Two one-thread workers on two cores: each clearing's solver uses its worker's one
+    thread, not two (two workers with two solver threads each competed for the cores and
+    were no faster than one worker). A spec cannot set it. The workers' stack sampler, which
+    cost a clearing-day 12 %, is off."""
+    import dask
+    from distributed import Client
+
+    with Client(cluster.scheduler_address) as client:  # type: ignore[no-untyped-call]
+        threads = client.run(lambda dask_worker: dask_worker.plugins[PLUGIN].cache.threads)
+        sampling = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
+    assert sorted(threads.values()) == [1, 1]
+    assert list(sampling.values()) == [False, False]
+    with pytest.raises(ParameterError, match="threads must be a positive whole number, not 0"):
+        ClearingOptions(threads=0)
 
 
 def _kill_busy_worker(cluster: Any) -> None:

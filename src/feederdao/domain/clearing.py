@@ -56,6 +56,8 @@ class ClearingOptions:
     AC-checked limit counts as violated; ``max_iterations`` bounds the re-linearisation loop.
     ``storage`` either optimises storage or holds it at its profile. ``elastic`` returns a result
     with priced load shedding / curtailment instead of raising when the clearing is infeasible.
+    ``threads`` is how many period blocks HiGHS solves at once when nothing couples the periods
+    (a study's worker uses its own thread count, so that its workers do not share cores).
     """
 
     polygon_sides: int = 16
@@ -76,8 +78,11 @@ class ClearingOptions:
     elastic: bool = False
     reactive_cost_eur_per_mvarh: float = 0.01  # a small cost: Q only where it helps
     ac_check: bool = True
+    threads: int = 2
 
     def __post_init__(self) -> None:
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise ParameterError(f"threads must be a positive whole number, not {self.threads!r}")
         if self.polygon_sides < 4:
             raise ParameterError("polygon_sides must be at least 4")
         if self.max_iterations < 1:

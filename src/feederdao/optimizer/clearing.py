@@ -119,14 +119,14 @@ class ClearingEngine:
         options: ClearingOptions | None = None,
         extensions: Sequence[Extension] = (),
         start: PowerFlowResult | None = None,
-        threads: int = 2,
+        threads: int | None = None,
     ) -> None:
         self.view = view
         self.participants = tuple(participants)
         self.params = params or GridParameters()
         self.options = options or ClearingOptions()
         self.extensions = tuple(extensions)
-        self.threads = threads
+        self.threads = self.options.threads if threads is None else threads
         self.notes: tuple[str, ...] = profiles.notes
         if wholesale is None:
             first = (profiles.start.hour * 60 + profiles.start.minute) // profiles.resolution_min

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +60,13 @@ class StudyStopped(KeyboardInterrupt):
 
 class NetworkCache:
     """The networks a worker has opened (and an AC evaluator for each), kept across tasks.
-    A lock per network: chunks of one network take turns on its evaluator."""
+    A lock per network: chunks of one network take turns on its evaluator. ``threads`` is
+    the worker's thread count, which each clearing's solver uses (not more: the other workers
+    have the other cores)."""
 
-    def __init__(self, cache_dir: Path | None = None) -> None:
+    def __init__(self, cache_dir: Path | None = None, threads: int = 1) -> None:
         self.cache_dir = cache_dir
+        self.threads = max(1, threads)
         self._nets: dict[str, tuple[OpenNetwork, AcEvaluator, threading.Lock]] = {}
         self._lock = threading.Lock()
         self.opened = 0
@@ -88,7 +91,7 @@ class NetworkCachePlugin(WorkerPlugin):  # type: ignore[misc]
         self.cache: NetworkCache | None = None
 
     def setup(self, worker: Any) -> None:
-        self.cache = NetworkCache(self.cache_dir)
+        self.cache = NetworkCache(self.cache_dir, int(getattr(worker.state, "nthreads", 1)))
 
     def teardown(self, worker: Any) -> None:
         self.cache = None
@@ -111,7 +114,7 @@ def clear_chunk(spec: StudySpec, chunk: Chunk, cache: NetworkCache) -> list[DayR
         ParticipantRegistry.from_json(opened.view, spec.participants) if spec.participants else None
     )
     params = chunk.case.grid_parameters()
-    options = spec.clearing_options()
+    options = replace(spec.clearing_options(), threads=cache.threads)
     soc: Mapping[str, float] = {}
     out: list[DayResult] = []
     with lock:
@@ -320,7 +323,7 @@ def _execute(
 def _connect(scheduler: str | None, workers: int) -> tuple[Any, Any]:
     import logging
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
     if scheduler:
@@ -329,7 +332,24 @@ def _connect(scheduler: str | None, workers: int) -> tuple[Any, Any]:
         except (OSError, TimeoutError) as exc:
             raise StudyError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     try:
-        cluster = LocalCluster(  # type: ignore[no-untyped-call]
+        cluster = local_cluster(workers)
+    except (OSError, TimeoutError) as exc:
+        raise StudyError(f"cannot start a local Dask cluster: {exc}") from None
+    return Client(cluster), cluster  # type: ignore[no-untyped-call]
+
+
+def local_cluster(workers: int) -> Any:
+    """The embedded default: ``workers`` one-thread worker processes on 127.0.0.1, the
+    dashboard on a free loopback port. The workers' statistical profiler is off: sampling the
+    stack every 10 ms made a clearing-day 12 % slower on a worker than in one process (the
+    dashboard's profile page stays empty)."""
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        return LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
@@ -337,9 +357,6 @@ def _connect(scheduler: str | None, workers: int) -> tuple[Any, Any]:
             dashboard_address="127.0.0.1:0",  # loopback, a free port: never a fixed 8787
             silence_logs=logging.CRITICAL,  # failures are reported per chunk, once
         )
-    except (OSError, TimeoutError) as exc:
-        raise StudyError(f"cannot start a local Dask cluster: {exc}") from None
-    return Client(cluster), cluster  # type: ignore[no-untyped-call]
 
 
 def _dashboard(client: Any) -> str | None:

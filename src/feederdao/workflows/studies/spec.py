@@ -29,7 +29,8 @@ SECTIONS = ("study", "scenarios", "bids", "parameters", "clearing", "outputs")
 _SIMBENCH_SCENARIO = re.compile(r"^(.*-)([0-2])(-(?:sw|no_sw))$")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 PARAMETER_KEYS = tuple(f.name for f in fields(GridParameters) if f.name != "provenance")
-OPTION_KEYS = tuple(f.name for f in fields(ClearingOptions))
+# threads is the worker's to set (its own thread count), not the study's: it changes no result
+OPTION_KEYS = tuple(f.name for f in fields(ClearingOptions) if f.name != "threads")
 CHOICES = {"storage": ("optimise", "profile"), "storage_end": STORAGE_ENDS}
 
 

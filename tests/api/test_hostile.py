@@ -163,7 +163,9 @@ def test_sigterm_during_a_clearing_stops_cleanly(served: Served) -> None:
     assert code == 0, log
     assert stopped_in < 15, stopped_in
     assert "stopped" in log and "Traceback" not in log, log
-    assert answers in ([200], [503]), answers  # done, or let go with a "try again"
+    # done, or let go with a "try again"; or 409 when the operator loop cleared it first (a
+    # loaded machine: the loop picks up the gate-closed interval before the request arrives)
+    assert answers in ([200], [503], [409]), answers
     # the store is consistent: cleared with a result, or still gate-closed with no result
     db = Database(served.url)
     try:
@@ -172,6 +174,7 @@ def test_sigterm_during_a_clearing_stops_cleanly(served: Served) -> None:
             result = repo.find_result(s, iv)
             steps = [(x.step, x.status) for x in repo.steps_of(s, iv)]
         assert (row.state, result is not None) in (("gate-closed", False), ("cleared", True))
+        assert answers != [409] or row.state == "cleared", (answers, row.state)
         assert ("clear", "ok") not in steps or row.state == "cleared", steps
     finally:
         db.dispose()

@@ -68,6 +68,11 @@ class Clearing:
             if interval.state != "gate-closed":
                 raise StateConflictError(
                     f"market interval {interval_id} is {interval.state}; close its gate first"
+                    if interval.state == "open"
+                    else (
+                        f"market interval {interval_id} is {interval.state}: "
+                        "only a gate-closed interval is cleared"
+                    )
                 )
             rows = repo.list_bids(s, interval_id, status="active")
             parts = repo.list_participants(s, "approved")

@@ -119,14 +119,12 @@ class ClearingEngine:
         options: ClearingOptions | None = None,
         extensions: Sequence[Extension] = (),
         start: PowerFlowResult | None = None,
-        threads: int | None = None,
     ) -> None:
         self.view = view
         self.participants = tuple(participants)
         self.params = params or GridParameters()
         self.options = options or ClearingOptions()
         self.extensions = tuple(extensions)
-        self.threads = self.options.threads if threads is None else threads
         self.notes: tuple[str, ...] = profiles.notes
         if wholesale is None:
             first = (profiles.start.hour * 60 + profiles.start.minute) // profiles.resolution_min
@@ -339,7 +337,9 @@ class ClearingEngine:
             model = None
         if model is None or model.is_elastic != elastic:
             with timer("build"):
-                model = build(view, data, self.topo, lin, elastic, self.extensions, self.threads)
+                model = build(
+                    view, data, self.topo, lin, elastic, self.extensions, self.options.threads
+                )
         self.model = model
         with timer("build"):
             self._apply(model, point)

@@ -161,6 +161,33 @@ def test_distributed_equals_serial(serial: pd.DataFrame, distributed: Path) -> N
     assert len(plain) == len(got)
 
 
+def test_storage_free_at_midnight_is_chunked_exactly_after_one_warm_up_day(
+    cluster: Any, tmp_path: Path
+) -> None:
+    """With ``storage_end = "free"`` a day's end state is the optimiser's choice and the next
+    day starts from it, so a chunk's start state is not the devices' initial one. One warm-up
+    day sets it: the chunked study equals the serial one; without the warm-up it does not."""
+    free = '\n[clearing]\nstorage_end = "free"\n'
+    study = run_study(
+        tiny(tmp_path / "serial.json"), DAYS, options=ClearingOptions(storage_end="free")
+    )
+    want = _dlmp(study.prices)
+    # the battery ends each day on its floor, not where it started (50 %)
+    assert [round(d.storage_soc_percent["storage:0"], 6) for d in study.days] == [10.0] * DAYS
+    gaps = {}
+    for warmup in (1, 0):
+        folder = tmp_path / f"warmup{warmup}"
+        spec = write_spec(folder, "out", extra=free)
+        spec.write_text(spec.read_text().replace("warmup_days = 1", f"warmup_days = {warmup}"))
+        run = run_spec(spec, scheduler=cluster.scheduler_address)
+        assert not run.failed and len(run.written) == DAYS
+        got = _dlmp(read_study(folder / "out", "prices"))
+        assert got.index.equals(want.index)
+        gaps[warmup] = float((got - want).abs().max())
+    assert gaps[1] <= TOLERANCE_EUR_PER_MWH, gaps
+    assert gaps[0] > 1.0, gaps  # starting a chunk from the initial state is wrong
+
+
 def test_each_worker_solves_on_its_own_thread(cluster: Any, distributed: Path) -> None:
     """Two one-thread workers on two cores: each clearing's solver uses its worker's one
     thread, not two (two workers with two solver threads each competed for the cores and

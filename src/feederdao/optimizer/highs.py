@@ -185,6 +185,30 @@ class HighsSolver:
                 part.row_lower = part.row_lower[keep]
                 part.row_upper = part.row_upper[keep]
 
+    def _replace_block(self, block: RowBlock) -> None:
+        """Replace a family's rows (new coefficients, same rows) and keep each period
+        instance's basis: HiGHS drops its basis when rows are deleted, and starting again from
+        the slack basis cost as many simplex iterations as a cold solve (case33bw, the loss
+        rows of 96 periods re-linearised: 5,400 iterations against 6 for new bid prices).
+        The rows keep the status they had; the whole window is solved from scratch anyway."""
+        lo, hi = block.rows.start, block.rows.start + block.rows.size
+        saved = []
+        for part in self._parts:
+            where = np.flatnonzero((part.rows >= lo) & (part.rows < hi))
+            basis = part.highs.getBasis() if where.size and part.period >= 0 else None
+            saved.append((where, basis if basis is not None and basis.valid else None))
+        self._delete_block(block)
+        self._add_block(block)
+        for part, (where, basis) in zip(self._parts, saved, strict=True):
+            if basis is None:
+                continue
+            status = np.array(basis.row_status, dtype=object)
+            keep = np.ones(status.size, dtype=bool)
+            keep[where] = False
+            # the family's rows went to the end of the instance, in the order they had
+            basis.row_status = np.concatenate([status[keep], status[where]]).tolist()
+            part.highs.setBasis(basis)
+
     # -- changes --------------------------------------------------------------------------
 
     def sync(self) -> None:
@@ -199,8 +223,7 @@ class HighsSolver:
             if loaded is None:
                 self._add_block(block)
             elif loaded != block.version:
-                self._delete_block(block)
-                self._add_block(block)
+                self._replace_block(block)
         row_lower = np.concatenate([b.lower for b in lp.blocks]) if lp.blocks else np.zeros(0)
         row_upper = np.concatenate([b.upper for b in lp.blocks]) if lp.blocks else np.zeros(0)
         for part in self._parts:

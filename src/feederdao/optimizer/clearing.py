@@ -266,8 +266,16 @@ class ClearingEngine:
         _, dispatch, final, check, shortfalls = best
         if check.performed:
             check = replace(check, iterations=iterations, stopped=stopped)
-        if final is not None:
-            # the next clearing (a re-clear, the next day) starts at the result's AC point
+        if final is not None and stopped == "converged" and model.radial is not None:
+            # a re-clear starts from the program as it converged: its loss lines and voltage
+            # offsets already agree with the AC flows, so a book that moves little converges at
+            # the first solve (re-linearised at the result's AC point instead, the same book
+            # took three)
+            self.point = replace(
+                self.point, consumption=bus_consumption(data, dispatch), storage_band=None
+            )
+        elif final is not None:
+            # otherwise a re-clear starts at the result's AC point
             self.point = replace(
                 self.point,
                 previous=self.point.flow if model.radial is not None else None,

@@ -1,6 +1,7 @@
 """The engine itself: losses bounded from both sides, negative prices, the loss part of the price
-on its own, the solver's cold retry, decomposition by period, what the result says about
-islands and the AC loop, curtailable renewables, the polygon, and Pyomo extensions."""
+on its own, the solver's cold retry, warm re-solves and re-clears, decomposition by period,
+what the result says about islands and the AC loop, curtailable renewables, the polygon, and
+Pyomo extensions."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from feederdao.optimizer.clearing import ClearingEngine, clear
 from feederdao.optimizer.data import prepare
 from feederdao.optimizer.extension import ClearingExtension, ExtensionError
 from feederdao.optimizer.highs import HighsSolver
+from feederdao.optimizer.lp import Terms
 from feederdao.optimizer.model import build
 from feederdao.optimizer.polygon import polygon
 from feederdao.optimizer.topology import topology
@@ -145,6 +147,71 @@ def test_independent_periods_are_solved_apart_and_agree_with_the_whole() -> None
         view, market.profiles, market.bids, parts, options=ClearingOptions(ac_check=False)
     ).run(None)
     assert optimised.stats.blocks == 1
+
+
+def test_rows_re_linearised_in_place_keep_the_basis() -> None:
+    """The AC loop replaces the loss rows' coefficients at every step. Each period's HiGHS
+    instance keeps its basis through that (HiGHS drops it when rows are deleted): the re-solve
+    starts from it, and reaches the same optimum as a fresh instance of the changed program."""
+    market = open_market("case33bw", periods=8, seed=0)
+    view = market.network.view
+    data = prepare(
+        view,
+        market.profiles,
+        market.bids,
+        tuple(market.registry.values()),
+        GridParameters(),
+        WholesalePrices.day_shape(8),
+        ClearingOptions(storage="profile", ac_check=False),
+    )
+    model = build(view, data, topology(view))
+    assert model.radial is not None
+    solver = HighsSolver(model.lp, threads=1)
+    assert solver.solve() is not None
+    cold = sum(p.highs.getInfo().simplex_iteration_count for p in solver._parts)
+    block = model.lp.row_block(model.radial.losses.rows)
+    matrix = block.matrix.copy()
+    slope = np.abs(np.abs(matrix.data) - 1.0) > 1e-12  # the flows' coefficients (−c_p)
+    matrix.data[slope] *= 1.05
+    n = matrix.shape[0]
+    terms = Terms(n).add(
+        np.repeat(np.arange(n), np.diff(matrix.indptr)), matrix.indices, matrix.data
+    )
+    rows = model.radial.losses.rows
+    model.lp.replace_rows(
+        rows, terms, block.lower.reshape(rows.shape), block.upper.reshape(rows.shape)
+    )
+    solver.sync()
+    assert all(p.highs.getBasis().valid for p in solver._parts)
+    again = solver.solve()
+    assert again is not None
+    warm = sum(p.highs.getInfo().simplex_iteration_count for p in solver._parts)
+    assert cold > 100 and warm <= 0.1 * cold, (cold, warm)
+    fresh = HighsSolver(model.lp, threads=1).solve()
+    assert fresh is not None
+    assert again.objective == pytest.approx(fresh.objective, rel=1e-9, abs=1e-9)
+
+
+def test_a_re_clear_of_the_same_book_starts_where_the_clearing_converged() -> None:
+    """A re-clear starts from the program as the last clearing converged (its loss lines
+    agree with the AC flows): the same book again is one solve, with the same prices."""
+    market = open_market("case33bw", periods=8, seed=0)
+    view = market.network.view
+    ac = AcEvaluator(market.network.loaded.net, view)
+    engine = ClearingEngine(
+        view,
+        market.profiles,
+        market.bids,
+        tuple(market.registry.values()),
+        GridParameters(),
+        WholesalePrices.day_shape(8),
+        ClearingOptions(storage="profile"),
+    )
+    first = engine.run(ac)
+    assert first.ac_check.stopped == "converged" and first.stats.solves > 1
+    again = engine.rebid(market.bids, ac)
+    assert again.ac_check.stopped == "converged" and again.stats.solves == 1
+    np.testing.assert_allclose(again.prices.dlmp, first.prices.dlmp, atol=1e-6)
 
 
 def test_islands_are_named_in_the_result() -> None:

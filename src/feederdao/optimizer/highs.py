@@ -4,7 +4,8 @@ solve it again after changes, pushing only what changed.
 When no row links periods the program is split into one HiGHS instance per period; the
 instances are solved on a small thread pool (HiGHS releases the interpreter while it solves).
 Bounds and costs are compared with what each instance holds and changed in bulk; a row family
-whose coefficients were replaced is deleted and added again; new families are added. Results
+whose coefficients were replaced is deleted and added again, its rows keeping their basis
+status; new families are added. Every re-solve starts warm from the last basis. Results
 come back as whole arrays: primal values, row duals and reduced costs, and the objective as
 HiGHS computed it.
 
@@ -90,8 +91,6 @@ class _Part:
     row_upper: FloatArray = field(default_factory=lambda: np.zeros(0))
     versions: dict[int, int] = field(default_factory=dict)  # family start → version loaded
     status: str = ""
-    #: something other than new rows changed since the last solve
-    changed: bool = False
     #: solves run on this instance
     solves: int = 0
 
@@ -177,7 +176,6 @@ class HighsSolver:
         for part in self._parts:
             where = np.flatnonzero((part.rows >= lo) & (part.rows < hi))
             if where.size:
-                part.changed = True
                 part.highs.deleteRows(where.size, where.astype(np.int32))
                 keep = np.ones(part.rows.size, dtype=bool)
                 keep[where] = False
@@ -195,7 +193,7 @@ class HighsSolver:
         saved = []
         for part in self._parts:
             where = np.flatnonzero((part.rows >= lo) & (part.rows < hi))
-            basis = part.highs.getBasis() if where.size and part.period >= 0 else None
+            basis = part.highs.getBasis() if where.size else None
             saved.append((where, basis if basis is not None and basis.valid else None))
         self._delete_block(block)
         self._add_block(block)
@@ -231,18 +229,15 @@ class HighsSolver:
             lo, hi, c = lp.col_lower[cols], lp.col_upper[cols], lp.cost[cols]
             changed = np.flatnonzero((lo != part.lower) | (hi != part.upper))
             if changed.size:
-                part.changed = True
                 h.changeColsBounds(changed.size, changed.astype(np.int32), lo[changed], hi[changed])
                 part.lower, part.upper = lo, hi
             changed = np.flatnonzero(c != part.cost)
             if changed.size:
-                part.changed = True
                 h.changeColsCost(changed.size, changed.astype(np.int32), c[changed])
                 part.cost = c
             rlo, rhi = row_lower[part.rows], row_upper[part.rows]
             changed = np.flatnonzero((rlo != part.row_lower) | (rhi != part.row_upper))
             if changed.size:
-                part.changed = True
                 h.changeRowsBounds(  # type: ignore[attr-defined]
                     changed.size, changed.astype(np.int32), rlo[changed], rhi[changed]
                 )
@@ -311,14 +306,6 @@ def _run(part: _Part, cold: bool = False) -> highspy.HighsModelStatus:
         h.resetOptions()
         _quiet(h)
         h.setOptionValue("presolve", "on")
-    elif part.period < 0 and part.changed:
-        # the whole window (storage couples its periods) is solved from scratch once bounds,
-        # costs or rows changed: HiGHS skips presolve when it has a basis, and on these
-        # programs a warm start without presolve took 25 times as long as a cold one with it
-        # (1-MV-semiurb--2-sw, 24 periods: 55 s against 2.2 s). Rows only added (cuts) keep
-        # the basis: the dual simplex takes them in a few iterations.
-        h.clearSolver()
-    part.changed = False
     # a large whole window's first solve has no basis to start from: the interior point
     # method (with crossover, for the basis the cut rounds start from) took a quarter of the
     # dual simplex's time on it (1-MV-semiurb--2-sw, 96 periods, storage optimised, 91k rows:

@@ -139,33 +139,38 @@ class HighsSolver:
             self._add_block(block)
         self.load_s += time.perf_counter() - t0
 
-    def _rows_of(self, block: RowBlock, part: _Part) -> IntArray:
-        """Positions (within the family) of the family's rows that ``part`` holds."""
-        if part.period < 0:
-            return np.arange(block.rows.size, dtype=np.int64)
-        return np.flatnonzero(block.period == part.period)
-
     def _add_block(self, block: RowBlock) -> None:
-        n_cols = self.lp.n_cols
+        """Add a family's rows to the instances that hold them: the rows sorted by period
+        once, each instance's share a contiguous slice of the sorted matrix."""
+        n = block.rows.size
         matrix = sp.csr_matrix(
             (block.matrix.data, block.matrix.indices, block.matrix.indptr),
-            shape=(block.rows.size, n_cols),
+            shape=(n, self.lp.n_cols),
         )
-        for part in self._parts:
-            local_rows = self._rows_of(block, part)
+        if self.split:
+            order = np.argsort(block.period, kind="stable")
+            matrix = matrix[order]
+            bounds = np.searchsorted(block.period[order], np.arange(len(self._parts) + 1))
+        else:
+            order, bounds = np.arange(n, dtype=np.int64), np.array([0, n])
+        indptr = matrix.indptr.astype(np.int64)
+        local_cols = self._local[matrix.indices].astype(np.int32)
+        for k, part in enumerate(self._parts):
             part.versions[block.rows.start] = block.version
-            if not local_rows.size:
+            a, b = int(bounds[k]), int(bounds[k + 1])
+            if a == b:
                 continue
-            sub = matrix[local_rows]
+            local_rows = order[a:b]
+            first, last = indptr[a], indptr[b]
             lo, hi = block.lower[local_rows], block.upper[local_rows]
             part.highs.addRows(
-                local_rows.size,
+                b - a,
                 lo,
                 hi,
-                sub.nnz,
-                sub.indptr[:-1].astype(np.int32),
-                self._local[sub.indices].astype(np.int32),
-                sub.data,
+                int(last - first),
+                (indptr[a:b] - first).astype(np.int32),
+                local_cols[first:last],
+                matrix.data[first:last],
             )
             part.rows = np.concatenate([part.rows, block.rows.start + local_rows])
             part.row_lower = np.concatenate([part.row_lower, lo])

@@ -189,11 +189,12 @@ class HighsSolver:
                 part.row_upper = part.row_upper[keep]
 
     def _replace_block(self, block: RowBlock) -> None:
-        """Replace a family's rows (new coefficients, same rows) and keep each period
-        instance's basis: HiGHS drops its basis when rows are deleted, and starting again from
-        the slack basis cost as many simplex iterations as a cold solve (case33bw, the loss
-        rows of 96 periods re-linearised: 5,400 iterations against 6 for new bid prices).
-        The rows keep the status they had; the whole window is solved from scratch anyway."""
+        """Replace a family's rows (new coefficients, same rows) and keep each instance's
+        basis, the rows keeping the status they had. HiGHS drops its basis when rows are
+        deleted, and starting again from the slack basis cost as many simplex iterations as a
+        cold solve (case33bw, the loss rows of 96 periods re-linearised: 5,400 iterations
+        against 6 for new bid prices; 1-MV-semiurb--2-sw with storage optimised, one 91k-row
+        window: 10-11 s per re-solve from scratch with presolve against 0.3-2 s warm)."""
         lo, hi = block.rows.start, block.rows.start + block.rows.size
         saved = []
         for part in self._parts:

@@ -150,6 +150,24 @@ def test_independent_periods_are_solved_apart_and_agree_with_the_whole() -> None
 
 
 @pytest.mark.parametrize("split", [True, False], ids=["per-period", "whole-window"])
+def case33bw_engine(periods: int) -> tuple[ClearingEngine, AcEvaluator]:
+    """A clearing of case33bw's generated book (seed 0) from 2016-06-21, storage held, with
+    its AC evaluator."""
+    market = open_market("case33bw", periods=periods, start=datetime(2016, 6, 21), seed=0)
+    view = market.network.view
+    engine = ClearingEngine(
+        view,
+        market.profiles,
+        market.bids,
+        tuple(market.registry.values()),
+        GridParameters(),
+        WholesalePrices.day_shape(periods),
+        ClearingOptions(storage="profile"),
+    )
+    return engine, AcEvaluator(market.network.loaded.net, view)
+
+
+@pytest.mark.parametrize("split", [True, False], ids=["per-period", "whole-window"])
 def test_rows_re_linearised_in_place_keep_the_basis(split: bool) -> None:
     """The AC loop replaces the loss rows' coefficients at every step. Each HiGHS instance
     (one per period, or the whole window as with storage optimised) keeps its basis through
@@ -198,21 +216,10 @@ def test_rows_re_linearised_in_place_keep_the_basis(split: bool) -> None:
 def test_a_re_clear_of_the_same_book_starts_where_the_clearing_converged() -> None:
     """A re-clear starts from the program as the last clearing converged (its loss lines
     agree with the AC flows): the same book again is one solve, with the same prices."""
-    market = open_market("case33bw", periods=8, seed=0)
-    view = market.network.view
-    ac = AcEvaluator(market.network.loaded.net, view)
-    engine = ClearingEngine(
-        view,
-        market.profiles,
-        market.bids,
-        tuple(market.registry.values()),
-        GridParameters(),
-        WholesalePrices.day_shape(8),
-        ClearingOptions(storage="profile"),
-    )
+    engine, ac = case33bw_engine(8)
     first = engine.run(ac)
     assert first.ac_check.stopped == "converged" and first.stats.solves > 1
-    again = engine.rebid(market.bids, ac)
+    again = engine.rebid(engine.bids, ac)
     assert again.ac_check.stopped == "converged" and again.stats.solves == 1
     np.testing.assert_allclose(again.prices.dlmp, first.prices.dlmp, atol=1e-6)
 
@@ -400,18 +407,7 @@ def test_a_day_of_case33bw_converges_with_marginal_loss_prices() -> None:
     loss part of the price is the marginal loss the AC power flow itself finds (a finite
     difference of the substation's import, outside the linear model)."""
     n = 96
-    market = open_market("case33bw", periods=n, start=datetime(2016, 6, 21), seed=0)
-    view = market.network.view
-    ac = AcEvaluator(market.network.loaded.net, view)
-    engine = ClearingEngine(
-        view,
-        market.profiles,
-        market.bids,
-        tuple(market.registry.values()),
-        GridParameters(),
-        WholesalePrices.day_shape(n),
-        ClearingOptions(storage="profile"),
-    )
+    engine, ac = case33bw_engine(n)
     r = engine.run(ac)
     assert r.ac_check.feasible and r.ac_check.stopped == "converged"
     assert r.ac_check.iterations < ClearingOptions().max_iterations

@@ -149,7 +149,6 @@ def test_independent_periods_are_solved_apart_and_agree_with_the_whole() -> None
     assert optimised.stats.blocks == 1
 
 
-@pytest.mark.parametrize("split", [True, False], ids=["per-period", "whole-window"])
 def case33bw_engine(periods: int) -> tuple[ClearingEngine, AcEvaluator]:
     """A clearing of case33bw's generated book (seed 0) from 2016-06-21, storage held, with
     its AC evaluator."""

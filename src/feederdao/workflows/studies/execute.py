@@ -34,6 +34,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from feederdao.errors import FeederDaoError, ParameterError
 from feederdao.grid_model.participants import ParticipantRegistry
 from feederdao.grid_model.powerflow import AcEvaluator
+from feederdao.optimizer.highs import Basis
 from feederdao.workflows.network import OpenNetwork, open_network
 from feederdao.workflows.outputs import check_out_dir, long
 from feederdao.workflows.studies.dataset import Manifest, partition, read_study, write_part
@@ -116,6 +117,7 @@ def clear_chunk(spec: StudySpec, chunk: Chunk, cache: NetworkCache) -> list[DayR
     params = chunk.case.grid_parameters()
     options = replace(spec.clearing_options(), threads=cache.threads)
     soc: Mapping[str, float] = {}
+    warm: Basis | None = None
     out: list[DayResult] = []
     with lock:
         for d in range(chunk.first - chunk.warmup, chunk.first + chunk.days):
@@ -130,10 +132,11 @@ def clear_chunk(spec: StudySpec, chunk: Chunk, cache: NetworkCache) -> list[DayR
                 load_scale=sc.load_scale,
                 pv_scale=sc.pv_scale,
                 participants=participants,
+                warm=warm,
             )
-            soc = day.storage_soc_percent
+            soc, warm = day.storage_soc_percent, day.basis
             if d >= chunk.first:
-                out.append(day)
+                out.append(replace(day, basis=None))
     return out
 
 

@@ -20,6 +20,7 @@ from rich.console import Console
 from feederdao.domain import Bid, GridParameters, PriceBlock, Side
 from feederdao.domain.clearing import ClearingOptions, ClearingResult, WholesalePrices
 from feederdao.grid_model import AcEvaluator, build_view
+from feederdao.optimizer import clearing as engine_module
 from feederdao.optimizer.clearing import ClearingEngine, clear
 from feederdao.optimizer.data import prepare
 from feederdao.optimizer.extension import ClearingExtension, ExtensionError
@@ -258,6 +259,38 @@ def test_a_day_starts_from_the_basis_of_the_day_before() -> None:
     assert warm.model.solver.parts == 1 and warm.model.solver._parts[0].seeded
     assert from_before.welfare_eur == pytest.approx(from_nothing.welfare_eur, rel=1e-8)
     assert iterations(warm) < 0.25 * iterations(cold), (iterations(warm), iterations(cold))
+
+
+def test_a_large_storage_window_starts_from_the_storage_held_program(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A large storage-optimised window with no basis to start from first solves the same
+    program with the storage held (one small program per period) and starts from its basis:
+    the same optimum as from nothing. (The size from which this is done is lowered here so that
+    a small feeder's window counts as large.)"""
+    n = 96
+    market = open_market("1-LV-rural1--2-sw", periods=n, start=datetime(2016, 6, 21), seed=0)
+
+    def engine() -> ClearingEngine:
+        return ClearingEngine(
+            market.network.view,
+            market.profiles,
+            market.bids,
+            tuple(market.registry.values()),
+            GridParameters(),
+            WholesalePrices.day_shape(n),
+            ClearingOptions(ac_check=False),
+        )
+
+    small, large = engine(), engine()
+    from_nothing = small.run(None)
+    assert small.model is not None and small.model.warm is None
+    monkeypatch.setattr(engine_module, "LARGE_WINDOW_ROWS", 0)
+    from_held = large.run(None)
+    assert large.model is not None and large.model.solver is not None
+    assert large.model.warm is not None and large.model.solver._parts[0].seeded
+    assert from_held.welfare_eur == pytest.approx(from_nothing.welfare_eur, rel=1e-8)
+    assert from_held.storage_soc_mwh  # the window optimised its storage: it was not held
 
 
 def test_islands_are_named_in_the_result() -> None:

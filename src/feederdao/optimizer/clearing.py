@@ -40,12 +40,12 @@ from feederdao.domain.clearing import (
 from feederdao.domain.market import Bid, Participant
 from feederdao.domain.network import NetworkView
 from feederdao.domain.params import GridParameters
-from feederdao.domain.powerflow import AcChecker, Lineariser, PowerFlowResult
+from feederdao.domain.powerflow import AcChecker, Linearisation, Lineariser, PowerFlowResult
 from feederdao.domain.profiles import Profiles
 from feederdao.errors import InfeasibleClearingError, NetworkDataError
 from feederdao.optimizer.data import MarketData, prepare
 from feederdao.optimizer.devices import add_capability_rows, update_pv_offers
-from feederdao.optimizer.highs import Basis
+from feederdao.optimizer.highs import LARGE_WINDOW_ROWS, Basis
 from feederdao.optimizer.limits import add_thermal_rows, allowed_loading_percent
 from feederdao.optimizer.lp import FloatArray
 from feederdao.optimizer.market import block_cost
@@ -365,7 +365,40 @@ class ClearingEngine:
         self.model = model
         with timer("build"):
             self._apply(model, point)
+        if model.warm is None and model.solver is None:
+            model.warm = self._held_basis(model, point, lin, timer)
         return model
+
+    def _held_basis(
+        self, model: ClearingModel, point: OperatingPoint, lin: Linearisation | None, timer: _Timer
+    ) -> Basis | None:
+        """For a large storage-optimised window with no basis to start from: the basis of the
+        same program with the storage held at its profile, which splits into one small program
+        per period and solves in a fraction of the window's time. The window starts from it
+        (the storage's own rows basic, its state of charge at a bound) instead of the interior
+        point method from nothing: on 1-MV-semiurb--2-sw's day (185,000 rows) 0.5 s for the
+        held program and 2.4 s for the window's first solve from its basis (107 dual simplex
+        iterations), against 8.9 s."""
+        lp = model.lp
+        if (
+            self.options.storage != "optimise"
+            or model.storage.soc is None
+            or self.extensions  # a user's rows may name the storage's state of charge
+            or lp.n_rows <= LARGE_WINDOW_ROWS
+        ):
+            return None
+        data = replace(self.data, options=replace(self.options, storage="profile"))
+        with timer("build"):
+            held = build(
+                self.view, data, self.topo, lin, model.is_elastic, (), self.options.threads
+            )
+            self._apply(held, point)
+        if not held.lp.decomposable:  # flexible energy links the periods too
+            return None
+        t0 = time.perf_counter()
+        solved = held.solve()
+        self._account(held, timer, t0, True)
+        return held.solver.basis() if solved is not None and held.solver is not None else None
 
     @property
     def _lineariser(self) -> Lineariser:

@@ -33,8 +33,9 @@ from feederdao.errors import SolverError
 from feederdao.optimizer.lp import Cols, FloatArray, IntArray, LinearProgram, RowBlock, Rows
 
 _OPTIMAL = highspy.HighsModelStatus.kOptimal
-#: a whole window with more rows than this starts with the interior point method (see _run)
-_IPM_FIRST_ROWS = 40_000
+#: a whole window with more rows than this starts with the interior point method when it has
+#: no basis to start from (see _run)
+LARGE_WINDOW_ROWS = 40_000
 _INFEASIBLE = (
     highspy.HighsModelStatus.kInfeasible,
     highspy.HighsModelStatus.kUnboundedOrInfeasible,
@@ -315,7 +316,8 @@ class HighsSolver:
             seed = highspy.HighsBasis()
             seed.col_status = _STATUSES[cols[part.cols]].tolist()
             seed.row_status = _STATUSES[rows[part.rows]].tolist()
-            seed.alien = True  # not square: HiGHS makes it a basis
+            basic = int((cols[part.cols] == _BASIC).sum() + (rows[part.rows] == _BASIC).sum())
+            seed.alien = basic != part.rows.size  # not square: HiGHS makes it a basis
             seed.valid = True
             if part.highs.setBasis(seed) != highspy.HighsStatus.kOk:
                 part.highs.clearSolver()
@@ -433,7 +435,7 @@ def _run(part: _Part, cold: bool = False) -> highspy.HighsModelStatus:
         and part.solves == 0
         and not part.seeded
         and not cold
-        and h.getNumRow() > _IPM_FIRST_ROWS
+        and h.getNumRow() > LARGE_WINDOW_ROWS
     )
     if first_whole:
         h.setOptionValue("solver", "ipm")

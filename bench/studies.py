@@ -10,6 +10,11 @@ Wall time includes starting the workers and each worker's first network load and
 "peak MiB" is each worker's peak resident memory (the serial row: this process's).
 
     .venv/bin/python bench/studies.py [--feeder case33bw] [--days 4] [--chunk-days 2]
+        [--workers 1,2] [--no-serial] [--start 2016-06-21] [--keep DIR]
+
+``--no-serial`` leaves the serial runs out (a year of an MV feeder in one process takes an
+hour); the speed-up columns are then empty. ``--keep DIR`` writes each distributed study into
+``DIR/<n>-workers`` and keeps it (its manifest has every chunk's time).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ SPEC = """\
 [study]
 name = "bench"
 feeders = ["{feeder}"]
-start = "2016-06-21"
+start = "{start}"
 days = {days}
 chunk_days = {chunk}
 warmup_days = 1
@@ -45,6 +50,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=4)
     parser.add_argument("--chunk-days", type=int, default=2)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--no-serial", action="store_true", help="distributed runs only")
+    parser.add_argument("--start", default="2016-06-21", help="the first day (2016)")
+    parser.add_argument("--keep", type=Path, help="write the distributed studies here")
     args = parser.parse_args()
 
     from distributed import Client
@@ -55,17 +63,27 @@ def main() -> None:
 
     rows = []
     serial: dict[int, float] = {}
-    for threads in (2, 1):
+    for threads in () if args.no_serial else (2, 1):
         t0 = time.perf_counter()
-        fd.run_study(args.feeder, args.days, options=ClearingOptions(threads=threads))
+        fd.run_study(
+            args.feeder, args.days, start=args.start, options=ClearingOptions(threads=threads)
+        )
         serial[threads] = time.perf_counter() - t0
         name = f"serial (run_study, {threads} solver thread{'s' if threads > 1 else ''})"
         rows.append((name, 1, args.days, "-", serial[threads], f"{_peak_mib():.0f}"))
     for n in [int(w) for w in args.workers.split(",")]:
-        with tempfile.TemporaryDirectory() as tmp:
-            spec = Path(tmp) / "bench.toml"
+        with tempfile.TemporaryDirectory() as scratch:
+            tmp = Path(scratch) if args.keep is None else args.keep / f"{n}-workers"
+            tmp.mkdir(parents=True, exist_ok=True)
+            spec = tmp / "bench.toml"
             spec.write_text(
-                SPEC.format(feeder=args.feeder, days=args.days, chunk=args.chunk_days, out="out")
+                SPEC.format(
+                    feeder=args.feeder,
+                    start=args.start,
+                    days=args.days,
+                    chunk=args.chunk_days,
+                    out="out",
+                )
             )
             t0 = time.perf_counter()
             cluster = local_cluster(n)
@@ -91,9 +109,10 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, n, days, chunks, wall, mib in rows:
+        two, one = (f"{serial[k] / wall:.2f}×" if k in serial else "-" for k in (2, 1))
         print(
-            f"| {name} | {n} | {days} | {chunks} | {wall:.1f} | {serial[2] / wall:.2f}× "
-            f"| {serial[1] / wall:.2f}× | {wall * n / days:.2f} | {mib} |"
+            f"| {name} | {n} | {days} | {chunks} | {wall:.1f} | {two} | {one} "
+            f"| {wall * n / days:.2f} | {mib} |"
         )
 
 

@@ -1,7 +1,8 @@
 """Studies from a TOML spec on a real dask.distributed LocalCluster (two worker processes on
 127.0.0.1): the distributed result equals the serial study, a worker killed mid-study changes
 nothing, a resumed study writes only its missing chunks, a failing chunk is reported without
-losing the others, and a bad spec is one clear error naming its key.
+losing the others, a bad spec is one clear error naming its key, and the networks a study keeps
+are kept out of the garbage collector's scans.
 
 The feeder is a six-bus LV feeder with loads, PV and a battery (a pandapower JSON file), over
 three days, each day cleared and AC-checked in about half a second."""
@@ -203,6 +204,32 @@ def test_each_worker_solves_on_its_own_thread(cluster: Any, distributed: Path) -
     assert list(sampling.values()) == [False, False]
     with pytest.raises(ParameterError, match="threads must be a positive whole number, not 0"):
         ClearingOptions(threads=0)
+
+
+def test_a_study_keeps_its_networks_out_of_the_collectors_sight(
+    cluster: Any, distributed: Path, tmp_path: Path
+) -> None:
+    """A serial study, and every worker once it has opened a network, take what they keep
+    out of the cyclic garbage collector's sight: its full collections scanned the networks'
+    objects again and again."""
+    import gc
+
+    from distributed import Client
+
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    run_study(tiny(tmp_path / "tiny.json"), 1)
+    assert gc.get_freeze_count() > 10_000
+
+    def opened_and_frozen(dask_worker: Any) -> tuple[int, int]:
+        import gc
+
+        return dask_worker.plugins[PLUGIN].cache.opened, gc.get_freeze_count()
+
+    with Client(cluster.scheduler_address) as client:  # type: ignore[no-untyped-call]
+        frozen = client.run(opened_and_frozen)
+    assert any(opened for opened, _ in frozen.values())
+    assert all(count > 10_000 for opened, count in frozen.values() if opened), frozen
 
 
 def _kill_busy_worker(cluster: Any) -> None:

@@ -900,15 +900,17 @@ def _setpoints(view: NetworkView, data: MarketData, d: Dispatch) -> tuple[Setpoi
     tied = inv_idx >= 0
     np.add.at(unsold, (bl.period[tied], inv_idx[tied]), bl.quantity[tied] - x[tied])
     pv_actual: dict[tuple[str, int], float] = {}
+    # (whole columns as lists: a numpy scalar read per device and period was most of the time)
     for i, inv in enumerate(data.inverters):
         bus = view.buses[inv.bus_pos].index
         owner = data.owner_of_device.get(inv.device_id)
         p_all = np.maximum(inv.available_mw - np.where(inv.represented, unsold[:, i], 0.0), 0.0)
-        for t in range(n_t):
-            p = float(p_all[t])
-            if owner is not None and inv.represented[t]:
-                pv_actual[(owner, t)] = pv_actual.get((owner, t), 0.0) + p
-            out.append(Setpoint(inv.device_id, bus, t, p, float(d.q_pv_mvar[t, i])))
+        p_list = p_all.tolist()
+        if owner is not None:
+            for t in np.flatnonzero(np.asarray(inv.represented, dtype=bool)).tolist():
+                pv_actual[(owner, t)] = pv_actual.get((owner, t), 0.0) + p_list[t]
+        q_list = d.q_pv_mvar[:, i].tolist()
+        out.extend(Setpoint(inv.device_id, bus, t, p_list[t], q_list[t]) for t in range(n_t))
     # loads of participants represented by bids consume what was bought, less what was sold,
     # plus what their own PV produces; shared among their loads in proportion to the profile
     net_bought: dict[tuple[str, int], float] = {}
@@ -920,35 +922,35 @@ def _setpoints(view: NetworkView, data: MarketData, d: Dispatch) -> tuple[Setpoi
         by_owner.setdefault(load.owner, []).append(k)
     for owner, ks in by_owner.items():
         loads = [data.loads[k] for k in ks]
-        for t in range(n_t):
-            if not loads[0].represented[t]:
-                continue
-            total = net_bought.get((owner, t), 0.0) + pv_actual.get((owner, t), 0.0)
-            weights = np.array([max(ld.profile_mw[t], 0.0) for ld in loads])
-            share = (
-                weights / weights.sum()
-                if weights.sum() > 0
-                else np.full(len(loads), 1 / len(loads))
+        periods = np.flatnonzero(np.asarray(loads[0].represented, dtype=bool)).tolist()
+        if not periods:
+            continue
+        total = np.array(
+            [net_bought.get((owner, t), 0.0) + pv_actual.get((owner, t), 0.0) for t in range(n_t)]
+        )
+        weights = np.maximum(np.array([ld.profile_mw for ld in loads], dtype=float).T, 0.0)
+        sums = weights.sum(axis=1)
+        share = np.where(
+            sums[:, None] > 0,
+            weights / np.where(sums > 0, sums, 1.0)[:, None],
+            1 / len(loads),
+        )
+        p = np.maximum(total[:, None] * share, 0.0).tolist()
+        q = np.array([ld.profile_mvar for ld in loads], dtype=float).T.tolist()
+        buses = [view.buses[ld.bus_pos].index for ld in loads]
+        for t in periods:
+            out.extend(
+                Setpoint(ld.device_id, buses[k], t, p[t][k], q[t][k]) for k, ld in enumerate(loads)
             )
-            for ld, w in zip(loads, share, strict=True):
-                out.append(
-                    Setpoint(
-                        ld.device_id,
-                        view.buses[ld.bus_pos].index,
-                        t,
-                        max(float(total * w), 0.0),
-                        float(ld.profile_mvar[t]),
-                    )
-                )
     for s, u in enumerate(data.storage):
         bus = view.buses[u.bus_pos].index
-        net = d.charge_mw[:, s] - d.discharge_mw[:, s]
-        for t in range(n_t):
-            out.append(Setpoint(u.device_id, bus, t, float(net[t]), float(-d.q_storage_mvar[t, s])))
+        net = (d.charge_mw[:, s] - d.discharge_mw[:, s]).tolist()
+        q_st = (-d.q_storage_mvar[:, s]).tolist()
+        out.extend(Setpoint(u.device_id, bus, t, net[t], q_st[t]) for t in range(n_t))
     for f, fl in enumerate(data.flex):
         bus = view.buses[fl.bus_pos].index
-        for t in range(n_t):
-            out.append(Setpoint(fl.device_id, bus, t, float(d.flex_mw[t, f]), 0.0))
+        flex = d.flex_mw[:, f].tolist()
+        out.extend(Setpoint(fl.device_id, bus, t, flex[t], 0.0) for t in range(n_t))
     return tuple(out)
 
 

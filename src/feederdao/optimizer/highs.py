@@ -81,7 +81,7 @@ def _keyed(families: list[Any]) -> list[FamilyKey]:
 
 
 def _codes(statuses: list[Any]) -> npt.NDArray[np.int8]:
-    return np.fromiter((int(s.value) for s in statuses), dtype=np.int8, count=len(statuses))
+    return np.fromiter(map(int, statuses), dtype=np.int8, count=len(statuses))
 
 
 @dataclass(frozen=True)

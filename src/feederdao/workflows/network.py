@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,17 @@ class OpenNetwork:
 #: what every entry point takes as a network: a ``--net`` spec, a path, a pandapower net, or
 #: a network already opened
 NetLike = str | Path | Any
+
+
+def keep_for_the_run() -> None:
+    """Take every object alive now out of the cyclic garbage collector's sight
+    (:func:`gc.freeze`), once a long run (a study, a Dask worker) has opened the networks it
+    keeps. Python's full collections scanned their objects (a SimBench net with its profiles is
+    some 280,000) again and again: on case33bw, 0.76 s of six study days' 5.5 s went to the
+    collector, 0.19 s after this. Frozen objects are still freed when nothing refers to them;
+    only a reference cycle among them stays until the process ends."""
+    gc.collect()
+    gc.freeze()
 
 
 def open_network(

@@ -38,7 +38,7 @@ from feederdao.workflows.clearing import (
     parse_start,
     run_clearing,
 )
-from feederdao.workflows.network import NetLike, OpenNetwork, open_network
+from feederdao.workflows.network import NetLike, OpenNetwork, keep_for_the_run, open_network
 from feederdao.workflows.outputs import (
     StudyWriter,
     check_formats,
@@ -453,6 +453,7 @@ def run_study(
     folder = check_out_dir(Path(out)) if out is not None else None
     opened = open_network(net, cache_dir)
     ac = AcEvaluator(opened.loaded.net, opened.view)
+    keep_for_the_run()
     writer = StudyWriter(folder, formats) if folder is not None else None
     finished: list[DayResult] = []
     t0 = time.perf_counter()

@@ -35,7 +35,7 @@ from feederdao.errors import FeederDaoError, ParameterError
 from feederdao.grid_model.participants import ParticipantRegistry
 from feederdao.grid_model.powerflow import AcEvaluator
 from feederdao.optimizer.highs import Basis
-from feederdao.workflows.network import OpenNetwork, open_network
+from feederdao.workflows.network import OpenNetwork, keep_for_the_run, open_network
 from feederdao.workflows.outputs import check_out_dir, long
 from feederdao.workflows.studies.dataset import Manifest, partition, read_study, write_part
 from feederdao.workflows.studies.plan import Chunk, plan
@@ -79,6 +79,7 @@ class NetworkCache:
                 ac = AcEvaluator(opened.loaded.net, opened.view)
                 self._nets[net] = (opened, ac, threading.Lock())
                 self.opened += 1
+                keep_for_the_run()
             return self._nets[net]
 
 

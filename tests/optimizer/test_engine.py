@@ -224,26 +224,29 @@ def test_a_re_clear_of_the_same_book_starts_where_the_clearing_converged() -> No
     np.testing.assert_allclose(again.prices.dlmp, first.prices.dlmp, atol=1e-6)
 
 
+def rural1_lp(day: int, warm: Basis | None = None) -> ClearingEngine:
+    """The linear program alone (no AC check) of 1-LV-rural1--2-sw's day ``day`` from
+    2016-06-21 (book seed ``day``), its five batteries optimised."""
+    market = open_market(
+        "1-LV-rural1--2-sw", periods=96, start=datetime(2016, 6, 21 + day), seed=day
+    )
+    return ClearingEngine(
+        market.network.view,
+        market.profiles,
+        market.bids,
+        tuple(market.registry.values()),
+        GridParameters(),
+        WholesalePrices.day_shape(96),
+        ClearingOptions(ac_check=False),
+        warm=warm,
+    )
+
+
 def test_a_day_starts_from_the_basis_of_the_day_before() -> None:
     """A study's next day is a new program of the same families (other profiles, other bids,
     other thermal rows). Started from the day before's basis, matched by family, its solve
     reaches the same optimum as from nothing, in far fewer simplex iterations."""
-    n = 96
-
-    def engine(day: int, warm: Basis | None = None) -> ClearingEngine:
-        market = open_market(
-            "1-LV-rural1--2-sw", periods=n, start=datetime(2016, 6, 21 + day), seed=day
-        )
-        return ClearingEngine(
-            market.network.view,
-            market.profiles,
-            market.bids,
-            tuple(market.registry.values()),
-            GridParameters(),
-            WholesalePrices.day_shape(n),
-            ClearingOptions(ac_check=False),
-            warm=warm,
-        )
+    engine = rural1_lp
 
     def iterations(e: ClearingEngine) -> int:
         assert e.model is not None and e.model.solver is not None
@@ -268,21 +271,7 @@ def test_a_large_storage_window_starts_from_the_storage_held_program(
     program with the storage held (one small program per period) and starts from its basis:
     the same optimum as from nothing. (The size from which this is done is lowered here so that
     a small feeder's window counts as large.)"""
-    n = 96
-    market = open_market("1-LV-rural1--2-sw", periods=n, start=datetime(2016, 6, 21), seed=0)
-
-    def engine() -> ClearingEngine:
-        return ClearingEngine(
-            market.network.view,
-            market.profiles,
-            market.bids,
-            tuple(market.registry.values()),
-            GridParameters(),
-            WholesalePrices.day_shape(n),
-            ClearingOptions(ac_check=False),
-        )
-
-    small, large = engine(), engine()
+    small, large = rural1_lp(0), rural1_lp(0)
     from_nothing = small.run(None)
     assert small.model is not None and small.model.warm is None
     monkeypatch.setattr(engine_module, "LARGE_WINDOW_ROWS", 0)

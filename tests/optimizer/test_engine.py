@@ -29,7 +29,7 @@ from feederdao.optimizer.lp import Terms
 from feederdao.optimizer.model import build
 from feederdao.optimizer.polygon import polygon
 from feederdao.optimizer.topology import topology
-from feederdao.workflows.clearing import clear_market, open_market
+from feederdao.workflows.clearing import clear_market, open_market, run_clearing
 from tests.optimizer.feeders import empty_profiles, participants, two_bus
 
 WIDE = GridParameters(v_min_pu=0.8, v_max_pu=1.2)
@@ -262,6 +262,49 @@ def test_a_day_starts_from_the_basis_of_the_day_before() -> None:
     assert warm.model.solver.parts == 1 and warm.model.solver._parts[0].seeded
     assert from_before.welfare_eur == pytest.approx(from_nothing.welfare_eur, rel=1e-8)
     assert iterations(warm) < 0.25 * iterations(cold), (iterations(warm), iterations(cold))
+
+
+def test_a_clearing_keeps_its_basis_only_when_asked() -> None:
+    """Reading the basis back costs time, so ``run_clearing`` keeps it only with
+    ``keep_basis``; a clearing started from it (``warm``) reaches the same optimum."""
+    market = open_market("case33bw", periods=8, seed=3)
+    options = ClearingOptions(ac_check=False)
+    plain = run_clearing(market, options=options)
+    kept = run_clearing(market, options=options, keep_basis=True)
+    assert plain.basis is None
+    assert kept.basis is not None and kept.basis.rows and kept.basis.cols
+    again = run_clearing(market, options=options, warm=kept.basis)
+    assert again.result.welfare_eur == pytest.approx(plain.result.welfare_eur, rel=1e-8)
+
+
+def test_the_provenance_hash_follows_the_book_not_its_order() -> None:
+    """A result's provenance hash names the book it cleared: the same bids in another order
+    give the same hash; a block's price, a block's quantity, a bid's side, device or period
+    each give another."""
+    market = open_market("case33bw", periods=2, seed=1)
+    view, bids = market.network.view, tuple(market.bids)
+
+    def digest(book: tuple[Bid, ...]) -> str:
+        return engine_module._provenance_hash(
+            view, book, GridParameters(), WholesalePrices.day_shape(2), ClearingOptions()
+        )
+
+    first = bids[0]
+    block, rest = first.blocks[0], first.blocks[1:]
+    changed = [
+        replace(
+            first,
+            blocks=(replace(block, price_eur_per_mwh=block.price_eur_per_mwh + 0.01), *rest),
+        ),
+        replace(first, blocks=(replace(block, quantity_mw=block.quantity_mw * 1.001), *rest)),
+        replace(first, side=Side.SELL if first.side == Side.BUY else Side.BUY, device_id=None),
+        replace(first, device_id="another"),
+        replace(first, period=1 - first.period),
+    ]
+    base = digest(bids)
+    assert digest(bids[::-1]) == base
+    digests = {digest((bid, *bids[1:])) for bid in changed}
+    assert base not in digests and len(digests) == len(changed)
 
 
 def test_a_large_storage_window_starts_from_the_storage_held_program(

@@ -90,10 +90,14 @@ def generate_bids(
         ask = [
             max(base + spread * rng.standard_normal(), 0.0) for _, base, spread in _SUPPLY_BLOCKS
         ]
-        for t in range(n_t):
-            demand = float(profiles.p_mw[t, load_cols].sum()) if load_cols else 0.0
-            generation = sum(float(profiles.p_mw[t, profiles.column(d.device_id)]) for d in pv)
-            net = demand - generation
+        # the whole day at once (the same sums, in the same order, as period by period)
+        demand = (
+            profiles.p_mw[:n_t, load_cols].sum(axis=1) if load_cols else np.zeros(n_t)
+        ).tolist()
+        generation = np.zeros(n_t)
+        for d in pv:
+            generation = generation + profiles.p_mw[:n_t, profiles.column(d.device_id)]
+        for t, net in enumerate((np.asarray(demand) - generation).tolist()):
             if net > 1e-6:
                 blocks = _blocks(_DEMAND_BLOCKS, wtp, net)
                 bids.append(Bid(f"{pid}-t{t}-buy", pid, part.bus, t, Side.BUY, blocks))

@@ -8,6 +8,7 @@ returns a :class:`Dispatch`.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ from feederdao.optimizer.network import (
     add_voltage_drop,
 )
 from feederdao.optimizer.topology import Topology
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from feederdao.optimizer.extension import ClearingExtension, CompiledExtension
@@ -178,8 +181,8 @@ class ClearingModel:
         """Solve (loading the program on first use); ``None`` when infeasible."""
         if self.solver is None:
             self.solver = HighsSolver(self.lp, self.threads)
-            if self.warm is not None:
-                self.solver.start_from(self.warm)
+            if self.warm is not None and not self.solver.start_from(self.warm):
+                log.debug("the warm basis matched no family or HiGHS refused it: a cold start")
         sol = self.solver.solve()
         if sol is None:
             return None

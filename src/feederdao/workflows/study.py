@@ -79,6 +79,12 @@ class DayResult:
 
     def summary(self) -> dict[str, Any]:
         """The day as one row of the study's ``days`` table."""
+        return dict(self._summary)
+
+    @functools.cached_property
+    def _summary(self) -> dict[str, Any]:
+        # worked out once: a study rewrites its ``days`` table after every day, and worked
+        # out again each time that made a 224-day study twice as long
         r = self.result
         dlmp = r.prices.dlmp
         # a period counts when a limit prices some bus (its part of the DLMP is not zero)
@@ -156,7 +162,7 @@ def clear_day(
         registry = with_soc(registry, soc_percent)
     bids = generate_bids(view, registry, profiles, seed)
     market = Market(network, profiles, registry, bids)
-    clearing = run_clearing(market, params, options, wholesale, ac=ac, warm=warm)
+    clearing = run_clearing(market, params, options, wholesale, ac=ac, warm=warm, keep_basis=True)
     return DayResult(
         start=profiles.timestamps()[0],
         result=clearing.result,

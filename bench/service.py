@@ -37,6 +37,7 @@ from feederdao.governance.signing import MarketDomain, bid_message, sign
 from feederdao.store import repositories as repo
 from feederdao.store.db import Database
 from feederdao.workflows.network import open_network
+from memory import peak_mib
 
 NET = "1-LV-rural1--0-sw"
 
@@ -45,13 +46,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def vm_hwm_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def encode(method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str]) -> bytes:
@@ -242,7 +236,7 @@ def main() -> None:
     stored = len(
         httpx.get(base + "/bids", headers={"Authorization": f"Bearer {members[0][2]}"}).json()
     )
-    peak = vm_hwm_mib(server.pid)
+    peak = peak_mib(server.pid)
     server.send_signal(signal.SIGINT)
     server.wait(timeout=30)
 

@@ -11,10 +11,11 @@ with a thermal or voltage limit binding, AC check).
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
 import time
 from pathlib import Path
+
+from memory import on_workers
 
 FEEDERS = [
     "1-LV-rural1--2-sw",
@@ -73,9 +74,7 @@ def main() -> None:
             run = fd.run_spec(spec, scheduler=cluster.scheduler_address)
             wall = time.perf_counter() - t0
             with Client(cluster.scheduler_address) as client:
-                peaks = client.run(
-                    lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-                )
+                peaks = on_workers(client)
         finally:
             cluster.close()
         assert not run.failed, run.failed

@@ -1,5 +1,7 @@
 import json
 import math
+import pickle
+from dataclasses import replace
 
 import pandapower as pp
 import pytest
@@ -23,6 +25,21 @@ def test_radial_three_bus_numbers_by_hand() -> None:
     assert [d.device_id for d in view.devices] == ["load:0", "load:1", "sgen:0"]
     assert view.device("sgen:0").kind == "pv"
     assert view.slacks[0].bus == 0 and view.slacks[0].vm_pu == 1.0
+
+
+def test_a_device_is_found_by_its_id_in_the_view_that_holds_it() -> None:
+    """``device`` is a lookup kept with the view: a view made from another with other devices
+    (``replace``) and a view sent to another process (pickle) answer from their own."""
+    view = build_view(three_bus(), "3bus")
+    assert [view.device(d.device_id) for d in view.devices] == list(view.devices)
+    fewer = replace(view, devices=view.devices[:1])
+    assert fewer.device("load:0") == view.devices[0]
+    with pytest.raises(KeyError):
+        fewer.device("sgen:0")
+    assert view.device("sgen:0") == view.devices[2]  # the original is untouched
+    assert pickle.loads(pickle.dumps(view)).device("sgen:0") == view.devices[2]
+    with pytest.raises(KeyError):
+        view.device("sgen:99")
 
 
 def test_meshed_detected_and_stated() -> None:

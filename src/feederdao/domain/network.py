@@ -161,11 +161,18 @@ class NetworkView:
     discrete: tuple[DiscreteDevice, ...] = ()
     bus_alias: dict[int, int] = field(default_factory=dict, compare=False)
     _bus_pos: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
+    _device_pos: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._bus_pos.update({b.index: i for i, b in enumerate(self.buses)})
         for alias, target in self.bus_alias.items():
             self._bus_pos[alias] = self._bus_pos[target]
+        # a lookup, not a search: the 10,453-bus SimBench network asks for 12,348 devices
+        # while its participants are registered (6.7 s as a search)
+        pos: dict[str, int] = {}
+        for i, d in enumerate(self.devices):
+            pos.setdefault(d.device_id, i)
+        object.__setattr__(self, "_device_pos", pos)
 
     @property
     def slack_buses(self) -> tuple[int, ...]:
@@ -218,10 +225,7 @@ class NetworkView:
         return tuple(d for d in self.devices if d.bus == bus)
 
     def device(self, device_id: str) -> Device:
-        for d in self.devices:
-            if d.device_id == device_id:
-                return d
-        raise KeyError(device_id)
+        return self.devices[self._device_pos[device_id]]
 
     def count(self, kind: DeviceKind) -> int:
         return sum(1 for d in self.devices if d.kind == kind)

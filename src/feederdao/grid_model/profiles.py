@@ -109,13 +109,14 @@ def build_profiles(
     q = np.zeros((n_periods, len(ids)))
     if loaded.has_simbench_profiles:
         source = "simbench"
+        windows: dict[tuple[str, str], np.ndarray] = {}  # many devices share a profile
         for k, dev in enumerate(view.devices):
             table = {DeviceKind.LOAD: "load", DeviceKind.STORAGE: "storage"}.get(dev.kind, "sgen")
             if dev.device_id.startswith("gen:"):
                 table = "gen"
-            p[:, k] = _simbench_window(loaded.net, table, dev.element, "p_mw", steps)
+            p[:, k] = _simbench_window(loaded.net, table, dev.element, "p_mw", steps, windows)
             q[:, k] = (
-                _simbench_window(loaded.net, table, dev.element, "q_mvar", steps)
+                _simbench_window(loaded.net, table, dev.element, "q_mvar", steps, windows)
                 if table == "load"
                 else dev.q_mvar
             )
@@ -162,18 +163,34 @@ def _relative_table(net: Any, table: str) -> Any:
     return [f for f in frames if f is not None]
 
 
-def _simbench_window(net: Any, table: str, element: int, column: str, steps: np.ndarray) -> Any:
+def _simbench_window(
+    net: Any,
+    table: str,
+    element: int,
+    column: str,
+    steps: np.ndarray,
+    windows: dict[tuple[str, str], np.ndarray],
+) -> Any:
     """Absolute SimBench profile of one element at ``steps``: its relative profile times its
     nominal ``column``, as simbench.get_absolute_values computes it, but only for the window
-    (the whole year of a 10,000-bus grid would take gigabytes)."""
-    row = getattr(net, table).loc[element]
-    nominal = float(row[column])
-    name = row.get("profile")
+    (the whole year of a 10,000-bus grid would take gigabytes). ``windows`` keeps each relative
+    profile's window once read."""
+    elements = getattr(net, table)
+    nominal = float(elements.at[element, column])
+    name = elements.at[element, "profile"] if "profile" in elements.columns else None
     if not isinstance(name, str) or not name:
         return np.full(len(steps), nominal)
     suffix = {"p_mw": "_pload", "q_mvar": "_qload"}[column] if table == "load" else ""
-    frames = _relative_table(net, table)
-    for frame in frames if isinstance(frames, list) else [frames]:
-        if frame is not None and name + suffix in frame.columns:
-            return frame[name + suffix].to_numpy(dtype=float)[steps] * nominal
-    raise ProfileError(f"{table} {element} refers to SimBench profile {name!r}, which is missing")
+    relative = windows.get((table, name + suffix))
+    if relative is None:
+        frames = _relative_table(net, table)
+        for frame in frames if isinstance(frames, list) else [frames]:
+            if frame is not None and name + suffix in frame.columns:
+                relative = frame[name + suffix].to_numpy(dtype=float)[steps]
+                break
+        else:
+            raise ProfileError(
+                f"{table} {element} refers to SimBench profile {name!r}, which is missing"
+            )
+        windows[(table, name + suffix)] = relative
+    return relative * nominal

@@ -70,7 +70,7 @@ def generate_bids(
     tied to the PV device). Prices vary per participant with ``seed``; same seed, same book.
     """
     rng = np.random.default_rng(seed)
-    n_t = profiles.n_periods if n_periods is None else min(n_periods, profiles.n_periods)
+    n_t = profiles.n_periods if n_periods is None else max(min(n_periods, profiles.n_periods), 0)
     bids: list[Bid] = []
     for pid in sorted(registry):
         part = registry[pid]
@@ -90,9 +90,13 @@ def generate_bids(
         ask = [
             max(base + spread * rng.standard_normal(), 0.0) for _, base, spread in _SUPPLY_BLOCKS
         ]
-        # the whole day at once (the same sums, in the same order, as period by period)
+        # the whole day at once, the same sums as period by period: each period's loads in a
+        # row of their own (summed across a column-ordered copy, 8 or more loads would be
+        # added in another order and could differ in the last bit)
         demand = (
-            profiles.p_mw[:n_t, load_cols].sum(axis=1) if load_cols else np.zeros(n_t)
+            np.ascontiguousarray(profiles.p_mw[:n_t, load_cols]).sum(axis=1)
+            if load_cols
+            else np.zeros(n_t)
         ).tolist()
         generation = np.zeros(n_t)
         for d in pv:

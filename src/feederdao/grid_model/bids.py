@@ -97,11 +97,11 @@ def generate_bids(
             np.ascontiguousarray(profiles.p_mw[:n_t, load_cols]).sum(axis=1)
             if load_cols
             else np.zeros(n_t)
-        ).tolist()
+        )
         generation = np.zeros(n_t)
         for d in pv:
             generation = generation + profiles.p_mw[:n_t, profiles.column(d.device_id)]
-        for t, net in enumerate((np.asarray(demand) - generation).tolist()):
+        for t, net in enumerate((demand - generation).tolist()):
             if net > 1e-6:
                 blocks = _blocks(_DEMAND_BLOCKS, wtp, net)
                 bids.append(Bid(f"{pid}-t{t}-buy", pid, part.bus, t, Side.BUY, blocks))

@@ -181,16 +181,17 @@ def _simbench_window(
     if not isinstance(name, str) or not name:
         return np.full(len(steps), nominal)
     suffix = {"p_mw": "_pload", "q_mvar": "_qload"}[column] if table == "load" else ""
-    relative = windows.get((table, name + suffix))
+    key = name + suffix
+    relative = windows.get((table, key))
     if relative is None:
         frames = _relative_table(net, table)
         for frame in frames if isinstance(frames, list) else [frames]:
-            if frame is not None and name + suffix in frame.columns:
-                relative = frame[name + suffix].to_numpy(dtype=float)[steps]
+            if frame is not None and key in frame.columns:
+                relative = frame[key].to_numpy(dtype=float)[steps]
                 break
         else:
             raise ProfileError(
                 f"{table} {element} refers to SimBench profile {name!r}, which is missing"
             )
-        windows[(table, name + suffix)] = relative
+        windows[(table, key)] = relative
     return relative * nominal

@@ -32,6 +32,11 @@ def test_simbench_profiles_window(lv_rural_day) -> None:  # type: ignore[no-unty
     assert profiles.timestamps()[4] == datetime(2016, 6, 21, 1, 0, tzinfo=PROFILE_CLOCK)
     with pytest.raises(ValueError):
         profiles.p_mw[0, 0] = 1.0  # read-only
+    for k, device_id in enumerate(profiles.device_ids):
+        assert profiles.column(device_id) == profiles.find(device_id) == k
+    assert profiles.find("load:no-such") is None
+    with pytest.raises(ProfileError, match="'load:no-such' has no profile"):
+        profiles.column("load:no-such")
 
 
 def test_standard_shapes_for_networks_without_profiles() -> None:

@@ -74,15 +74,13 @@ def generate_bids(
     bids: list[Bid] = []
     for pid in sorted(registry):
         part = registry[pid]
+        columns = [(d, profiles.find(d.device_id)) for d in part.devices]
         load_cols = [
-            profiles.column(d.device_id)
-            for d in part.devices
-            if d.kind in (DeviceKind.LOAD, DeviceKind.FLEX_LOAD)
-            and d.device_id in profiles.device_ids
+            k
+            for d, k in columns
+            if k is not None and d.kind in (DeviceKind.LOAD, DeviceKind.FLEX_LOAD)
         ]
-        pv = [
-            d for d in part.devices if d.kind in CURTAILABLE and d.device_id in profiles.device_ids
-        ]
+        pv = [(d, k) for d, k in columns if k is not None and d.kind in CURTAILABLE]
         # per-participant price attitudes, fixed over the day
         wtp = [
             max(base + spread * rng.standard_normal(), 1.0) for _, base, spread in _DEMAND_BLOCKS
@@ -99,15 +97,15 @@ def generate_bids(
             else np.zeros(n_t)
         )
         generation = np.zeros(n_t)
-        for d in pv:
-            generation = generation + profiles.p_mw[:n_t, profiles.column(d.device_id)]
+        for _, k in pv:
+            generation = generation + profiles.p_mw[:n_t, k]
         for t, net in enumerate((demand - generation).tolist()):
             if net > 1e-6:
                 blocks = _blocks(_DEMAND_BLOCKS, wtp, net)
                 bids.append(Bid(f"{pid}-t{t}-buy", pid, part.bus, t, Side.BUY, blocks))
             elif net < -1e-6 and pv:
                 blocks = _blocks(_SUPPLY_BLOCKS, ask, -net)
-                device = pv[0].device_id if len(pv) == 1 else None
+                device = pv[0][0].device_id if len(pv) == 1 else None
                 bids.append(Bid(f"{pid}-t{t}-sell", pid, part.bus, t, Side.SELL, blocks, device))
     return tuple(bids)
 

@@ -107,8 +107,9 @@ class ParticipantRegistry(Mapping[str, Participant]):
 
 def _capability(dev: Device, profiles: Profiles | None) -> ParticipantDevice:
     peak = abs(dev.p_mw)
-    if profiles is not None and dev.device_id in profiles.device_ids:
-        peak = max(peak, float(np.abs(profiles.p_mw[:, profiles.column(dev.device_id)]).max()))
+    col = profiles.find(dev.device_id) if profiles is not None else None
+    if profiles is not None and col is not None:
+        peak = max(peak, float(np.abs(profiles.p_mw[:, col]).max()))
     s = dev.sn_mva or peak or None
     if dev.kind == DeviceKind.STORAGE:
         rating = dev.sn_mva or max(abs(dev.p_min_mw or 0.0), abs(dev.p_max_mw or 0.0)) or peak

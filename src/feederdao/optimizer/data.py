@@ -170,7 +170,7 @@ def prepare(
     flex: list[FlexLoad] = []
     generators: list[VoltageSource] = []
     for dev in view.devices:
-        col = profiles.column(dev.device_id) if dev.device_id in profiles.device_ids else None
+        col = profiles.find(dev.device_id)
         p = profiles.p_mw[:, col] if col is not None else np.full(n_t, dev.p_mw)
         q = profiles.q_mvar[:, col] if col is not None else np.full(n_t, dev.q_mvar)
         row = view.bus_position(dev.bus)

@@ -182,9 +182,8 @@ def _shortfalls_mwh(
     setpoints the clearing made against the profiles."""
     kinds = {d.device_id: d.kind for d in view.devices}
     curtailed = shed = 0.0
-    col = {d: k for k, d in enumerate(profiles.device_ids)}
     for sp in result.setpoints:
-        k = col.get(sp.device_id)
+        k = profiles.find(sp.device_id)
         if k is None or sp.position is not None:
             continue
         gap = float(profiles.p_mw[sp.period, k]) - sp.p_mw

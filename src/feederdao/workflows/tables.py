@@ -214,11 +214,10 @@ def _dispatch(
 ) -> pd.DataFrame:
     devices = view.devices
     n_t, n_d = len(times), len(devices)
-    col = {d: k for k, d in enumerate(profiles.device_ids)}
     p = np.zeros((n_t, n_d))
     q = np.zeros((n_t, n_d))
     for k, dev in enumerate(devices):
-        c = col.get(dev.device_id)
+        c = profiles.find(dev.device_id)
         p[:, k] = profiles.p_mw[:, c] if c is not None else dev.p_mw
         # a voltage-controlled generator's reactive power is whatever holds its voltage
         q[:, k] = (

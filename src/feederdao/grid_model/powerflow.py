@@ -105,27 +105,57 @@ class AcEvaluator:
         internal_row = np.cumsum(in_service) - 1
         fb = internal["branch"][:, _F_BUS].real.astype(np.int64)
         tb = internal["branch"][:, _T_BUS].real.astype(np.int64)
+        # each table's rows by element id and the columns read, as lists: one lookup per
+        # member, not a pandas row (the 10,453-bus network's 10,458 branches took 1.4 s so)
+        tables = {
+            table: (
+                {idx: pos for pos, idx in enumerate(frame.index.tolist())},
+                {c: frame[c].tolist() for c in columns},
+            )
+            for table, columns in (
+                ("line", ("from_bus", "max_i_ka", "df", "parallel")),
+                ("trafo", ("hv_bus", "sn_mva", "parallel", "df", "vn_hv_kv", "vn_lv_kv")),
+            )
+            for frame in (getattr(work, table),)
+        }
         members: list[tuple[int, int, bool, str, float, float, float]] = []
         owner: list[int] = []
         for k, br in enumerate(self.view.branches):
             for bid in br.parallel_ids or (br.branch_id,):
                 table, element = bid.split(":")
-                idx = int(element)
+                positions, col = tables[table]
+                pos = positions[int(element)]
                 start, _ = lookups[table]
-                ppc_row = start + int(getattr(work, table).index.get_loc(idx))
+                ppc_row = start + pos
                 row = int(internal_row[ppc_row])
                 if not in_service[ppc_row]:
                     raise PowerFlowError(f"{bid} is in the view but out of service in pandapower")
-                df = getattr(work, table).loc[idx]
                 if table == "line":
-                    same = self.view.canonical_bus(int(df.from_bus)) == br.from_bus
-                    i_max = float(df.max_i_ka) * float(df.df) * float(df.parallel)
+                    same = self.view.canonical_bus(int(col["from_bus"][pos])) == br.from_bus
+                    i_max = (
+                        float(col["max_i_ka"][pos])
+                        * float(col["df"][pos])
+                        * float(col["parallel"][pos])
+                    )
                     members.append((row, k, same, table, i_max, 0.0, 0.0))
                 else:
-                    same = self.view.canonical_bus(int(df.hv_bus)) == br.from_bus
-                    scale = math.sqrt(3) / float(df.sn_mva) / float(df.parallel) / float(df.df)
+                    same = self.view.canonical_bus(int(col["hv_bus"][pos])) == br.from_bus
+                    scale = (
+                        math.sqrt(3)
+                        / float(col["sn_mva"][pos])
+                        / float(col["parallel"][pos])
+                        / float(col["df"][pos])
+                    )
                     members.append(
-                        (row, k, same, table, scale, float(df.vn_hv_kv), float(df.vn_lv_kv))
+                        (
+                            row,
+                            k,
+                            same,
+                            table,
+                            scale,
+                            float(col["vn_hv_kv"][pos]),
+                            float(col["vn_lv_kv"][pos]),
+                        )
                     )
                 owner.append(k)
         self._members = members

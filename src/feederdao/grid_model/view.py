@@ -28,6 +28,22 @@ _PV_TYPES = ("pv", "solar", "photovoltaic")
 _NO_RATING_KA = 99999.0
 
 
+class _Row(dict[str, Any]):
+    """One row of a pandapower table, its columns read as attributes or items."""
+
+    def __getattr__(self, column: str) -> Any:
+        try:
+            return self[column]
+        except KeyError:
+            raise AttributeError(column) from None
+
+
+def _rows(df: Any) -> Any:
+    """``(index, row)`` for every row of ``df``, as ``DataFrame.iterrows`` gives them, without
+    a Series per row (the 10,453-bus SimBench network's tables took 2 s that way)."""
+    return zip(df.index.tolist(), map(_Row, df.to_dict("records")), strict=True)
+
+
 def _f(value: Any, default: float | None = None) -> float | None:
     """A finite float or ``default`` (pandapower uses NaN for 'not set')."""
     try:
@@ -75,14 +91,15 @@ def _bus_name(net: Any, idx: int) -> str:
 
 def _line_branches(net: Any, in_service_buses: set[int], sn_mva: float) -> list[Branch]:
     opened = _open_switch_elements(net, "l")
+    vn_kv = net.bus.vn_kv.to_dict()
     out: list[Branch] = []
-    for idx, row in net.line.iterrows():
+    for idx, row in _rows(net.line):
         if not bool(row.in_service) or int(idx) in opened:
             continue
         fb, tb = int(row.from_bus), int(row.to_bus)
         if fb not in in_service_buses or tb not in in_service_buses:
             continue
-        vn = float(net.bus.at[fb, "vn_kv"])
+        vn = float(vn_kv[fb])
         z_base = vn**2 / sn_mva
         parallel = float(row.parallel) if _f(row.parallel) else 1.0
         length = float(row.length_km)
@@ -129,7 +146,7 @@ def _trafo_ratio(net: Any, row: Any) -> float:
 def _trafo_branches(net: Any, in_service_buses: set[int], sn_mva: float) -> list[Branch]:
     opened = _open_switch_elements(net, "t")
     out: list[Branch] = []
-    for idx, row in net.trafo.iterrows():
+    for idx, row in _rows(net.trafo):
         if not bool(row.in_service) or int(idx) in opened:
             continue
         hv, lv = int(row.hv_bus), int(row.lv_bus)
@@ -171,7 +188,7 @@ def _fused_buses(net: Any, in_service_buses: set[int], roots: list[int]) -> dict
 
     sw = net.switch
     if len(sw):
-        for _, row in sw[(sw.et == "b") & sw.closed.astype(bool)].iterrows():
+        for _, row in _rows(sw[(sw.et == "b") & sw.closed.astype(bool)]):
             a, b = int(row.bus), int(row.element)
             if a in in_service_buses and b in in_service_buses:
                 ra, rb = find(a), find(b)
@@ -264,7 +281,7 @@ def _devices(net: Any, supplied: set[int], rep: dict[int, int]) -> tuple[list[De
         else:
             unsupplied.append(f"{dev.device_id} ({dev.name}) at {_bus_name(net, dev.bus)}")
 
-    for idx, row in net.load.iterrows():
+    for idx, row in _rows(net.load):
         scaling = _f(row.get("scaling", 1.0), 1.0) or 1.0
         name = str(row["name"]) if isinstance(row["name"], str) else f"load {idx}"
         add(
@@ -282,7 +299,7 @@ def _devices(net: Any, supplied: set[int], rep: dict[int, int]) -> tuple[list[De
             ),
             bool(row.in_service),
         )
-    for idx, row in net.sgen.iterrows():
+    for idx, row in _rows(net.sgen):
         scaling = _f(row.get("scaling", 1.0), 1.0) or 1.0
         typ = str(row.get("type", "")).lower()
         name = str(row["name"]) if isinstance(row["name"], str) else f"sgen {idx}"
@@ -302,7 +319,7 @@ def _devices(net: Any, supplied: set[int], rep: dict[int, int]) -> tuple[list[De
             ),
             bool(row.in_service),
         )
-    for idx, row in net.storage.iterrows():
+    for idx, row in _rows(net.storage):
         name = str(row["name"]) if isinstance(row["name"], str) else f"storage {idx}"
         add(
             Device(
@@ -321,7 +338,7 @@ def _devices(net: Any, supplied: set[int], rep: dict[int, int]) -> tuple[list[De
             ),
             bool(row.in_service),
         )
-    for idx, row in net.gen.iterrows():
+    for idx, row in _rows(net.gen):
         name = str(row["name"]) if isinstance(row["name"], str) else f"gen {idx}"
         add(
             Device(
@@ -344,7 +361,7 @@ def _devices(net: Any, supplied: set[int], rep: dict[int, int]) -> tuple[list[De
 def _discrete(net: Any, supplied: set[int], rep: dict[int, int]) -> list[DiscreteDevice]:
     """Tap changers of transformers that have one, and switched shunts (step ≥ 1)."""
     out: list[DiscreteDevice] = []
-    for idx, row in net.trafo.iterrows():
+    for idx, row in _rows(net.trafo):
         changer = row.get("tap_changer_type")
         pos, lo, hi = _f(row.get("tap_pos")), _f(row.get("tap_min")), _f(row.get("tap_max"))
         if (
@@ -369,7 +386,7 @@ def _discrete(net: Any, supplied: set[int], rep: dict[int, int]) -> list[Discret
                     int(hi),
                 )
             )
-    for idx, row in net.shunt.iterrows():
+    for idx, row in _rows(net.shunt):
         max_step = _f(row.get("max_step"), 1.0) or 1.0
         if bool(row.in_service) and max_step > 1 and rep.get(int(row.bus)) in supplied:
             name = str(row["name"]) if isinstance(row["name"], str) else f"shunt {idx}"
@@ -398,7 +415,7 @@ def build_view(net: Any, name: str = "network") -> NetworkView:
     if len(ext) == 0:
         raise NetworkDataError(f"network {name!r} has no in-service ext_grid (slack)")
     slack_buses: list[int] = []
-    for _, row in ext.iterrows():
+    for _, row in _rows(ext):
         bus = int(row.bus)
         if bus not in in_service_buses:
             raise NetworkDataError(f"the slack bus {_bus_name(net, bus)} is out of service")
@@ -474,22 +491,25 @@ def build_view(net: Any, name: str = "network") -> NetworkView:
                     stack.append(other)
         islands.append(tuple(_bus_name(net, b) for b in sorted(comp)))
 
-    def limit(col: str, idx: int) -> float | None:
-        return _f(net.bus.at[idx, col]) if col in net.bus.columns else None
-
+    table = net.bus
+    names = table.name.to_dict() if "name" in table.columns else {}
+    vn_kv = table.vn_kv.to_dict()
+    no_limit: dict[int, Any] = {}
+    v_min = table.min_vm_pu.to_dict() if "min_vm_pu" in table.columns else no_limit
+    v_max = table.max_vm_pu.to_dict() if "max_vm_pu" in table.columns else no_limit
     buses = tuple(
         Bus(
             index=b,
-            name=_bus_name(net, b),
-            vn_kv=float(net.bus.at[b, "vn_kv"]),
-            min_vm_pu=limit("min_vm_pu", b),
-            max_vm_pu=limit("max_vm_pu", b),
+            name=names[b] if isinstance(names.get(b), str) and names[b] else f"bus {b}",
+            vn_kv=float(vn_kv[b]),
+            min_vm_pu=_f(v_min.get(b)),
+            max_vm_pu=_f(v_max.get(b)),
         )
         for b in order
     )
     devices, unsupplied_devices = _devices(net, supplied, rep)
     slacks = []
-    for _, row in ext.iterrows():
+    for _, row in _rows(ext):
         max_p, min_p = _f(row.get("max_p_mw")), _f(row.get("min_p_mw"))
         slacks.append(
             Slack(

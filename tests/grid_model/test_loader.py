@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pandapower as pp
@@ -84,6 +86,22 @@ def test_simbench_grids_are_cached_exactly(tmp_path) -> None:  # type: ignore[no
     (entry / "net.bus.parquet").write_bytes(b"not parquet")
     again = load_network(code, tmp_path)
     assert build_view(again.net, code) == build_view(fresh.net, code)
+
+
+def test_a_cached_simbench_grid_opens_without_importing_simbench(tmp_path: Path) -> None:
+    """Importing simbench takes seconds; a grid in the cache is read without it (its folder is
+    named by the installed version, read from the package's metadata)."""
+    code = "1-LV-rural1--2-sw"
+    load_network(code, tmp_path)
+    script = (
+        "import sys; from feederdao.grid_model import load_network; "
+        f"net = load_network({code!r}, {str(tmp_path)!r}).net; "
+        "print(len(net.bus), 'simbench' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert out.stdout.split() == [str(len(load_network(code).net.bus)), "False"], out.stderr
 
 
 def test_a_pandapower_net_is_taken_on_a_copy() -> None:

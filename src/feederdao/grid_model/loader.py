@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.metadata
 import io
 import json
 import logging
@@ -187,15 +188,19 @@ def _load_builtin(name: str, cache_dir: Path | None = None) -> LoadedNetwork:
 
 
 def _load_simbench(code: str, cache_dir: Path | None = None) -> LoadedNetwork:
-    import simbench
-
     where = None
     if cache_dir is not None:
-        version = getattr(simbench, "__version__", "unknown")
+        # the installed version, without importing simbench (2.3 s) for a cached grid
+        try:
+            version = importlib.metadata.version("simbench")
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown"
         where = Path(cache_dir) / f"simbench-{version}" / code
         cached = _read_cached(where)
         if cached is not None:
             return _checked(LoadedNetwork(code, "simbench", cached))
+    import simbench
+
     try:
         with _quiet():
             net = simbench.get_simbench_net(code)

@@ -24,9 +24,9 @@ from feederdao.optimizer import clearing as engine_module
 from feederdao.optimizer.clearing import ClearingEngine, clear
 from feederdao.optimizer.data import prepare
 from feederdao.optimizer.extension import ClearingExtension, ExtensionError
-from feederdao.optimizer.highs import Basis, HighsSolver
+from feederdao.optimizer.highs import Basis, HighsSolver, Solution
 from feederdao.optimizer.lp import Terms
-from feederdao.optimizer.model import build
+from feederdao.optimizer.model import ClearingModel, build
 from feederdao.optimizer.polygon import polygon
 from feederdao.optimizer.topology import topology
 from feederdao.workflows.clearing import clear_market, open_market, run_clearing
@@ -190,18 +190,7 @@ def test_rows_re_linearised_in_place_keep_the_basis(split: bool) -> None:
     assert solver.parts == (8 if split else 1)
     assert solver.solve() is not None
     cold = sum(p.highs.getInfo().simplex_iteration_count for p in solver._parts)
-    block = model.lp.row_block(model.radial.losses.rows)
-    matrix = block.matrix.copy()
-    slope = np.abs(np.abs(matrix.data) - 1.0) > 1e-12  # the flows' coefficients (−c_p)
-    matrix.data[slope] *= 1.05
-    n = matrix.shape[0]
-    terms = Terms(n).add(
-        np.repeat(np.arange(n), np.diff(matrix.indptr)), matrix.indices, matrix.data
-    )
-    rows = model.radial.losses.rows
-    model.lp.replace_rows(
-        rows, terms, block.lower.reshape(rows.shape), block.upper.reshape(rows.shape)
-    )
+    tilt_loss_lines(model)
     solver.sync()
     assert all(p.highs.getBasis().valid for p in solver._parts)
     again = solver.solve()
@@ -211,6 +200,60 @@ def test_rows_re_linearised_in_place_keep_the_basis(split: bool) -> None:
     fresh = HighsSolver(model.lp, threads=1, decompose=split).solve()
     assert fresh is not None
     assert again.objective == pytest.approx(fresh.objective, rel=1e-9, abs=1e-9)
+
+
+def tilt_loss_lines(model: ClearingModel) -> None:
+    """Re-linearise ``model``'s loss rows as the AC loop does: every line's slope 5 % up."""
+    assert model.radial is not None
+    rows = model.radial.losses.rows
+    block = model.lp.row_block(rows)
+    matrix = block.matrix.copy()
+    slope = np.abs(np.abs(matrix.data) - 1.0) > 1e-12  # the flows' coefficients (−c_p)
+    matrix.data[slope] *= 1.05
+    n = matrix.shape[0]
+    terms = Terms(n).add(
+        np.repeat(np.arange(n), np.diff(matrix.indptr)), matrix.indices, matrix.data
+    )
+    model.lp.replace_rows(
+        rows, terms, block.lower.reshape(rows.shape), block.upper.reshape(rows.shape)
+    )
+
+
+def test_a_re_solve_prices_with_devex_unless_a_linked_window_was_re_linearised() -> None:
+    """The dual steepest edge computes exact weights for the whole basis before its first
+    iteration. A re-solve after new costs (or cuts, or bounds) starts near its optimum and
+    prices with Devex, which needs no such set-up; so does a period's own program after a
+    re-linearisation. A window whose periods the storage links moves far when its loss lines
+    move, and keeps the steepest edge. Every re-solve ends at a fresh instance's optimum."""
+    rng = np.random.default_rng(0)
+
+    def strategies(solver: HighsSolver) -> set[int]:
+        return {
+            int(p.highs.getOptionValue("simplex_dual_edge_weight_strategy")[1])
+            for p in solver._parts
+        }
+
+    def agrees(model: ClearingModel, solved: Solution | None) -> None:
+        fresh = HighsSolver(model.lp, threads=1).solve()
+        assert solved is not None and fresh is not None
+        assert solved.objective == pytest.approx(fresh.objective, rel=1e-9, abs=1e-9)
+
+    window = rural1_lp(0)
+    window.run(None)
+    held, _ = case33bw_engine(8)
+    held.run(None)
+    for engine, coupled in ((window, True), (held, False)):
+        model = engine.model
+        assert model is not None and model.solver is not None
+        solver = model.solver
+        assert {p.coupled for p in solver._parts} == {coupled}
+        changed = rng.random(model.lp.n_cols) < 0.5
+        model.lp.cost[changed] *= 1.05
+        agrees(model, solver.solve())
+        assert strategies(solver) == {1}
+        tilt_loss_lines(model)
+        agrees(model, solver.solve())
+        assert strategies(solver) == ({-1} if coupled else {1})
 
 
 def test_a_re_clear_of_the_same_book_starts_where_the_clearing_converged() -> None:

@@ -158,7 +158,6 @@ class AcEvaluator:
                         )
                     )
                 owner.append(k)
-        self._members = members
         self._ids = [
             f"{'line' if m[3] == 'line' else 'trafo'}:{eid}"
             for m, eid in zip(
@@ -173,6 +172,12 @@ class AcEvaluator:
         ]
         rows = np.array([m[0] for m in members], dtype=np.int64)
         self._m_rows = rows
+        self._m_owner = np.array(owner, dtype=np.int64)
+        self._m_same = np.array([m[2] for m in members], dtype=bool)
+        self._m_line = np.array([m[3] == "line" for m in members], dtype=bool)
+        # a line's rated current (kA), a transformer's sqrt(3) / rated power (1/MVA)
+        self._m_rating = np.array([m[4] for m in members], dtype=float)
+        self._m_vn = np.array([(m[5], m[6]) for m in members], dtype=float).reshape(-1, 2)
         self._m_from_bus = fb[rows]
         self._m_to_bus = tb[rows]
 
@@ -264,25 +269,30 @@ class AcEvaluator:
         i_t = np.abs(st) / (vm[self._m_to_bus] * self._base_kv[self._m_to_bus][:, None])
         i_f /= math.sqrt(3)
         i_t /= math.sqrt(3)
+        # each member's loading [member, T]: a line's current against its rating (none when
+        # unrated), a transformer's apparent power on either side against its rated power
+        a = self._m_rating[:, None]
+        rated = a > 0
+        line_loading = np.where(rated, np.maximum(i_f, i_t) / np.where(rated, a, 1.0) * 100.0, 0.0)
+        vn = self._m_vn
+        trafo_loading = np.maximum(i_f * vn[:, :1], i_t * vn[:, 1:]) * a * 100.0
+        loading = np.where(self._m_line[:, None], line_loading, trafo_loading)
+        elements: dict[str, FloatArray] = dict(zip(self._ids, loading, strict=True))
+        # a branch sums its parallel members' flows, in the from -> to sense of the view, and
+        # is as loaded as its most loaded member (ufunc.at: in member order, as a loop would)
         n_br = len(self.view.branches)
-        pf = np.zeros((n_t, n_br))
-        qf = np.zeros((n_t, n_br))
-        pt = np.zeros((n_t, n_br))
-        qt = np.zeros((n_t, n_br))
-        ld = np.zeros((n_t, n_br))
-        elements: dict[str, FloatArray] = {}
-        for j, (_, k, same, table, a, vn_hv, vn_lv) in enumerate(self._members):
-            if table == "line":
-                loading = np.maximum(i_f[j], i_t[j]) / a * 100.0 if a > 0 else np.zeros(n_t)
-            else:
-                loading = np.maximum(i_f[j] * vn_hv, i_t[j] * vn_lv) * a * 100.0
-            elements[self._ids[j]] = loading
-            ld[:, k] = np.maximum(ld[:, k], loading)
-            s_in, s_out = (sf[j], st[j]) if same else (st[j], sf[j])
-            pf[:, k] += s_in.real
-            qf[:, k] += s_in.imag
-            pt[:, k] += s_out.real
-            qt[:, k] += s_out.imag
+        owner, same = self._m_owner, self._m_same[:, None]
+        s_in = np.where(same, sf, st)
+        s_out = np.where(same, st, sf)
+
+        def per_branch(ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
+            out = np.zeros((n_br, n_t))
+            ufunc.at(out, owner, values)
+            return np.ascontiguousarray(out.T)
+
+        ld = per_branch(np.maximum, loading)
+        pf, qf = per_branch(np.add, s_in.real), per_branch(np.add, s_in.imag)
+        pt, qt = per_branch(np.add, s_out.real), per_branch(np.add, s_out.imag)
         bus_v = v[self._bus_row].T
         # what the substation supplies: the bus's net injection plus what is consumed there
         s_ref = v[self._ref] * np.conj(self._ybus[self._ref] @ v) * base
@@ -321,8 +331,7 @@ class AcEvaluator:
         n = self._ybus.shape[0]
         rows = self._m_rows
         n_k, n_m = len(self.view.branches), len(rows)
-        same = np.array([m[2] for m in self._members])
-        owner = np.array([m[1] for m in self._members])
+        same, owner = self._m_same, self._m_owner
         to_from = sp.csr_matrix((same.astype(float), (owner, np.arange(n_m))), shape=(n_k, n_m))
         to_to = sp.csr_matrix(((~same).astype(float), (owner, np.arange(n_m))), shape=(n_k, n_m))
         yf, yt = self._yf[rows], self._yt[rows]

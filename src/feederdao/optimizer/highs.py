@@ -33,8 +33,8 @@ from feederdao.errors import SolverError
 from feederdao.optimizer.lp import Cols, FloatArray, IntArray, LinearProgram, RowBlock, Rows
 
 _OPTIMAL = highspy.HighsModelStatus.kOptimal
-#: a whole window with more rows than this starts with the interior point method when it has
-#: no basis to start from (see _run)
+#: a whole window with more rows than this prices its first solve with Devex when it has no
+#: basis to start from (see _run)
 LARGE_WINDOW_ROWS = 40_000
 _INFEASIBLE = (
     highspy.HighsModelStatus.kInfeasible,
@@ -65,7 +65,7 @@ class Basis:
     (:meth:`HighsSolver.start_from`); a family with no match starts nonbasic at a bound
     (columns) or basic (rows), and HiGHS completes the basis. On 1-MV-semiurb--2-sw with
     storage optimised (91k rows) the first solve of a day took 0.5–0.7 s from the day
-    before's basis, against 8–10 s for the interior point method from nothing."""
+    before's basis, against 8–10 s from nothing."""
 
     cols: Mapping[FamilyKey, npt.NDArray[np.int8]]
     rows: Mapping[FamilyKey, npt.NDArray[np.int8]]
@@ -429,12 +429,11 @@ def _run(part: _Part, cold: bool = False) -> highspy.HighsModelStatus:
         h.resetOptions()
         _quiet(h)
         h.setOptionValue("presolve", "on")
-    # a large whole window's first solve has no basis to start from: the interior point
-    # method (with crossover, for the basis the cut rounds start from) took a quarter of the
-    # dual simplex's time on it (1-MV-semiurb--2-sw, 96 periods, storage optimised, 91k rows:
-    # 22 s against 86 s). On smaller windows (24 periods, 18k rows; 1-LV-rural1--2-sw, 11k) the
-    # dual simplex was faster (1.0 s against 1.4 s), and so it was on a changed program later
-    # in the loop (29 s against 56 s)
+    # a large whole window's first solve has no basis to start from. The dual simplex with
+    # Devex pricing took 2.3-3.0 s on the 10,453-bus network's period (50k rows), against
+    # 2.7-3.8 s for the interior point method with crossover and its cleanup, and 10.1 s
+    # against 10.7 s on 1-MV-semiurb--2-sw's storage window (91k rows); with the default
+    # steepest edge the dual simplex took 4.0 s and, on an earlier form of that window, 86 s
     first_whole = (
         part.period < 0
         and part.solves == 0
@@ -442,8 +441,6 @@ def _run(part: _Part, cold: bool = False) -> highspy.HighsModelStatus:
         and not cold
         and h.getNumRow() > LARGE_WINDOW_ROWS
     )
-    if first_whole:
-        h.setOptionValue("solver", "ipm")
     # a re-solve starts from the last optimum, most often a few hundred iterations away:
     # Devex pricing, whose weights cost nothing to set up. The default dual steepest edge first
     # computes exact weights for the whole basis: 0.3-0.4 s of a 0.45 s cut round on
@@ -457,8 +454,6 @@ def _run(part: _Part, cold: bool = False) -> highspy.HighsModelStatus:
     h.run()
     part.solves += 1
     part.replaced = False
-    if first_whole:
-        h.setOptionValue("solver", "choose")
     status: highspy.HighsModelStatus = h.getModelStatus()
     part.status = (
         "optimal" if status == _OPTIMAL else "infeasible" if status in _INFEASIBLE else "other"

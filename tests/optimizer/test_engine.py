@@ -256,6 +256,35 @@ def test_a_re_solve_prices_with_devex_unless_a_linked_window_was_re_linearised()
         assert strategies(solver) == ({-1} if coupled else {1})
 
 
+def test_a_large_window_with_no_basis_starts_with_the_interior_point_method(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A whole window above the size limit with nothing to start from is first solved by the
+    interior point method with crossover (its cleanup priced with Devex); the re-solves after
+    it are the dual simplex's again from that basis. The optimum is the simplex's from nothing.
+    (The size limit is lowered here so that a small feeder's window counts as large.)"""
+    from feederdao.optimizer import highs as highs_module
+
+    engine = rural1_lp(0)
+    engine.run(None)
+    model = engine.model
+    assert model is not None
+    monkeypatch.setattr(highs_module, "LARGE_WINDOW_ROWS", 0)
+    solver = HighsSolver(model.lp, threads=1, decompose=False)
+    (part,) = solver._parts
+    first = solver.solve()
+    assert first is not None and part.highs.getInfo().ipm_iteration_count > 0
+    assert part.highs.getOptionValue("solver")[1] == "choose"
+    simplex = HighsSolver(model.lp, threads=1, decompose=False)
+    monkeypatch.setattr(highs_module, "LARGE_WINDOW_ROWS", 10**9)
+    reference = simplex.solve()
+    assert reference is not None and simplex._parts[0].highs.getInfo().ipm_iteration_count == 0
+    assert first.objective == pytest.approx(reference.objective, rel=1e-9, abs=1e-9)
+    model.lp.cost[: model.lp.n_cols // 2] *= 1.05
+    again = solver.solve()
+    assert again is not None and part.highs.getInfo().ipm_iteration_count == 0
+
+
 def test_a_re_clear_of_the_same_book_starts_where_the_clearing_converged() -> None:
     """A re-clear starts from the program as the last clearing converged (its loss lines
     agree with the AC flows): the same book again is one solve, with the same prices."""

@@ -33,8 +33,8 @@ from feederdao.errors import SolverError
 from feederdao.optimizer.lp import Cols, FloatArray, IntArray, LinearProgram, RowBlock, Rows
 
 _OPTIMAL = highspy.HighsModelStatus.kOptimal
-#: a whole window with more rows than this prices its first solve with Devex when it has no
-#: basis to start from (see _run)
+#: a whole window with more rows than this starts with the interior point method when it has
+#: no basis to start from (see _run)
 LARGE_WINDOW_ROWS = 40_000
 _INFEASIBLE = (
     highspy.HighsModelStatus.kInfeasible,
@@ -429,11 +429,14 @@ def _run(part: _Part, cold: bool = False) -> highspy.HighsModelStatus:
         h.resetOptions()
         _quiet(h)
         h.setOptionValue("presolve", "on")
-    # a large whole window's first solve has no basis to start from. The dual simplex with
-    # Devex pricing took 2.3-3.0 s on the 10,453-bus network's period (50k rows), against
-    # 2.7-3.8 s for the interior point method with crossover and its cleanup, and 10.1 s
-    # against 10.7 s on 1-MV-semiurb--2-sw's storage window (91k rows); with the default
-    # steepest edge the dual simplex took 4.0 s and, on an earlier form of that window, 86 s
+    # a large whole window's first solve has no basis to start from: the interior point
+    # method with crossover (its cleanup priced with Devex, below). On the 10,453-bus network's
+    # period it took 3.0-3.2 s at noon (50,566 rows) and 3.3-3.5 s at midnight (41,810 rows);
+    # the dual simplex with Devex 4.2-4.8 s (18,249 iterations) and 2.6-2.8 s (13,001): the
+    # interior point method's time varies less with the program. On 1-MV-semiurb--2-sw's
+    # storage window (91k rows) the two were level (10.7 s against 10.1 s); the dual simplex
+    # with its default steepest edge took 4.0 s on the large period and 86 s on an earlier form
+    # of that window
     first_whole = (
         part.period < 0
         and part.solves == 0
@@ -441,6 +444,8 @@ def _run(part: _Part, cold: bool = False) -> highspy.HighsModelStatus:
         and not cold
         and h.getNumRow() > LARGE_WINDOW_ROWS
     )
+    if first_whole:
+        h.setOptionValue("solver", "ipm")
     # a re-solve starts from the last optimum, most often a few hundred iterations away:
     # Devex pricing, whose weights cost nothing to set up. The default dual steepest edge first
     # computes exact weights for the whole basis: 0.3-0.4 s of a 0.45 s cut round on
@@ -452,6 +457,8 @@ def _run(part: _Part, cold: bool = False) -> highspy.HighsModelStatus:
     devex = (part.solves > 0 or first_whole) and not cold and not (part.replaced and part.coupled)
     h.setOptionValue("simplex_dual_edge_weight_strategy", 1 if devex else -1)
     h.run()
+    if first_whole:
+        h.setOptionValue("solver", "choose")
     part.solves += 1
     part.replaced = False
     status: highspy.HighsModelStatus = h.getModelStatus()

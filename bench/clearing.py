@@ -102,11 +102,14 @@ def _feederdao(code: str, periods: int, repeat: int, start: datetime) -> dict[st
     assert engine.model is not None
     alone_whole = highs_alone(engine.model.lp, split=False)
     alone_split = highs_alone(engine.model.lp, split=True) if engine.model.lp.decomposable else None
-    # re-clearing: a new book of the same shape (next seed's prices) on the kept model
+    # re-clearing: a new book of the same shape (next seed's prices) on a kept model; on an
+    # engine of its own, for ``engine`` keeps the book the peers are compared on
     other = generate_bids(view, market.registry, market.profiles, seed=1)
     same_shape = [replace(b, blocks=o.blocks) for b, o in zip(market.bids, other, strict=False)]
+    again = ClearingEngine(view, market.profiles, market.bids, parts, params, prices, held)
+    again.run(ac)
     t0 = time.perf_counter()
-    engine.rebid(same_shape, ac)
+    again.rebid(same_shape, ac)
     reclear = time.perf_counter() - t0
     t0 = time.perf_counter()
     with_storage = ClearingEngine(

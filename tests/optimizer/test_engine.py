@@ -103,6 +103,40 @@ def test_the_price_parts_add_up_on_a_real_feeder() -> None:
     assert p.loss[:, 1:].max() > 0.1  # case33bw loses several percent: its loss part shows
 
 
+def test_a_binding_rating_is_met_as_pandapower_measures_it_with_tangent_cuts() -> None:
+    """An exporting noon of 1-LV-rural1--2-sw: the transformer binds at 1.025 pu and more. Held
+    to its MVA the loading stopped at 97.9 %, and the polygon's side normal to the P axis let
+    the flow carry reactive power at no cost; re-rated and cut at the AC angle, the loading
+    ends within tolerance of the limit, and the congestion part, from polygon and cuts
+    together, still adds up to the DLMP."""
+    market = open_market("1-LV-rural1--2-sw", periods=4, start=datetime(2016, 6, 21, 12), seed=0)
+    view = market.network.view
+    engine = ClearingEngine(
+        view,
+        market.profiles,
+        market.bids,
+        tuple(market.registry.values()),
+        GridParameters(),
+        WholesalePrices.day_shape(4, start_period=48),
+        ClearingOptions(storage="profile"),
+    )
+    r = engine.run(AcEvaluator(market.network.loaded.net, view))
+    assert r.ac_check.feasible and r.ac_check.stopped == "converged"
+    assert engine.model is not None
+    th = engine.model.thermal
+    trafo = r.branch_ids.index("trafo:0")
+    cuts = [b for b in th.batches if b.cos.shape[1] == 1]
+    assert cuts and all((b.keys[:, 0] == trafo).all() for b in cuts)
+    assert r.ac_loading_percent is not None
+    loading = r.ac_loading_percent[:, trafo]
+    tol = ClearingOptions().loading_tolerance_percent
+    assert (loading >= 100.0 - tol).all() and (loading <= 100.0 + tol).all()
+    assert (th.s_eff[:, trafo] > th.limit[trafo]).all()  # the MVA at 1.025 pu and more
+    p = r.prices
+    assert np.abs(p.congestion).max() > 1.0
+    np.testing.assert_allclose(p.energy + p.loss + p.congestion + p.voltage, p.dlmp, atol=1e-6)
+
+
 def test_a_solve_that_stops_short_is_retried_from_scratch() -> None:
     _, view = two_bus()
     data = prepare(

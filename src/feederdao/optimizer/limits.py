@@ -71,20 +71,28 @@ class FlowMap:
 
 @dataclass(frozen=True)
 class ThermalRows:
-    """One batch of polygon rows: branch-periods ``keys`` ([n, 2] of (k, t)) and the constant
-    part ``offset`` ([n, sides]) of their flows."""
+    """One batch of thermal rows: branch-periods ``keys`` ([n, 2] of (k, t)), each row's
+    normal (``cos``, ``sin``: [n, sides]) and the constant part ``offset`` ([n, sides]) of
+    their flows. A polygon batch has the polygon's sides; a batch of cuts one side each."""
 
     rows: Rows
     keys: IntArray
+    cos: FloatArray
+    sin: FloatArray
     offset: FloatArray
 
 
 @dataclass
 class Thermal:
-    """Thermal limits and the polygon rows written so far.
+    """Thermal limits and the rows written so far.
 
-    ``s_eff[t, k]`` is the rating each branch-period is held to (the limit, tightened where an
-    AC check found an overload); rows are written lazily, only where a branch comes near it.
+    ``s_eff[t, k]`` is the rating each branch-period is held to (the limit, re-rated where an
+    AC check found the loading pandapower measures off it); polygon rows are written lazily,
+    only where a branch comes near it. Where a row binds, each AC check adds the circle's
+    tangent at the AC flow's angle ``atan2(q, p)`` as a cut (kept, never replaced: every cut
+    holds the circle, and together they close in on it): the polygon alone lets a flow on its
+    side normal to the P axis carry up to ``tan(π/n)`` of its rating as reactive power at no
+    cost, which AC then finds taking capacity the active power needed.
     """
 
     limit: FloatArray  # [K] MVA
@@ -93,6 +101,7 @@ class Thermal:
     shape: Polygon
     batches: list[ThermalRows] = field(default_factory=list)
     written: set[tuple[int, int]] = field(default_factory=set)
+    cuts_written: int = 0
 
     @property
     def modelled(self) -> npt.NDArray[np.bool_]:
@@ -111,12 +120,11 @@ class Thermal:
     def duals(self, row_dual: FloatArray) -> FloatArray:
         """[T, K, 3]: Σ_s y·cos θ_s, Σ_s y·sin θ_s and Σ_s y of every branch-period."""
         out = np.zeros((*self.eligible.shape, 3))
-        for b in self.batches:
+        for b in self.batches:  # a branch-period's polygon and its cuts add up
             y = b.rows.of(row_dual)
             k, t = b.keys[:, 0], b.keys[:, 1]
-            out[t, k, 0] = y @ self.shape.cos
-            out[t, k, 1] = y @ self.shape.sin
-            out[t, k, 2] = y.sum(axis=1)
+            parts = np.stack([(y * b.cos).sum(axis=1), (y * b.sin).sum(axis=1), y.sum(axis=1)])
+            np.add.at(out, (t, k), parts.T)
         return out
 
 
@@ -131,7 +139,25 @@ def thermal(
     bound = np.full((n_t, n_k), np.inf) if flow_bound is None else flow_bound
     eligible = np.isfinite(limit)[None, :] & (bound > limit[None, :] * 0.9)
     s_eff = np.broadcast_to(limit, (n_t, n_k)).copy()
-    return Thermal(limit, s_eff, eligible, polygon(n_sides, "circumscribed"))
+    shape = polygon(n_sides, "circumscribed")
+    return Thermal(limit, s_eff, eligible, shape)
+
+
+def _polygon_terms(
+    flows: FlowMap, t: IntArray, k: IntArray, theta: FloatArray, n_k: int
+) -> tuple[Terms, FloatArray, FloatArray, FloatArray]:
+    """Rows ``cos θ_is · p_i + sin θ_is · q_i`` of the branch-periods ``(t_i, k_i)``: their
+    terms, normals and constant parts ([n, sides] each)."""
+    cos, sin = np.cos(theta), np.sin(theta)
+    n, m = theta.shape
+    flat = t * n_k + k
+    pm, qm = flows.p[flat].tocoo(), flows.q[flat].tocoo()
+    rows = np.arange(n * m).reshape(n, m)
+    terms = Terms(n * m)
+    terms.add(rows[pm.row, :], pm.col[:, None], pm.data[:, None] * cos[pm.row, :])
+    terms.add(rows[qm.row, :], qm.col[:, None], qm.data[:, None] * sin[qm.row, :])
+    offset = cos * flows.p0[t, k][:, None] + sin * flows.q0[t, k][:, None]
+    return terms, cos, sin, offset
 
 
 def add_thermal_rows(
@@ -144,24 +170,32 @@ def add_thermal_rows(
     if not new:
         return 0
     arr = np.array(new, dtype=np.int64).reshape(-1, 2)
-    k, t = arr[:, 0], arr[:, 1]
-    flat = t * th.eligible.shape[1] + k
-    poly = th.shape
-    n, m = len(new), poly.sides
-    # row (i, s) = cos_s · P[flat_i] + sin_s · Q[flat_i]
-    pm, qm = flows.p[flat].tocoo(), flows.q[flat].tocoo()
-    rows = np.arange(n * m).reshape(n, m)
-    terms = Terms(n * m)
-    terms.add(rows[pm.row, :], pm.col[:, None], pm.data[:, None] * poly.cos[None, :])
-    terms.add(rows[qm.row, :], qm.col[:, None], qm.data[:, None] * poly.sin[None, :])
-    offset = (
-        poly.cos[None, :] * flows.p0[t, k][:, None] + poly.sin[None, :] * flows.q0[t, k][:, None]
-    )
-    upper = th.s_eff[t, k][:, None] * poly.scale - offset
-    fam = lp.add_rows(f"thermal_{len(th.batches)}", (n, m), terms, -np.inf, upper)
-    th.batches.append(ThermalRows(fam, arr, offset))
+    theta = np.broadcast_to(np.arctan2(th.shape.sin, th.shape.cos), (len(new), th.shape.sides))
+    _write(lp, th, flows, arr, theta, "thermal")
     th.written.update(new)
-    return n
+    return len(new)
+
+
+def add_thermal_cuts(lp: LinearProgram, th: Thermal, flows: FlowMap, cuts: FloatArray) -> int:
+    """Write the cuts ``cos φ · p + sin φ · q ≤ S`` of ``cuts`` ([n, 3] of (k, t, φ)) not yet
+    written (a model keeps the first ``cuts_written``); return how many were new."""
+    new = cuts[th.cuts_written :]
+    if not len(new):
+        return 0
+    arr = new[:, :2].astype(np.int64)
+    _write(lp, th, flows, arr, new[:, 2:3], "thermal_cut")
+    th.cuts_written = len(cuts)
+    return len(new)
+
+
+def _write(
+    lp: LinearProgram, th: Thermal, flows: FlowMap, keys: IntArray, theta: FloatArray, name: str
+) -> None:
+    k, t = keys[:, 0], keys[:, 1]
+    terms, cos, sin, offset = _polygon_terms(flows, t, k, theta, th.eligible.shape[1])
+    upper = th.s_eff[t, k][:, None] * th.shape.scale - offset
+    fam = lp.add_rows(f"{name}_{len(th.batches)}", cos.shape, terms, -np.inf, upper)
+    th.batches.append(ThermalRows(fam, keys, cos, sin, offset))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ A regular polygon of ``n`` sides replaces the circle by ``n`` half-planes
 
 * **circumscribed** (``scale = 1``, normals at θ_s = 2πs/n): the polygon contains the circle;
   its vertices reach ``S / cos(π/n)``. Used for branch thermal limits, where the AC check
-  catches the small overshoot and tightens the rating.
+  catches the small overshoot, re-rates the branch and cuts the circle at the AC angle.
 * **inscribed** (``scale = cos(π/n)``, normals at θ_s = (2s+1)π/n): the polygon lies inside the
   circle with vertices on it, on the P and Q axes when ``n`` is a multiple of 4, so full active
   and full reactive rating stay reachable. Used for devices: a setpoint inside it is one the

@@ -413,6 +413,23 @@ def test_the_provenance_hash_follows_the_book_not_its_order() -> None:
     assert base not in digests and len(digests) == len(changed)
 
 
+def test_the_hashed_book_is_the_books_repr() -> None:
+    """The hash reads the book as its repr, written out for speed: the same text, so a result
+    stored before keeps its hash — for one-block and many-block bids, with and without a
+    device."""
+    market = open_market("1-LV-rural1--2-sw", periods=4, seed=0)
+    bids = list(market.bids)
+    one = bids[0]
+    extra = [
+        replace(one, bid_id="single", blocks=one.blocks[:1], device_id="sgen:0"),
+        replace(one, bid_id="no device", device_id=None),
+        replace(one, bid_id='it\'s "quoted"', blocks=(PriceBlock(-12.5, 1e-7),) * 3),
+    ]
+    book = bids + extra
+    assert len({len(b.blocks) for b in book}) > 1 and any(b.device_id is None for b in book)
+    assert engine_module._book_repr(book) == repr(book)
+
+
 def test_a_large_storage_window_starts_from_the_storage_held_program(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -37,7 +37,7 @@ from feederdao.domain.clearing import (
     SolverStats,
     WholesalePrices,
 )
-from feederdao.domain.market import Bid, Participant
+from feederdao.domain.market import Bid, Participant, Side
 from feederdao.domain.network import NetworkView
 from feederdao.domain.params import GridParameters
 from feederdao.domain.powerflow import AcChecker, Linearisation, Lineariser, PowerFlowResult
@@ -1047,6 +1047,25 @@ def _load_setpoints(
     return out
 
 
+_SIDE_REPR = {side: repr(side) for side in Side}
+_BLOCK = "PriceBlock(price_eur_per_mwh=%r, quantity_mw=%r)"
+_BID = "Bid(bid_id=%r, participant_id=%r, bus=%r, period=%r, side=%s, blocks=(%s), device_id=%r)"
+
+
+def _book_repr(bids: Sequence[Bid]) -> str:
+    """``repr(list(bids))``, written out: the dataclasses' own repr guards every call against
+    recursion, and took 70-95 ms of each clearing of an 11,040-bid day (1-MV-semiurb--2-sw,
+    30,514 blocks) against 35-60 ms for this."""
+    out = []
+    for b in bids:
+        blocks = ", ".join([_BLOCK % (x.price_eur_per_mwh, x.quantity_mw) for x in b.blocks])
+        if len(b.blocks) == 1:
+            blocks += ","
+        side = _SIDE_REPR[b.side] if type(b.side) is Side else repr(b.side)
+        out.append(_BID % (b.bid_id, b.participant_id, b.bus, b.period, side, blocks, b.device_id))
+    return "[" + ", ".join(out) + "]"
+
+
 def _provenance_hash(
     view: NetworkView,
     bids: tuple[Bid, ...],
@@ -1058,8 +1077,8 @@ def _provenance_hash(
     h = hashlib.sha256()
     h.update(repr((view.name, view.buses, view.branches, view.slacks, view.devices)).encode())
     # the bids' repr, unambiguous and unchanged since results were first stored: an auditor's
-    # re-clear of a stored interval compares the hash too (27 ms for a 3,072-bid day)
-    h.update(repr(sorted(bids, key=lambda b: b.bid_id)).encode())
+    # re-clear of a stored interval compares the hash too
+    h.update(_book_repr(sorted(bids, key=lambda b: b.bid_id)).encode())
     h.update(json.dumps(params.values(), sort_keys=True).encode())
     h.update(wholesale.import_eur_per_mwh.tobytes() + wholesale.export_eur_per_mwh.tobytes())
     h.update(json.dumps(asdict(options), sort_keys=True).encode())

@@ -25,8 +25,8 @@ from feederdao.optimizer.clearing import ClearingEngine, clear
 from feederdao.optimizer.data import prepare
 from feederdao.optimizer.extension import ClearingExtension, ExtensionError
 from feederdao.optimizer.highs import Basis, HighsSolver, Solution
-from feederdao.optimizer.lp import Terms
 from feederdao.optimizer.model import ClearingModel, build
+from feederdao.optimizer.network import relinearise_losses
 from feederdao.optimizer.polygon import polygon
 from feederdao.optimizer.topology import topology
 from feederdao.workflows.clearing import clear_market, open_market, run_clearing
@@ -205,8 +205,9 @@ def case33bw_engine(periods: int) -> tuple[ClearingEngine, AcEvaluator]:
 def test_rows_re_linearised_in_place_keep_the_basis(split: bool) -> None:
     """The AC loop replaces the loss rows' coefficients at every step. Each HiGHS instance
     (one per period, or the whole window as with storage optimised) keeps its basis through
-    that (HiGHS drops it when rows are deleted): the re-solve starts from it, and reaches the
-    same optimum as a fresh instance of the changed program."""
+    that — new values, and a coefficient gone (HiGHS drops the basis when rows are deleted):
+    the re-solve starts from it, and reaches the same optimum as a fresh instance of the
+    changed program."""
     market = open_market("case33bw", periods=8, seed=0)
     view = market.network.view
     data = prepare(
@@ -220,36 +221,38 @@ def test_rows_re_linearised_in_place_keep_the_basis(split: bool) -> None:
     )
     model = build(view, data, topology(view))
     assert model.radial is not None
+    tilt_loss_lines(model)  # lines with slopes, as after the first AC check
     solver = HighsSolver(model.lp, threads=1, decompose=split)
     assert solver.parts == (8 if split else 1)
     assert solver.solve() is not None
     cold = sum(p.highs.getInfo().simplex_iteration_count for p in solver._parts)
-    tilt_loss_lines(model)
-    solver.sync()
-    assert all(p.highs.getBasis().valid for p in solver._parts)
-    again = solver.solve()
-    assert again is not None
-    warm = sum(p.highs.getInfo().simplex_iteration_count for p in solver._parts)
-    assert cold > 100 and warm <= 0.1 * cold, (cold, warm)
-    fresh = HighsSolver(model.lp, threads=1, decompose=split).solve()
-    assert fresh is not None
-    assert again.objective == pytest.approx(fresh.objective, rel=1e-9, abs=1e-9)
+    for flat in (None, 3):
+        tilt_loss_lines(model, flat)
+        solver.sync()
+        assert all(p.highs.getBasis().valid for p in solver._parts)
+        again = solver.solve()
+        assert again is not None
+        warm = sum(p.highs.getInfo().simplex_iteration_count for p in solver._parts)
+        assert cold > 100 and warm <= 0.1 * cold, (cold, warm, flat)
+        fresh = HighsSolver(model.lp, threads=1, decompose=split).solve()
+        assert fresh is not None
+        assert again.objective == pytest.approx(fresh.objective, rel=1e-9, abs=1e-9)
 
 
-def tilt_loss_lines(model: ClearingModel) -> None:
-    """Re-linearise ``model``'s loss rows as the AC loop does: every line's slope 5 % up."""
+def tilt_loss_lines(model: ClearingModel, flat: int | None = None) -> None:
+    """Re-linearise ``model``'s loss rows as the AC loop does: every line's slope 5 % and
+    0.001 up (a program solved without AC starts with flat lines), or with ``flat`` that
+    period's lines flat (their rows lose a coefficient)."""
     assert model.radial is not None
-    rows = model.radial.losses.rows
-    block = model.lp.row_block(rows)
-    matrix = block.matrix.copy()
-    slope = np.abs(np.abs(matrix.data) - 1.0) > 1e-12  # the flows' coefficients (−c_p)
-    matrix.data[slope] *= 1.05
-    n = matrix.shape[0]
-    terms = Terms(n).add(
-        np.repeat(np.arange(n), np.diff(matrix.indptr)), matrix.indices, matrix.data
-    )
-    model.lp.replace_rows(
-        rows, terms, block.lower.reshape(rows.shape), block.upper.reshape(rows.shape)
+    losses = model.radial.losses
+    block = model.lp.row_block(losses.rows)
+    slope = model.loss_factor if model.loss_factor.size else np.zeros(losses.rows.shape)
+    slope = slope * 1.05 + 1e-3
+    if flat is not None:
+        slope[flat] = 0.0
+    model.loss_factor = slope
+    relinearise_losses(
+        model.lp, model.radial.flows, losses, (block.lower.reshape(losses.rows.shape), slope)
     )
 
 

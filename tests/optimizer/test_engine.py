@@ -109,18 +109,8 @@ def test_a_binding_rating_is_met_as_pandapower_measures_it_with_tangent_cuts() -
     the flow carry reactive power at no cost; re-rated and cut at the AC angle, the loading
     ends within tolerance of the limit, and the congestion part, from polygon and cuts
     together, still adds up to the DLMP."""
-    market = open_market("1-LV-rural1--2-sw", periods=4, start=datetime(2016, 6, 21, 12), seed=0)
-    view = market.network.view
-    engine = ClearingEngine(
-        view,
-        market.profiles,
-        market.bids,
-        tuple(market.registry.values()),
-        GridParameters(),
-        WholesalePrices.day_shape(4, start_period=48),
-        ClearingOptions(storage="profile"),
-    )
-    r = engine.run(AcEvaluator(market.network.loaded.net, view))
+    engine, ac = held_engine("1-LV-rural1--2-sw", 4, datetime(2016, 6, 21, 12))
+    r = engine.run(ac)
     assert r.ac_check.feasible and r.ac_check.stopped == "converged"
     assert engine.model is not None
     th = engine.model.thermal
@@ -187,7 +177,13 @@ def test_independent_periods_are_solved_apart_and_agree_with_the_whole() -> None
 def case33bw_engine(periods: int) -> tuple[ClearingEngine, AcEvaluator]:
     """A clearing of case33bw's generated book (seed 0) from 2016-06-21, storage held, with
     its AC evaluator."""
-    market = open_market("case33bw", periods=periods, start=datetime(2016, 6, 21), seed=0)
+    return held_engine("case33bw", periods, datetime(2016, 6, 21))
+
+
+def held_engine(code: str, periods: int, start: datetime) -> tuple[ClearingEngine, AcEvaluator]:
+    """A clearing of ``code``'s generated book (seed 0) from ``start``, storage held, with
+    its AC evaluator."""
+    market = open_market(code, periods=periods, start=start, seed=0)
     view = market.network.view
     engine = ClearingEngine(
         view,
@@ -195,7 +191,7 @@ def case33bw_engine(periods: int) -> tuple[ClearingEngine, AcEvaluator]:
         market.bids,
         tuple(market.registry.values()),
         GridParameters(),
-        WholesalePrices.day_shape(periods),
+        WholesalePrices.day_shape(periods, start_period=start.hour * 4),
         ClearingOptions(storage="profile"),
     )
     return engine, AcEvaluator(market.network.loaded.net, view)

@@ -20,11 +20,14 @@ meshed rebuild re-applies it to a freshly built program.
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -112,9 +115,36 @@ def profile_consumption(data: MarketData) -> tuple[FloatArray, FloatArray]:
     return p, data.fixed_q_mvar.copy()
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _gc_paused(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` with the cyclic garbage collector paused (as Pyomo pauses it while it builds
+    a model). A clearing allocates tens of thousands of objects that outlive it (bids' blocks,
+    setpoints, result rows) and frees hardly any cycles, and the collector's full passes over
+    everything else the process holds (networks, profiles, books) fell inside it: on
+    1-MV-semiurb--2-sw one clearing in three read its result in 0.25-0.33 s instead of
+    0.05-0.13 s. Reference counting still frees what the clearing drops; the collector runs
+    again as before once it returns."""
+
+    @functools.wraps(fn)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if not gc.isenabled():
+            return fn(*args, **kwargs)
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return paused
+
+
 class ClearingEngine:
     """A clearing kept for one feeder and window; ``run`` clears, ``rebid`` re-clears."""
 
+    @_gc_paused
     def __init__(
         self,
         view: NetworkView,
@@ -166,6 +196,7 @@ class ClearingEngine:
         model = self.model
         return model.solver.basis() if model is not None and model.solver is not None else None
 
+    @_gc_paused
     def rebid(self, bids: Sequence[Bid], ac: AcChecker | None) -> ClearingResult:
         """Clear a new book on the same feeder and window, starting from the last AC point.
 
@@ -208,6 +239,7 @@ class ClearingEngine:
             self.model = None
         return self.run(ac)
 
+    @_gc_paused
     def run(self, ac: AcChecker | None) -> ClearingResult:
         t_start = time.perf_counter()
         opts, view, data = self.options, self.view, self.data

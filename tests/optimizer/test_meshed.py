@@ -1,5 +1,6 @@
 """Meshed feeders clear on the AC expansion, never as a tree."""
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
@@ -19,6 +20,7 @@ from feederdao.grid_model import (
 )
 from feederdao.grid_model.loader import LoadedNetwork
 from feederdao.optimizer.clearing import ClearingEngine
+from feederdao.workflows.clearing import Market, open_market
 from tests.optimizer.feeders import empty_profiles
 
 
@@ -89,3 +91,108 @@ def test_meshed_needs_an_ac_evaluator() -> None:
     )
     with pytest.raises(NetworkDataError, match="meshed.*never treated as radial"):
         engine.run(None)
+
+
+def _comm_market(periods: int) -> tuple[Market, list[Bid]]:
+    market = open_market("1-MV-comm--2-no_sw", periods=periods, start=datetime(2016, 6, 21, 10))
+    other = generate_bids(market.network.view, market.registry, market.profiles, seed=1)
+    book = [
+        Bid(b.bid_id, b.participant_id, b.bus, b.period, b.side, o.blocks, b.device_id)
+        for b, o in zip(market.bids, other, strict=False)
+    ]
+    return market, book
+
+
+def _comm_engine(market: Market, bids: Sequence[Bid]) -> ClearingEngine:
+    return ClearingEngine(
+        market.network.view,
+        market.profiles,
+        bids,
+        tuple(market.registry.values()),
+        GridParameters(),
+        WholesalePrices.day_shape(market.profiles.n_periods, 40),
+        ClearingOptions(storage="profile"),
+    )
+
+
+def test_a_meshed_re_clear_that_did_not_converge_starts_where_its_best_program_was_linearised() -> (
+    None
+):
+    """1-MV-comm--2-no_sw's loop stops at "no-improvement" after its first program, linearised
+    at the profiles, gave the best dispatch. A re-clear of a new book starts where that program
+    was linearised, not at the result's AC point (from there its loss error was three times a
+    fresh clearing's on 96 periods, and it went round a cycle to the iteration limit): it ends
+    where a fresh clearing of the new book ends."""
+    market, book = _comm_market(8)
+    ac = AcEvaluator(market.network.loaded.net, market.network.view)
+    engine = _comm_engine(market, market.bids)
+    first = engine.run(ac)
+    assert first.ac_check.stopped == "no-improvement"
+    again = engine.rebid(book, ac)
+    fresh = _comm_engine(market, book).run(ac)
+    assert again.ac_check.iterations == fresh.ac_check.iterations
+    assert again.ac_check.loss_error_mw == pytest.approx(fresh.ac_check.loss_error_mw, rel=1e-6)
+    assert again.welfare_eur == pytest.approx(fresh.welfare_eur, rel=1e-9)
+
+
+def test_a_loop_going_round_a_cycle_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An AC loop back at the merit of an earlier step that was not its best goes round a
+    cycle: it stops there ("no-improvement") with its best dispatch, instead of alternating
+    to the iteration limit."""
+    from feederdao.optimizer import clearing as engine_module
+
+    merits = iter([1.0, 2.0, 1.5, 2.0, 1.5, 2.0, 1.5, 2.0])
+    monkeypatch.setattr(engine_module, "_merit", lambda *args: next(merits))
+    market, _ = _comm_market(4)
+    result = _comm_engine(market, market.bids).run(
+        AcEvaluator(market.network.loaded.net, market.network.view)
+    )
+    assert (result.ac_check.iterations, result.ac_check.stopped) == (4, "no-improvement")
+
+
+def test_the_expansion_is_matpowers_dsbus_dv_and_dsbr_dv_in_every_period() -> None:
+    """The periods' derivatives, computed at once on the admittance entries, are MATPOWER's
+    dSbus_dV and dSbr_dV of each period's voltages, as sparse products (the form they had)."""
+    import scipy.sparse as sp
+
+    net = pn.create_cigre_network_mv(with_der="pv_wind")
+    net.switch["closed"] = True
+    view = build_view(net, "cigre_mv_rings")
+    ac = AcEvaluator(net, view)
+    rng = np.random.default_rng(4)
+    p = rng.normal(0.2, 0.5, (3, len(view.buses)))
+    q = rng.normal(0.0, 0.2, (3, len(view.buses)))
+    lin = ac.linearise(p, q)
+    s = np.repeat(ac._s_base[:, None], 3, axis=1).astype(complex)
+    np.add.at(s, ac._bus_row, -(p.T + 1j * q.T) / ac._base_mva)
+    v_all, converged = ac._solve(s)
+    assert converged.all()
+    y, base = ac._ybus, ac._base_mva
+    for t in range(3):
+        v = v_all[:, t]
+        dv, dvn, ibus = sp.diags(v), sp.diags(v / np.abs(v)), y @ v
+        ds_dvm = dv @ np.conj(y @ dvn) + sp.diags(np.conj(ibus)) @ dvn
+        ds_dva = 1j * dv @ np.conj(sp.diags(ibus) - y @ dv)
+        want = (ds_dva.real, ds_dvm.real, ds_dva.imag, ds_dvm.imag)
+        for got, ref in zip(lin.jacobian[t], want, strict=True):
+            assert abs(got - ref * base).max() < 1e-9 * base
+        np.testing.assert_allclose(lin.p0_mw[t], (v * np.conj(ibus)).real * base, atol=1e-9)
+        # the flow entering each view branch at its from bus: a member's from or to end
+        n_m, n = ac._m_rows.size, y.shape[0]
+        per_branch = [
+            sp.csr_matrix((keep.astype(float), (ac._m_owner, np.arange(n_m))))
+            for keep in (ac._m_same, ~ac._m_same)
+        ]
+        d_va = d_vm = 0
+        for pick, y_end, ends in zip(
+            per_branch, (ac._yf, ac._yt), (ac._m_from_bus, ac._m_to_bus), strict=True
+        ):
+            y_m = y_end[ac._m_rows]
+            i_br = y_m @ v
+            c = sp.csr_matrix((np.ones(n_m), (np.arange(n_m), ends)), shape=(n_m, n))
+            va = 1j * (sp.diags(np.conj(i_br)) @ c @ dv - sp.diags(v[ends]) @ np.conj(y_m @ dv))
+            vm = sp.diags(v[ends]) @ np.conj(y_m @ dvn) + sp.diags(np.conj(i_br)) @ c @ dvn
+            d_va, d_vm = d_va + pick @ va, d_vm + pick @ vm
+        want = (d_va.real, d_vm.real, d_va.imag, d_vm.imag)
+        for got, ref in zip(lin.flow_jacobian[t], want, strict=True):
+            assert abs(got - ref * base).max() < 1e-9 * base

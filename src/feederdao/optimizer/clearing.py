@@ -259,12 +259,14 @@ class ClearingEngine:
         with timer("ac"):
             start = self._starting_point(ac, lineariser, checking)
         model = self._model(start, timer)
+        point = best_point = start  # where the program was linearised, and the best one's
         # 2.–4. solve, check, re-linearise
         best: tuple[float, Dispatch, PowerFlowResult | None, AcCheck, tuple[str, ...]] | None
         best = None
         iterations, solves, stopped = 0, 0, "not-checked"
         previous: float | None = None
         previous_merit: float | None = None
+        merits: list[float] = []
         added, stalled = False, 0
         notes: list[str] = []
         status = "optimal"
@@ -284,9 +286,19 @@ class ClearingEngine:
             check = self._evaluate(model, dispatch, flow, allowed, iterations)
             merit = _merit(model, check, flow, allowed, opts)
             progress = previous is None or merit < previous * (1.0 - 1e-3) - 1e-12
+            # back at a merit of an earlier step that was not the best: the linearisation goes
+            # round a cycle (1-MV-comm--2-no_sw's re-clear alternated between two dispatches
+            # until the iteration limit)
+            cycled = (
+                best is not None
+                and merit > best[0]
+                and any(abs(merit - m) <= 1e-9 * max(abs(m), 1e-12) for m in merits[:-1])
+            )
+            merits.append(merit)
             previous_merit, previous = previous, merit
             if best is None or merit <= best[0]:
                 best = (merit, dispatch, flow, check, shortfalls)
+                best_point = point
             near = self._near_thermal(model, flow, allowed, 0.9)
             # a loss line lifted by more than a thousandth of the loss tolerance
             lifted = bool((dispatch.loss_slack_mw > 1e-3 * opts.loss_tolerance_mw).any())
@@ -306,12 +318,13 @@ class ClearingEngine:
             # (a dispatch within every limit is never stalled: what is left — loss factors not
             # yet marginal, a line at its zero crossing — each step moves on)
             stalled = 0 if progress or added or merit == 0.0 else stalled + 1
-            if stalled >= 2 or (stalled and merit == previous_merit):
+            if stalled >= 2 or (stalled and merit == previous_merit) or (cycled and not added):
                 stopped = "no-improvement"
                 break
             added = bool(near)
             with timer("ac"):
                 self.point = self._next_point(model, dispatch, flow, allowed, near, lineariser)
+            point = self.point
             model = self._model(self.point, timer)
         assert best is not None
         _, dispatch, final, check, shortfalls = best
@@ -325,6 +338,11 @@ class ClearingEngine:
             self.point = replace(
                 self.point, consumption=bus_consumption(data, dispatch), storage_band=None
             )
+        elif final is not None and model.radial is None and stopped != "converged":
+            # a meshed loop that did not converge: a re-clear starts where its best program was
+            # linearised (from the result's AC point, 1-MV-comm--2-no_sw's re-clear of a new
+            # book ended with three times the loss error of a fresh clearing of that book)
+            self.point = replace(best_point, storage_band=None)
         elif final is not None:
             # otherwise a re-clear starts at the result's AC point
             self.point = replace(

@@ -51,15 +51,18 @@ def _jac_terms(
     ns_pos: IntArray,
     sign: float,
 ) -> None:
-    """Add ``sign · M[t][rows_of, ns]`` of every period to the rows ``offset_rows·t + r``."""
-    for t, mat in enumerate(mats):
-        sub = mat[rows_of].tocoo()
-        keep = ns_pos[sub.col] >= 0
-        terms.add(
-            offset_rows * t + sub.row[keep],
-            cols.idx[t, ns_pos[sub.col[keep]]],
-            sign * sub.data[keep],
-        )
+    """Add ``sign · M[t][rows_of, ns]`` of every period to the rows ``offset_rows·t + r``: the
+    periods' matrices stacked, their rows taken in one step."""
+    n, k = mats[0].shape[0], rows_of.size
+    pick = (np.arange(len(mats))[:, None] * n + rows_of[None, :]).ravel()
+    sub = sp.vstack(mats, format="csr")[pick].tocoo()
+    t, r = np.divmod(sub.row.astype(np.int64), k)
+    keep = ns_pos[sub.col] >= 0
+    terms.add(
+        offset_rows * t[keep] + r[keep],
+        cols.idx[t[keep], ns_pos[sub.col[keep]]],
+        sign * sub.data[keep],
+    )
 
 
 def add_linearised_network(
@@ -121,13 +124,12 @@ def _flow_map(
     mats = []
     for kind in (0, 2):  # P then Q: (∂/∂θ, ∂/∂|V|) pairs at 0, 1 and 2, 3
         terms = Terms(n_t * n_k)
-        for t, fj in enumerate(lin.flow_jacobian):
-            for m, cols in ((fj[kind], dva), (fj[kind + 1], dvm)):
-                sub = sp.coo_matrix(m)
-                keep = ns_pos[sub.col] >= 0
-                terms.add(
-                    t * n_k + sub.row[keep], cols.idx[t, ns_pos[sub.col[keep]]], sub.data[keep]
-                )
+        for at, cols in ((kind, dva), (kind + 1, dvm)):
+            # the periods' [K × n] matrices stacked: row t·K + k is branch k in period t
+            sub = sp.vstack([fj[at] for fj in lin.flow_jacobian], format="csr").tocoo()
+            t = sub.row.astype(np.int64) // n_k
+            keep = ns_pos[sub.col] >= 0
+            terms.add(sub.row[keep], cols.idx[t[keep], ns_pos[sub.col[keep]]], sub.data[keep])
         mats.append(terms.csr(n_cols))
     return FlowMap(lin.flow_p0_mw, lin.flow_q0_mvar, mats[0], mats[1])
 

@@ -25,6 +25,7 @@ from feederdao.optimizer.clearing import ClearingEngine, clear
 from feederdao.optimizer.data import prepare
 from feederdao.optimizer.extension import ClearingExtension, ExtensionError
 from feederdao.optimizer.highs import Basis, HighsSolver, Solution
+from feederdao.optimizer.lp import RowBlock
 from feederdao.optimizer.model import ClearingModel, build
 from feederdao.optimizer.network import relinearise_losses
 from feederdao.optimizer.polygon import polygon
@@ -209,8 +210,14 @@ def test_rows_re_linearised_keep_the_basis(
     family whose rows changed in more coefficients than in place pays for goes that way): the
     re-solve starts from it, and reaches the same optimum as a fresh instance of the changed
     program."""
-    if not in_place:
-        monkeypatch.setattr(HighsSolver, "_change_coefficients", lambda self, block: False)
+    went: list[bool] = []  # which way each re-linearisation went
+    change = HighsSolver._change_coefficients
+
+    def spied(self: HighsSolver, block: RowBlock) -> bool:
+        went.append(change(self, block) if in_place else False)
+        return went[-1]
+
+    monkeypatch.setattr(HighsSolver, "_change_coefficients", spied)
     market = open_market("case33bw", periods=8, seed=0)
     view = market.network.view
     data = prepare(
@@ -240,6 +247,7 @@ def test_rows_re_linearised_keep_the_basis(
         fresh = HighsSolver(model.lp, threads=1, decompose=split).solve()
         assert fresh is not None
         assert again.objective == pytest.approx(fresh.objective, rel=1e-9, abs=1e-9)
+    assert went == [in_place, in_place]
 
 
 def tilt_loss_lines(model: ClearingModel, flat: int | None = None) -> None:
@@ -697,8 +705,9 @@ def test_optimised_storage_settles_and_earns_at_least_its_profile() -> None:
 def test_the_collector_pauses_for_a_clearing_and_runs_again_after_it() -> None:
     """The cyclic collector is paused while a clearing runs (its full passes over everything
     the process holds fell inside clearings) and runs again when the clearing returns, and
-    when it fails."""
+    when it fails; with two clearings in two threads, when the last of them returns."""
     import gc
+    import threading
 
     _, view = two_bus()
     during: list[bool] = []
@@ -735,6 +744,41 @@ def test_the_collector_pauses_for_a_clearing_and_runs_again_after_it() -> None:
             extensions=[fail],
         )
     assert gc.isenabled()
+    # two clearings at once, in two threads: the collector runs again after the last one
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(ext: ClearingExtension) -> None:
+        inside.set()
+        assert release.wait(30)
+
+    other = threading.Thread(
+        target=clear,
+        args=(
+            view,
+            empty_profiles(view),
+            [],
+            participants(("h", 1)),
+            WIDE,
+            WholesalePrices.flat(1, 50.0, 10.0),
+            ClearingOptions(ac_check=False),
+        ),
+        kwargs={"extensions": [hold]},
+    )
+    other.start()
+    assert inside.wait(30)
+    clear(
+        view,
+        empty_profiles(view),
+        [],
+        participants(("h", 1)),
+        WIDE,
+        WholesalePrices.flat(1, 50.0, 10.0),
+        ClearingOptions(ac_check=False),
+    )
+    assert not gc.isenabled()  # the other clearing still runs
+    release.set()
+    other.join(30)
+    assert not other.is_alive() and gc.isenabled()
     gc.disable()  # a caller that paused it keeps it paused
     try:
         clear(
@@ -770,3 +814,6 @@ def test_coefficients_change_in_place_where_that_costs_less() -> None:
     assert pays([10452], [0], [178029], 10452)
     assert not pays([10452], [10452], [178029], 10452)
     assert not pays([60 * 500], [0], [90000], 500)  # dense rows: each changed everywhere
+    # a small family gaining coefficients in a large instance: adding it again moves the
+    # instance's matrix twice, changing it in place once per coefficient
+    assert not pays([50], [50], [178029], 50)

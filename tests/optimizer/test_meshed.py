@@ -163,6 +163,7 @@ def test_the_expansion_is_matpowers_dsbus_dv_and_dsbr_dv_in_every_period() -> No
     p = rng.normal(0.2, 0.5, (3, len(view.buses)))
     q = rng.normal(0.0, 0.2, (3, len(view.buses)))
     lin = ac.linearise(p, q)
+    assert ac._m_same.any() and (~ac._m_same).any()  # flows read at from ends and at to ends
     s = np.repeat(ac._s_base[:, None], 3, axis=1).astype(complex)
     np.add.at(s, ac._bus_row, -(p.T + 1j * q.T) / ac._base_mva)
     v_all, converged = ac._solve(s)
@@ -183,7 +184,7 @@ def test_the_expansion_is_matpowers_dsbus_dv_and_dsbr_dv_in_every_period() -> No
             sp.csr_matrix((keep.astype(float), (ac._m_owner, np.arange(n_m))))
             for keep in (ac._m_same, ~ac._m_same)
         ]
-        d_va = d_vm = 0
+        d_va = d_vm = s_in = 0
         for pick, y_end, ends in zip(
             per_branch, (ac._yf, ac._yt), (ac._m_from_bus, ac._m_to_bus), strict=True
         ):
@@ -193,6 +194,38 @@ def test_the_expansion_is_matpowers_dsbus_dv_and_dsbr_dv_in_every_period() -> No
             va = 1j * (sp.diags(np.conj(i_br)) @ c @ dv - sp.diags(v[ends]) @ np.conj(y_m @ dv))
             vm = sp.diags(v[ends]) @ np.conj(y_m @ dvn) + sp.diags(np.conj(i_br)) @ c @ dvn
             d_va, d_vm = d_va + pick @ va, d_vm + pick @ vm
+            s_in = s_in + pick @ (v[ends] * np.conj(i_br))
+        np.testing.assert_allclose(lin.flow_p0_mw[t], s_in.real * base, atol=1e-9)
+        np.testing.assert_allclose(lin.flow_q0_mvar[t], s_in.imag * base, atol=1e-9)
         want = (d_va.real, d_vm.real, d_va.imag, d_vm.imag)
         for got, ref in zip(lin.flow_jacobian[t], want, strict=True):
             assert abs(got - ref * base).max() < 1e-9 * base
+
+
+def test_a_meshed_re_clear_starts_at_the_best_programs_point_when_it_was_not_the_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loop's second program is its best here (the merits are set): the re-clear starts
+    where that program was linearised, with the capability rows its solve wrote."""
+    from feederdao.optimizer import clearing as engine_module
+
+    merits = iter([1.0, 0.5, 0.9, 0.9])
+    monkeypatch.setattr(engine_module, "_merit", lambda *args: next(merits))
+    built: list[engine_module.OperatingPoint] = []
+    model = ClearingEngine._model
+
+    def recording(self: ClearingEngine, point: engine_module.OperatingPoint, *a, **k):  # type: ignore[no-untyped-def]
+        built.append(point)
+        return model(self, point, *a, **k)
+
+    monkeypatch.setattr(ClearingEngine, "_model", recording)
+    market, _ = _comm_market(4)
+    engine = _comm_engine(market, market.bids)
+    result = engine.run(AcEvaluator(market.network.loaded.net, market.network.view))
+    assert (result.ac_check.iterations, result.ac_check.stopped) == (4, "no-improvement")
+    assert len(built) == 4 and built[1].consumption is not None
+    assert engine.point.consumption is not None
+    for got, want in zip(engine.point.consumption, built[1].consumption, strict=True):
+        np.testing.assert_array_equal(got, want)
+    first = built[0].consumption
+    assert first is not None and not np.array_equal(first[0], built[1].consumption[0])

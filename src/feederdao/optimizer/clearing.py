@@ -24,6 +24,7 @@ import functools
 import gc
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -119,24 +120,36 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
+_gc_lock = threading.Lock()
+_gc_holders = 0  # clearings running now, in any thread
+_gc_resume = False  # whether the collector ran before the first of them paused it
+
+
 def _gc_paused(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Run ``fn`` with the cyclic garbage collector paused (as Pyomo pauses it while it builds
     a model). A clearing allocates tens of thousands of objects that outlive it (bids' blocks,
     setpoints, result rows) and frees hardly any cycles, and the collector's full passes over
     everything else the process holds (networks, profiles, books) fell inside it: on
     1-MV-semiurb--2-sw one clearing in three read its result in 0.25-0.33 s instead of
-    0.05-0.13 s. Reference counting still frees what the clearing drops; the collector runs
-    again as before once it returns."""
+    0.05-0.13 s. The collector is process-wide: it is paused by the first clearing that starts
+    and runs again when the last one running (in any thread) returns or fails, unless it was
+    paused before. Reference counting frees what a clearing drops meanwhile."""
 
     @functools.wraps(fn)
     def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        if not gc.isenabled():
-            return fn(*args, **kwargs)
-        gc.disable()
+        global _gc_holders, _gc_resume
+        with _gc_lock:
+            if _gc_holders == 0:
+                _gc_resume = gc.isenabled()
+                gc.disable()
+            _gc_holders += 1
         try:
             return fn(*args, **kwargs)
         finally:
-            gc.enable()
+            with _gc_lock:
+                _gc_holders -= 1
+                if _gc_holders == 0 and _gc_resume:
+                    gc.enable()
 
     return paused
 
@@ -289,8 +302,11 @@ class ClearingEngine:
             # back at a merit of an earlier step that was not the best: the linearisation goes
             # round a cycle (1-MV-comm--2-no_sw's re-clear alternated between two dispatches
             # until the iteration limit)
+            # (meshed only: a radial program also carries re-ratings, cuts and a storage band
+            # from step to step, so an equal merit need not mean an equal program)
             cycled = (
-                best is not None
+                meshed
+                and best is not None
                 and merit > best[0]
                 and any(abs(merit - m) <= 1e-9 * max(abs(m), 1e-12) for m in merits[:-1])
             )
@@ -298,7 +314,8 @@ class ClearingEngine:
             previous_merit, previous = previous, merit
             if best is None or merit <= best[0]:
                 best = (merit, dispatch, flow, check, shortfalls)
-                best_point = point
+                # with the capability rows its solve wrote (kept on the engine's point)
+                best_point = replace(point, capability_keys=self.point.capability_keys)
             near = self._near_thermal(model, flow, allowed, 0.9)
             # a loss line lifted by more than a thousandth of the loss tolerance
             lifted = bool((dispatch.loss_slack_mw > 1e-3 * opts.loss_tolerance_mw).any())

@@ -252,9 +252,8 @@ class HighsSolver:
         against 6 for new bid prices; 1-MV-semiurb--2-sw with storage optimised, one 91k-row
         window: 10-11 s per re-solve from scratch with presolve against 0.3-2 s warm).
 
-        Rows whose columns are the same as loaded (a loss line's new slope, a meshed
-        expansion's new Jacobian values) only get their changed coefficients, in place; HiGHS
-        keeps the basis as it is."""
+        Where that costs less (:func:`_in_place_pays`), only the coefficients that changed (a
+        loss line's new slope) are written, in place; HiGHS keeps the basis as it is."""
         if self._change_coefficients(block):
             return
         lo, hi = block.rows.start, block.rows.start + block.rows.size
@@ -303,7 +302,7 @@ class HighsSolver:
         touched = np.unique(parts).tolist()
         n_changed = np.bincount(parts, minlength=len(self._parts))
         n_moved = np.bincount(parts[moved], minlength=len(self._parts))
-        nnz = np.array([self._parts[k].highs.getNumNz() if n_moved[k] else 0 for k in touched])
+        nnz = np.array([self._parts[k].highs.getNumNz() for k in touched], dtype=np.int64)
         if not _in_place_pays(n_changed[touched], n_moved[touched], nnz, block.rows.size):
             return False
         col = self._local[gcol]
@@ -497,9 +496,11 @@ def _in_place_pays(
 ) -> bool:
     """Whether changing a family's coefficients in place (``changed`` per instance, ``moved``
     of them appearing or going in an instance of ``nnz`` coefficients) costs less than
-    deleting its ``rows`` and adding them again."""
+    deleting its ``rows`` and adding them again (which also moves each instance's matrix once
+    to take them out and once to put them back)."""
     in_place = _CHANGE_S * float(changed.sum()) + _SHIFT_S * float((moved * nnz).sum())
-    return in_place <= _READD_S * rows
+    again = _READD_S * rows + 2 * _SHIFT_S * float(nnz.sum())
+    return in_place <= again
 
 
 def _run(part: _Part, cold: bool = False) -> highspy.HighsModelStatus:

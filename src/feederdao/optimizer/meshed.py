@@ -53,6 +53,8 @@ def _jac_terms(
 ) -> None:
     """Add ``sign · M[t][rows_of, ns]`` of every period to the rows ``offset_rows·t + r``: the
     periods' matrices stacked, their rows taken in one step."""
+    if not mats or not rows_of.size:
+        return
     n, k = mats[0].shape[0], rows_of.size
     pick = (np.arange(len(mats))[:, None] * n + rows_of[None, :]).ravel()
     sub = sp.vstack(mats, format="csr")[pick].tocoo()
@@ -124,7 +126,7 @@ def _flow_map(
     mats = []
     for kind in (0, 2):  # P then Q: (∂/∂θ, ∂/∂|V|) pairs at 0, 1 and 2, 3
         terms = Terms(n_t * n_k)
-        for at, cols in ((kind, dva), (kind + 1, dvm)):
+        for at, cols in ((kind, dva), (kind + 1, dvm)) if n_t else ():
             # the periods' [K × n] matrices stacked: row t·K + k is branch k in period t
             sub = sp.vstack([fj[at] for fj in lin.flow_jacobian], format="csr").tocoo()
             t = sub.row.astype(np.int64) // n_k

@@ -6,6 +6,7 @@ Pyomo extensions."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from io import StringIO
@@ -19,6 +20,7 @@ from rich.console import Console
 
 from feederdao.domain import Bid, GridParameters, PriceBlock, Side
 from feederdao.domain.clearing import ClearingOptions, ClearingResult, WholesalePrices
+from feederdao.domain.network import NetworkView
 from feederdao.grid_model import AcEvaluator, build_view
 from feederdao.optimizer import clearing as engine_module
 from feederdao.optimizer.clearing import ClearingEngine, clear
@@ -26,7 +28,7 @@ from feederdao.optimizer.data import prepare
 from feederdao.optimizer.extension import ClearingExtension, ExtensionError
 from feederdao.optimizer.highs import Basis, HighsSolver, Solution
 from feederdao.optimizer.lp import RowBlock
-from feederdao.optimizer.model import ClearingModel, build
+from feederdao.optimizer.model import ClearingModel, Extension, build
 from feederdao.optimizer.network import relinearise_losses
 from feederdao.optimizer.polygon import polygon
 from feederdao.optimizer.topology import topology
@@ -42,6 +44,22 @@ def sell(bid_id: str, who: str, price: float, mw: float, device: str | None = No
 
 def buy(bid_id: str, who: str, price: float, mw: float) -> Bid:
     return Bid(bid_id, who, 1, 0, Side.BUY, (PriceBlock(price, mw),))
+
+
+def clear_two_bus(
+    view: NetworkView, bids: Sequence[Bid] = (), extensions: Sequence[Extension] = ()
+) -> ClearingResult:
+    """One period of ``two_bus``'s market, household ``h`` at bus 1, no AC check."""
+    return clear(
+        view,
+        empty_profiles(view),
+        list(bids),
+        participants(("h", 1)),
+        WIDE,
+        WholesalePrices.flat(1, 50.0, 10.0),
+        ClearingOptions(ac_check=False),
+        extensions=list(extensions),
+    )
 
 
 def test_negative_prices_come_out_as_they_are() -> None:
@@ -583,16 +601,7 @@ def test_a_pyomo_extension_is_honoured_and_reads_its_duals() -> None:
         m.cap = pyo.Constraint(ext.periods, rule=lambda m, t: imp[t, 0] <= 0.004)
         seen["model"] = m
 
-    r = clear(
-        view,
-        empty_profiles(view),
-        [buy("b", "h", 200.0, 0.01)],
-        participants(("h", 1)),
-        WIDE,
-        WholesalePrices.flat(1, 50.0, 10.0),
-        ClearingOptions(ac_check=False),
-        extensions=[cap_import],
-    )
+    r = clear_two_bus(view, [buy("b", "h", 200.0, 0.01)], [cap_import])
     assert r.accepted_mw["b"][0] == pytest.approx(0.004)
     m = seen["model"]
     assert pyo.value(m.clearing_import[0, 0]) == pytest.approx(0.004)  # type: ignore[attr-defined]
@@ -604,16 +613,7 @@ def test_a_pyomo_extension_is_honoured_and_reads_its_duals() -> None:
         ext.model.sq = pyo.Constraint(expr=v[0, 0] * v[0, 0] <= 1)
 
     with pytest.raises(ExtensionError, match="not linear"):
-        clear(
-            view,
-            empty_profiles(view),
-            [],
-            participants(("h", 1)),
-            WIDE,
-            WholesalePrices.flat(1, 50.0, 10.0),
-            ClearingOptions(ac_check=False),
-            extensions=[bad],
-        )
+        clear_two_bus(view, extensions=[bad])
 
 
 def test_a_voltage_controlled_generator_holds_its_bus() -> None:
@@ -716,16 +716,7 @@ def test_the_collector_pauses_for_a_clearing_and_runs_again_after_it() -> None:
         during.append(gc.isenabled())
 
     assert gc.isenabled()
-    r = clear(
-        view,
-        empty_profiles(view),
-        [buy("b", "h", 200.0, 0.01)],
-        participants(("h", 1)),
-        WIDE,
-        WholesalePrices.flat(1, 50.0, 10.0),
-        ClearingOptions(ac_check=False),
-        extensions=[record],
-    )
+    r = clear_two_bus(view, [buy("b", "h", 200.0, 0.01)], [record])
     assert r.accepted_mw["b"][0] == pytest.approx(0.01)
     assert during == [False] and gc.isenabled()
 
@@ -733,16 +724,7 @@ def test_the_collector_pauses_for_a_clearing_and_runs_again_after_it() -> None:
         raise ExtensionError("refused")
 
     with pytest.raises(ExtensionError, match="refused"):
-        clear(
-            view,
-            empty_profiles(view),
-            [],
-            participants(("h", 1)),
-            WIDE,
-            WholesalePrices.flat(1, 50.0, 10.0),
-            ClearingOptions(ac_check=False),
-            extensions=[fail],
-        )
+        clear_two_bus(view, extensions=[fail])
     assert gc.isenabled()
     # two clearings at once, in two threads: the collector runs again after the last one
     inside, release = threading.Event(), threading.Event()
@@ -751,45 +733,17 @@ def test_the_collector_pauses_for_a_clearing_and_runs_again_after_it() -> None:
         inside.set()
         assert release.wait(30)
 
-    other = threading.Thread(
-        target=clear,
-        args=(
-            view,
-            empty_profiles(view),
-            [],
-            participants(("h", 1)),
-            WIDE,
-            WholesalePrices.flat(1, 50.0, 10.0),
-            ClearingOptions(ac_check=False),
-        ),
-        kwargs={"extensions": [hold]},
-    )
+    other = threading.Thread(target=clear_two_bus, args=(view,), kwargs={"extensions": [hold]})
     other.start()
     assert inside.wait(30)
-    clear(
-        view,
-        empty_profiles(view),
-        [],
-        participants(("h", 1)),
-        WIDE,
-        WholesalePrices.flat(1, 50.0, 10.0),
-        ClearingOptions(ac_check=False),
-    )
+    clear_two_bus(view)
     assert not gc.isenabled()  # the other clearing still runs
     release.set()
     other.join(30)
     assert not other.is_alive() and gc.isenabled()
     gc.disable()  # a caller that paused it keeps it paused
     try:
-        clear(
-            view,
-            empty_profiles(view),
-            [],
-            participants(("h", 1)),
-            WIDE,
-            WholesalePrices.flat(1, 50.0, 10.0),
-            ClearingOptions(ac_check=False),
-        )
+        clear_two_bus(view)
         assert not gc.isenabled()
     finally:
         gc.enable()

@@ -105,7 +105,6 @@ class Dispatch:
     shed_mw: FloatArray
     spill_mw: FloatArray
     voltage_slack: FloatArray
-    loss_slack_mw: FloatArray  # [t, k]: where the loss line had to be lifted to zero
     balance_p: FloatArray
     balance_q: FloatArray
     voltage: FloatArray
@@ -223,7 +222,6 @@ class ClearingModel:
             + (sol.value(sub.exp) * sub.exp.of(lp.cost)).sum()
         )
         zeros = np.zeros((n_t, n_b))
-        zeros_k = np.zeros((n_t, len(view.branches)))
         el = self.elastic
         bal = self.balance
         return Dispatch(
@@ -246,7 +244,6 @@ class ClearingModel:
             shed_mw=sol.value(el.shed) if el else zeros,
             spill_mw=sol.value(el.spill) if el else zeros,
             voltage_slack=self.voltage.slack(sol.primal),
-            loss_slack_mw=sol.value(self.radial.losses.slack) if self.radial else zeros_k,
             balance_p=sol.dual(bal.p),
             balance_q=sol.dual(bal.q),
             voltage=self.voltage.duals(sol.col_dual, sol.row_dual),

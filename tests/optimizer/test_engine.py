@@ -85,11 +85,11 @@ def test_negative_prices_come_out_as_they_are() -> None:
     assert abs(r.ac_check.loss_error_mw) < 1e-4
 
 
-def test_the_loss_part_of_the_price_is_the_marginal_loss_at_the_receiving_end() -> None:
-    """Uncongested, inside the voltage band: the price at the far bus is the substation's plus
-    the branch's marginal losses bought there, c_p · λ₁, with c_p = 2 L / p from the AC flow."""
+def lossy_buyer() -> tuple[ClearingEngine, AcEvaluator]:
+    """One period of ``two_bus`` (x = 0.08 Ω) with a 50 kW buyer at bus 1, AC-checked: its
+    engine and AC evaluator."""
     net, view = two_bus(x_ohm=0.08)
-    r = clear(
+    engine = ClearingEngine(
         view,
         empty_profiles(view),
         [buy("b", "h", 500.0, 0.05)],
@@ -97,8 +97,15 @@ def test_the_loss_part_of_the_price_is_the_marginal_loss_at_the_receiving_end() 
         WIDE,
         WholesalePrices.flat(1, 50.0, 10.0),
         ClearingOptions(),
-        AcEvaluator(net, view),
     )
+    return engine, AcEvaluator(net, view)
+
+
+def test_the_loss_part_of_the_price_is_the_marginal_loss_at_the_receiving_end() -> None:
+    """Uncongested, inside the voltage band: the price at the far bus is the substation's plus
+    the branch's marginal losses bought there, c_p · λ₁, with c_p = 2 L / p from the AC flow."""
+    engine, ac = lossy_buyer()
+    r = engine.run(ac)
     assert r.ac_check.feasible and r.ac_check.stopped == "converged"
     lam0, lam1 = r.prices.dlmp[0]
     assert lam0 == pytest.approx(50.0)
@@ -120,17 +127,7 @@ def test_a_lifted_loss_line_counts_by_the_price_it_makes() -> None:
     tolerance, and stops when it does not: a line lifted on a branch whose slope is nearly
     zero moves no price (one such line, lifted by 0.2 W, had kept a day of 1-MV-semiurb--2-sw
     going to its iteration limit)."""
-    net, view = two_bus(x_ohm=0.08)
-    ac = AcEvaluator(net, view)
-    engine = ClearingEngine(
-        view,
-        empty_profiles(view),
-        [buy("b", "h", 500.0, 0.05)],
-        participants(("h", 1)),
-        WIDE,
-        WholesalePrices.flat(1, 50.0, 10.0),
-        ClearingOptions(),
-    )
+    engine, ac = lossy_buyer()
     assert engine.run(ac).ac_check.stopped == "converged"
     model = engine.model
     assert model is not None

@@ -33,6 +33,8 @@ from feederdao.optimizer.network import relinearise_losses
 from feederdao.optimizer.polygon import polygon
 from feederdao.optimizer.topology import topology
 from feederdao.workflows.clearing import clear_market, open_market, run_clearing
+from feederdao.workflows.network import open_network
+from feederdao.workflows.study import clear_day
 from tests.optimizer.feeders import empty_profiles, participants, two_bus
 
 WIDE = GridParameters(v_min_pu=0.8, v_max_pu=1.2)
@@ -398,7 +400,7 @@ def test_a_re_clear_of_the_same_book_starts_where_the_clearing_converged() -> No
 def test_the_storage_band_narrows_by_a_quarter_around_each_dispatch() -> None:
     """After a free solve each optimised unit may move a quarter of its converter's rating
     either way from its dispatch, and at every re-linearisation after a quarter of the last
-    width (halved, 1-MV-semiurb--2-sw's 114 units took 7-8 iterations a day instead of 5-6)."""
+    width (halved, 1-MV-semiurb--2-sw's 114 units took 6-8 iterations a day instead of 4-5)."""
     engine = rural1_lp(0)
     engine.run(None)
     model = engine.model
@@ -412,7 +414,9 @@ def test_the_storage_band_narrows_by_a_quarter_around_each_dispatch() -> None:
     np.testing.assert_allclose(net, d.charge_mw - d.discharge_mw)
     np.testing.assert_allclose(width, np.broadcast_to(0.25 * p_max, net.shape))
     engine.point = replace(engine.point, storage_band=band)
-    _, narrower = engine._next_band(model, d) or band
+    again_band = engine._next_band(model, d)
+    assert again_band is not None
+    _, narrower = again_band
     np.testing.assert_allclose(narrower, 0.25 * width)
     # the next solve keeps each unit within its band, and within its converter
     engine._apply_storage_band(model, band)
@@ -421,6 +425,16 @@ def test_the_storage_band_narrows_by_a_quarter_around_each_dispatch() -> None:
     moved = again.charge_mw - again.discharge_mw
     assert (np.abs(moved - net) <= width + 1e-7).all()
     assert (np.abs(moved) <= p_max[None, :] + 1e-7).all()
+
+
+def test_a_storage_day_of_an_mv_feeder_converges_in_a_few_iterations() -> None:
+    """1-MV-semiurb--2-sw's day of 2016-01-03 (book seed 2), its 114 units optimised: with the
+    band halved and any lifted loss line holding the loop, it ran to the iteration limit (8),
+    the last steps waiting on a line lifted by 0.2 W; it converges in at most five now."""
+    day = clear_day(open_network("1-MV-semiurb--2-sw"), datetime(2016, 1, 3), 2)
+    check = day.result.ac_check
+    assert check.stopped == "converged" and check.iterations <= 5, check
+    assert check.feasible and not check.violations
 
 
 def rural1_lp(day: int, warm: Basis | None = None) -> ClearingEngine:

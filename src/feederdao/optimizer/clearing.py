@@ -86,8 +86,9 @@ class OperatingPoint:
     capability_keys: frozenset[tuple[int, int]] = frozenset()
     #: optimised storage (radial): the net power (charge − discharge, MW ``[t, unit]``) of the
     #: step before and how far the next solve may move from it. Free in a clearing's first
-    #: solve, the band halves at every re-linearisation: without it the storage follows each
-    #: new set of loss lines to other periods and back, and the loop never settles
+    #: solve, the band narrows by ``BAND_SHRINK`` at every re-linearisation: without it the
+    #: storage follows each new set of loss lines to other periods and back, and the loop
+    #: never settles
     storage_band: tuple[FloatArray, FloatArray] | None = None
     #: [n, 3] tangent cuts (k, t, angle) of the thermal circles, in the order they were found
     thermal_cuts: FloatArray = field(default_factory=lambda: np.zeros((0, 3)))
@@ -120,7 +121,7 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-#: how the storage band narrows: its half-width after a free solve (a share of each
+#: how the storage band narrows: both its half-width after a free solve (a share of each
 #: converter's rating) and at every re-linearisation after (a share of the last). A quarter,
 #: against the half it was: on ten 1-MV-semiurb--2-sw days (January, April, July) with 114
 #: units optimised the loop took 4-5 iterations instead of 6-8 and the days 0.24-0.85 of the

@@ -10,7 +10,9 @@ last AC operating point (:func:`loss_plane`), as an equality:
 so losses are bounded from both sides: the LP can neither dump energy into them nor make
 them vanish, and their marginal value enters the prices. Far from the AC point the line can
 fall below zero; ``loss_p ≥ 0`` then needs ``slack``, priced at the price cap, so the LP never
-creates energy out of a line — and the engine does not stop while a slack is in use. The rows
+creates energy out of a line; the engine does not stop while a lifted line's slope, priced at
+the cap, moves a price beyond the loss price tolerance, nor while the AC flow loses more there
+than the tolerance (the line pinned at its zero crossing). The rows
 are replaced (never piled up) at every new operating point. Reactive losses are the last AC
 check's, as constants on the right-hand side of the reactive balance.
 """

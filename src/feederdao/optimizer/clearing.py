@@ -751,11 +751,8 @@ class ClearingEngine:
         if model.storage.soc is None or not self.data.storage:
             return None
         last = self.point.storage_band
-        if last is None:
-            width = np.broadcast_to(BAND_SHRINK * self._storage_p_max, d.charge_mw.shape).copy()
-        else:
-            width = BAND_SHRINK * last[1]
-        return d.charge_mw - d.discharge_mw, width
+        wide = np.broadcast_to(self._storage_p_max, d.charge_mw.shape) if last is None else last[1]
+        return d.charge_mw - d.discharge_mw, BAND_SHRINK * wide
 
     def _evaluate(
         self,

@@ -90,6 +90,12 @@ class OperatingPoint:
     #: storage follows each new set of loss lines to other periods and back, and the loop
     #: never settles
     storage_band: tuple[FloatArray, FloatArray] | None = None
+    #: optimised storage held at a dispatch (charge, discharge, state of charge ``[t, unit]``)
+    #: from the solve within its first band on: nothing links the periods then, and the
+    #: program splits into one small program per period (the band is what a hold falls back
+    #: to when a period cannot be met with the storage held, and what the loop's last solve
+    #: lets it go within)
+    storage_hold: tuple[FloatArray, FloatArray, FloatArray] | None = None
     #: [n, 3] tangent cuts (k, t, angle) of the thermal circles, in the order they were found
     thermal_cuts: FloatArray = field(default_factory=lambda: np.zeros((0, 3)))
 
@@ -217,7 +223,11 @@ class ClearingEngine:
         """The basis the last solve ended with: the next clearing of this feeder (the next
         day's, a new book's) starts its first solve from it (``warm``)."""
         model = self.model
-        return model.solver.basis() if model is not None and model.solver is not None else None
+        if model is None or model.solver is None:
+            return None
+        if model.solver.split and model.window_basis is not None:
+            return model.window_basis  # the window's, not its periods' with the storage held
+        return model.solver.basis()
 
     @_gc_paused
     def rebid(self, bids: Sequence[Bid], ac: AcChecker | None) -> ClearingResult:
@@ -290,7 +300,7 @@ class ClearingEngine:
         previous: float | None = None
         previous_merit: float | None = None
         merits: list[float] = []
-        added, stalled = False, 0
+        added, stalled, released = False, 0, False
         notes: list[str] = []
         status = "optimal"
         while True:
@@ -332,23 +342,32 @@ class ClearingEngine:
                 and not _pinned(dispatch, flow, opts.loss_tolerance_mw).any()
             )
             rated = not self._under_rated(model, dispatch, flow, allowed).any()
-            if check.feasible and not near and marginal and rated:
+            # held storage is a price-taker: the loop's last solve lets it go within its band,
+            # so that where it is the marginal unit its value sets the prices
+            held = self.point.storage_hold is not None
+            ready = check.feasible and not near and marginal and rated
+            if ready and not held:
+                if released:  # the result is the solve that let the storage go
+                    best = (merit, dispatch, flow, check, shortfalls)
                 stopped = "converged"
                 break
             if iterations >= opts.max_iterations:
                 stopped = "iteration-limit"
                 break
+            release = held and ready
             # two steps in a row that only moved the linearisation and did not help will not
             # help next time (a step that added thermal rows changed the problem: no guide)
             # (a dispatch within every limit is never stalled: what is left — loss factors not
             # yet marginal, a line at its zero crossing — each step moves on)
-            stalled = 0 if progress or added or merit == 0.0 else stalled + 1
+            stalled = 0 if progress or added or merit == 0.0 or release else stalled + 1
             if stalled >= 2 or (stalled and merit == previous_merit) or (cycled and not added):
                 stopped = "no-improvement"
                 break
-            added = bool(near)
+            added, released = bool(near), release
             with timer("ac"):
-                self.point = self._next_point(model, dispatch, flow, allowed, near, lineariser)
+                self.point = self._next_point(
+                    model, dispatch, flow, allowed, near, lineariser, release
+                )
             point = self.point
             model = self._model(self.point, timer)
         assert best is not None
@@ -361,13 +380,16 @@ class ClearingEngine:
             # the first solve (re-linearised at the result's AC point instead, the same book
             # took three)
             self.point = replace(
-                self.point, consumption=bus_consumption(data, dispatch), storage_band=None
+                self.point,
+                consumption=bus_consumption(data, dispatch),
+                storage_band=None,
+                storage_hold=None,
             )
         elif final is not None and model.radial is None and stopped != "converged":
             # a meshed loop that did not converge: a re-clear starts where its best program was
             # linearised (from the result's AC point, 1-MV-comm--2-no_sw's re-clear of a new
             # book ended with three times the loss error of a fresh clearing of that book)
-            self.point = replace(best_point, storage_band=None)
+            self.point = replace(best_point, storage_band=None, storage_hold=None)
         elif final is not None:
             # otherwise a re-clear starts at the result's AC point
             self.point = replace(
@@ -378,6 +400,7 @@ class ClearingEngine:
                 v_lp=dispatch.v_pu2 if model.radial is not None else None,
                 consumption=bus_consumption(data, dispatch),
                 storage_band=None,
+                storage_hold=None,
             )
         t_read = time.perf_counter()
         result = self._result(model, dispatch, final, check, shortfalls, status, notes)
@@ -522,7 +545,7 @@ class ClearingEngine:
         add_thermal_cuts(lp, th, model.flows, point.thermal_cuts)
         th.apply(lp)
         add_capability_rows(lp, model.storage, point.capability_keys)
-        self._apply_storage_band(model, point.storage_band)
+        self._apply_storage_band(model, point.storage_band, point.storage_hold)
 
     @property
     def _storage_p_max(self) -> FloatArray:
@@ -530,12 +553,27 @@ class ClearingEngine:
         return np.array([u.p_max_mw for u in self.data.storage])[None, :]
 
     def _apply_storage_band(
-        self, model: ClearingModel, band: tuple[FloatArray, FloatArray] | None
+        self,
+        model: ClearingModel,
+        band: tuple[FloatArray, FloatArray] | None,
+        hold: tuple[FloatArray, FloatArray, FloatArray] | None = None,
     ) -> None:
         st = model.storage
         if st.soc is None:
             return
         p_max = self._storage_p_max
+        units = self.data.storage
+        if hold is not None:
+            ch, dis, soc = hold
+            model.lp.set_cols(st.ch, ch, ch)
+            model.lp.set_cols(st.dis, dis, dis)
+            model.lp.set_cols(st.soc, soc, soc)
+            return
+        model.lp.set_cols(
+            st.soc,
+            np.array([u.soc_min_mwh for u in units])[None, :],
+            np.array([u.soc_max_mwh for u in units])[None, :],
+        )
         if band is None:
             model.lp.set_cols(st.ch, 0.0, p_max)
             model.lp.set_cols(st.dis, 0.0, p_max)
@@ -576,6 +614,13 @@ class ClearingEngine:
         t0 = time.perf_counter()
         d = model.solve()
         self._account(model, timer, t0, first_load)
+        if d is None and self.point.storage_hold is not None:
+            # a period that the held storage cannot meet: let it go again, within its band
+            self.point = replace(self.point, storage_hold=None)
+            self._apply_storage_band(model, self.point.storage_band)
+            t0 = time.perf_counter()
+            d = model.solve()
+            self._account(model, timer, t0, False)
         if d is not None:
             return d, (_shortfalls(self.view, d) if model.is_elastic else ()), model
         elastic = self._model(self.point, timer, elastic=True)
@@ -713,6 +758,7 @@ class ClearingEngine:
         allowed: FloatArray,
         near: set[tuple[int, int]],
         lineariser: Lineariser | None,
+        release: bool = False,
     ) -> OperatingPoint:
         """Re-linearise around the AC result: re-rate the modelled branches the AC check found
         overloaded or short of a binding limit, cut binding circles at the AC angle, add rows
@@ -743,6 +789,7 @@ class ClearingEngine:
             thermal_cuts=cuts,
             capability_keys=self.point.capability_keys,
             storage_band=self._next_band(model, d),
+            storage_hold=None if release else self._next_hold(model, d),
         )
 
     def _next_band(self, model: ClearingModel, d: Dispatch) -> tuple[FloatArray, FloatArray] | None:
@@ -753,6 +800,21 @@ class ClearingEngine:
         last = self.point.storage_band
         wide = np.broadcast_to(self._storage_p_max, d.charge_mw.shape) if last is None else last[1]
         return d.charge_mw - d.discharge_mw, BAND_SHRINK * wide
+
+    def _next_hold(
+        self, model: ClearingModel, d: Dispatch
+    ) -> tuple[FloatArray, FloatArray, FloatArray] | None:
+        """Hold the storage at this dispatch when it was solved within its first band (or
+        keep holding it where it is held). Held from the free first solve on instead, ten
+        1-MV-semiurb--2-sw days took 0.71 of the time again for 0.03-0.09 % less welfare
+        (against 0.005-0.02 %)."""
+        if model.storage.soc is None or not self.data.storage or d.soc_mwh is None:
+            return None
+        if self.point.storage_hold is not None:
+            return self.point.storage_hold
+        if self.point.storage_band is None:
+            return None
+        return d.charge_mw.copy(), d.discharge_mw.copy(), d.soc_mwh.copy()
 
     def _evaluate(
         self,

@@ -154,13 +154,22 @@ class HighsSolver:
     def __init__(self, lp: LinearProgram, threads: int = 2, decompose: bool = True) -> None:
         self.lp = lp
         self.threads = max(1, threads)
-        self.split = bool(decompose and lp.decomposable and lp.n_periods > 1)
+        self.split = self.splits(lp, decompose)
         self._parts: list[_Part] = []
         self._local = np.zeros(0, dtype=np.int64)
+        #: columns in no instance (split: fixed, of no period), read at their fixed value
+        self._outside = np.zeros(0, dtype=np.int64)
         #: each family's coefficients as loaded (family start → matrix)
         self._loaded: dict[int, sp.csr_matrix] = {}
         self.load_s = 0.0
         self._load()
+
+    @staticmethod
+    def splits(lp: LinearProgram, decompose: bool = True) -> bool:
+        """Whether ``lp`` is loaded as one instance per period (:attr:`LinearProgram.
+        separable`): the rows that link its periods, when their columns are all fixed, are
+        left out."""
+        return bool(decompose and lp.n_periods > 1 and lp.separable)
 
     @property
     def parts(self) -> int:
@@ -179,7 +188,7 @@ class HighsSolver:
             periods = list(range(lp.n_periods))
         else:
             groups, periods = [np.arange(n, dtype=np.int64)], [-1]
-        self._local = np.empty(n, dtype=np.int64)
+        self._local = np.full(n, -1, dtype=np.int64)
         for t, cols in zip(periods, groups, strict=True):
             self._local[cols] = np.arange(cols.size)
             part = _Part(t, _new_highs(), cols.astype(np.int64), coupled=t < 0 and lp.n_periods > 1)
@@ -190,6 +199,7 @@ class HighsSolver:
             if cols.size:
                 h.changeColsCost(cols.size, np.arange(cols.size, dtype=np.int32), part.cost)
             self._parts.append(part)
+        self._outside = np.flatnonzero(self._local < 0)
         for block in lp.blocks:
             self._add_block(block)
         self.load_s += time.perf_counter() - t0
@@ -299,6 +309,14 @@ class HighsSolver:
             part_of[part.rows[where] - lo] = k
             local_row[part.rows[where] - lo] = where
         parts = part_of[row]
+        inside = parts >= 0  # a row left out of a split program (it links fixed columns)
+        row, gcol, value, moved, parts = (
+            row[inside],
+            gcol[inside],
+            value[inside],
+            moved[inside],
+            parts[inside],
+        )
         touched = np.unique(parts).tolist()
         n_changed = np.bincount(parts, minlength=len(self._parts))
         n_moved = np.bincount(parts[moved], minlength=len(self._parts))
@@ -466,8 +484,11 @@ class HighsSolver:
         lp = self.lp
         primal = np.zeros(lp.n_cols)
         col_dual = np.zeros(lp.n_cols)
+        # rows left out of a split program (linking fixed columns) price nothing
         row_dual = np.zeros(lp.n_rows)
-        objective = lp.offset
+        out = self._outside
+        primal[out] = lp.col_lower[out]
+        objective = lp.offset + float(lp.cost[out] @ primal[out])
         for part in self._parts:
             sol = part.highs.getSolution()
             primal[part.cols] = sol.col_value

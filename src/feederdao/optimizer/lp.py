@@ -22,6 +22,9 @@ import scipy.sparse as sp
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 INF = float("inf")
+#: how far a row that links periods may miss its bounds at fixed values and still be left out
+#: of a program split by period (a solver's own feasibility tolerance is 1e-7)
+LINK_TOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,30 @@ class LinearProgram:
         if (self.col_period < 0).any():
             return False
         return all(not (b.period < 0).any() for b in self.blocks)
+
+    @property
+    def separable(self) -> bool:
+        """The program splits by period: it is :attr:`decomposable`, or what links its periods
+        is fixed (every column of a linking row, and every column of no period, has equal
+        bounds) and holds at those values, so that the linking rows can be left out. Optimised
+        storage held at a dispatch links its periods so: its state of charge is fixed with
+        its charge and discharge."""
+        if self.decomposable:
+            return True
+        fixed = self.col_lower == self.col_upper
+        if not fixed[self.col_period < 0].all():
+            return False
+        for b in self.blocks:
+            link = np.flatnonzero(b.period < 0)
+            if not link.size:
+                continue
+            m = b.matrix[link]
+            if not fixed[m.indices].all():
+                return False
+            act = m @ self.col_lower
+            if (act < b.lower[link] - LINK_TOL).any() or (act > b.upper[link] + LINK_TOL).any():
+                return False
+        return True
 
     def _find(self, rows: Rows) -> int:
         for k, b in enumerate(self.blocks):

@@ -159,6 +159,9 @@ class ClearingModel:
     solver: HighsSolver | None = field(default=None, repr=False)
     #: the basis the first solve starts from (another program's, matched by family)
     warm: Basis | None = field(default=None, repr=False)
+    #: the last basis of the program as one window, kept when it came to split by period
+    #: (its storage held): the next window (the next day's, a new book's) starts from it
+    window_basis: Basis | None = field(default=None, repr=False)
     #: c_p of each branch's loss plane [t, k] (radial; zero before the first AC point)
     loss_factor: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
     #: the AC-minus-linear error of |V|² the voltage limits are corrected by [t, bus] (radial)
@@ -177,7 +180,21 @@ class ClearingModel:
         return self.solver.load_s if self.solver is not None else 0.0
 
     def solve(self) -> Dispatch | None:
-        """Solve (loading the program on first use); ``None`` when infeasible."""
+        """Solve (loading the program on first use); ``None`` when infeasible.
+
+        A program that came to split by period (its storage held: what linked its periods is
+        fixed) or stopped splitting (let go again) is loaded anew, from the basis it had."""
+        if self.solver is not None and self.solver.split != HighsSolver.splits(self.lp):
+            last = self.solver.basis()
+            if self.solver.split:
+                # the periods' basis with the storage held: nearer the window's next optimum
+                # than the window's own last basis (1-MV-semiurb--2-sw, a July day's storage
+                # let go within its band: 12,619 iterations in 1.95 s against 7,089 in 4.6 s)
+                self.warm = last or self.window_basis or self.warm
+            else:
+                self.window_basis = last
+                self.warm = last or self.warm
+            self.solver = None
         if self.solver is None:
             self.solver = HighsSolver(self.lp, self.threads)
             if self.warm is not None and not self.solver.start_from(self.warm):

@@ -273,7 +273,10 @@ def test_storage_held_at_its_dispatch_is_solved_period_by_period() -> None:
     band = engine._next_band(model, d)
     assert engine._next_hold(model, d) is None  # the first re-linearisation: a band
     engine.point = replace(engine.point, storage_band=band)
-    hold = engine._next_hold(model, d)
+    # solved within its band: held when that solve was long, not when it was short
+    long = engine_module.HOLD_ITERATIONS * d.soc_mwh.size
+    assert engine._next_hold(model, replace(d, iterations=int(long))) is None
+    hold = engine._next_hold(model, replace(d, iterations=int(long) + 1))
     assert hold is not None
     engine._apply_storage_band(model, band, hold)
     held = model.solve()

@@ -135,6 +135,11 @@ _R = TypeVar("_R")
 #: for 0.004-0.036 % less welfare (the band holds the storage nearer the first solve's
 #: dispatch)
 BAND_SHRINK = 0.25
+#: simplex iterations per storage unit and period of a solve within a band beyond which the
+#: storage is held (1-MV-semiurb--2-sw, 114 units: 2,300-8,600 iterations after the first
+#: re-linearisation on fourteen days, which took 0.72 of the time held; 1-MV-urban--2-sw's
+#: bench day 268, its next re-solve 457, where holding and letting go cost 0.7 s more)
+HOLD_ITERATIONS = 0.05
 
 _gc_lock = threading.Lock()
 _gc_holders = 0  # clearings running now, in any thread
@@ -590,8 +595,11 @@ class ClearingEngine:
         there (cuts: the solver keeps its basis) and solve again; from the fourth round on,
         every period of a unit that left its polygon gets them, and from the seventh every unit's
         (so the eighth solve is inside every polygon)."""
+        iterations = 0
         for round_ in range(8):
             d, shortfalls, model = self._solve_once(model, timer)
+            iterations += d.iterations
+            d = replace(d, iterations=iterations)
             cap = model.storage.capability
             keys = cap.outside(d.charge_mw - d.discharge_mw, d.q_storage_mvar) if cap else set()
             if not keys or cap is None:
@@ -804,15 +812,16 @@ class ClearingEngine:
     def _next_hold(
         self, model: ClearingModel, d: Dispatch
     ) -> tuple[FloatArray, FloatArray, FloatArray] | None:
-        """Hold the storage at this dispatch when it was solved within its first band (or
-        keep holding it where it is held). Held from the free first solve on instead, ten
+        """Hold the storage at this dispatch when its solve within a band moved the window
+        (more than ``HOLD_ITERATIONS`` simplex iterations per unit and period), or keep
+        holding it where it is held. Held from the free first solve on instead, ten
         1-MV-semiurb--2-sw days took 0.71 of the time again for 0.03-0.09 % less welfare
         (against 0.005-0.02 %)."""
         if model.storage.soc is None or not self.data.storage or d.soc_mwh is None:
             return None
         if self.point.storage_hold is not None:
             return self.point.storage_hold
-        if self.point.storage_band is None:
+        if self.point.storage_band is None or d.iterations <= HOLD_ITERATIONS * d.soc_mwh.size:
             return None
         return d.charge_mw.copy(), d.discharge_mw.copy(), d.soc_mwh.copy()
 

@@ -96,6 +96,8 @@ class Solution:
     col_dual: FloatArray
     solve_s: float
     retried: tuple[str, ...] = ()
+    #: simplex iterations of the solve, over every instance
+    iterations: int = 0
 
     def value(self, cols: Cols) -> FloatArray:
         return cols.of(self.primal)
@@ -489,14 +491,17 @@ class HighsSolver:
         out = self._outside
         primal[out] = lp.col_lower[out]
         objective = lp.offset + float(lp.cost[out] @ primal[out])
+        iterations = 0
         for part in self._parts:
             sol = part.highs.getSolution()
             primal[part.cols] = sol.col_value
             col_dual[part.cols] = sol.col_dual
             if part.rows.size:
                 row_dual[part.rows] = sol.row_dual
-            objective += part.highs.getInfo().objective_function_value
-        return Solution(float(objective), primal, row_dual, col_dual, solve_s, retried)
+            info = part.highs.getInfo()
+            objective += info.objective_function_value
+            iterations += int(info.simplex_iteration_count)
+        return Solution(float(objective), primal, row_dual, col_dual, solve_s, retried, iterations)
 
 
 #: seconds per coefficient changed in place, per coefficient moved in an instance's matrix

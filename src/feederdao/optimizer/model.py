@@ -120,6 +120,8 @@ class Dispatch:
     lin: Linearisation | None  # the expansion the solve used (meshed)
     solve_s: float
     retried: tuple[str, ...] = ()
+    #: simplex iterations the dispatch took (every solve round of one step)
+    iterations: int = 0
     soc_mwh: FloatArray | None = None  # [t, unit] after each period (optimised storage)
 
     @property
@@ -276,6 +278,7 @@ class ClearingModel:
             lin=self.meshed.lin if self.meshed is not None else None,
             solve_s=sol.solve_s,
             retried=sol.retried,
+            iterations=sol.iterations,
             soc_mwh=sol.value(st.soc) if st.soc is not None else None,
         )
 

@@ -258,7 +258,9 @@ def test_a_program_linked_only_through_fixed_columns_splits_by_period() -> None:
     assert not lp.separable and not HighsSolver(lp, threads=1).split
 
 
-def test_storage_held_at_its_dispatch_is_solved_period_by_period() -> None:
+def test_storage_held_at_its_dispatch_is_solved_period_by_period(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Once its band has narrowed, optimised storage is held at its dispatch: nothing links
     the periods then and the window is solved as one small program per period, with the same
     optimum as the window (1-MV-semiurb--2-sw's July re-solves: 3.5-5.8 s as one 149k-row
@@ -273,8 +275,11 @@ def test_storage_held_at_its_dispatch_is_solved_period_by_period() -> None:
     band = engine._next_band(model, d)
     assert engine._next_hold(model, d) is None  # the first re-linearisation: a band
     engine.point = replace(engine.point, storage_band=band)
-    # solved within its band: held when that solve was long, not when it was short
+    # solved within its band: held when that solve was long, not when it was short, nor when
+    # the window is small (this one: re-solved whole for less than loading its periods costs)
     long = engine_module.HOLD_ITERATIONS * d.soc_mwh.size
+    assert engine._next_hold(model, replace(d, iterations=int(long) + 1)) is None
+    monkeypatch.setattr(engine_module, "LARGE_WINDOW_ROWS", model.lp.n_rows - 1)
     assert engine._next_hold(model, replace(d, iterations=int(long))) is None
     hold = engine._next_hold(model, replace(d, iterations=int(long) + 1))
     assert hold is not None

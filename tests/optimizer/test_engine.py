@@ -292,7 +292,7 @@ def test_storage_held_at_its_dispatch_is_solved_period_by_period(
     np.testing.assert_allclose(held.soc_mwh, d.soc_mwh, atol=1e-9)
     assert held.objective_eur == pytest.approx(d.objective_eur, rel=1e-7, abs=1e-6)
     # held, the storage is a price-taker: where its value set the price, others set it now
-    # (the loop's last solve lets it go for that: test_the_loop_lets_held_storage_go_...)
+    # (the loop's last solve lets it go for that: test_a_storage_day_of_an_mv_feeder_...)
     assert not np.allclose(held.balance_p, d.balance_p, atol=1e-3)
     window = engine.basis()
     assert window is not None and window is model.window_basis
@@ -546,6 +546,29 @@ def test_a_storage_day_of_an_mv_feeder_converges_in_a_few_iterations(
     assert check.stopped == "converged" and check.iterations <= 6, check
     assert check.feasible and not check.violations
     assert any(split) and not split[0] and not split[-1], split
+
+
+def test_a_loop_short_of_iterations_ends_on_a_window_not_on_held_storage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hold needs a held step and one more to let the storage go: with three iterations
+    allowed, the day's band solve is not followed by a hold, and whatever the loop stops on
+    is a solve of the whole window (held, the storage would be a price-taker in the result)."""
+    split: list[bool] = []
+    solve = ClearingModel.solve
+
+    def spied(self: ClearingModel) -> object:
+        out = solve(self)
+        assert self.solver is not None
+        if self.storage.soc is not None:
+            split.append(self.solver.split)
+        return out
+
+    monkeypatch.setattr(ClearingModel, "solve", spied)
+    options = ClearingOptions(max_iterations=3)
+    day = clear_day(open_network("1-MV-semiurb--2-sw"), datetime(2016, 1, 3), 2, options=options)
+    assert day.result.ac_check.iterations <= 3
+    assert split and not any(split), split
 
 
 def rural1_lp(day: int, warm: Basis | None = None) -> ClearingEngine:

@@ -305,7 +305,7 @@ class ClearingEngine:
         previous: float | None = None
         previous_merit: float | None = None
         merits: list[float] = []
-        added, stalled, released = False, 0, False
+        added, stalled, released, let_go = False, 0, False, False
         notes: list[str] = []
         status = "optimal"
         while True:
@@ -347,8 +347,8 @@ class ClearingEngine:
                 and not _pinned(dispatch, flow, opts.loss_tolerance_mw).any()
             )
             rated = not self._under_rated(model, dispatch, flow, allowed).any()
-            # held storage is a price-taker: the loop's last solve lets it go within its band,
-            # so that where it is the marginal unit its value sets the prices
+            # held storage is a price-taker: the loop lets it go within its band for its last
+            # solve, so that where a unit is marginal its value sets the prices
             held = self.point.storage_hold is not None
             ready = check.feasible and not near and marginal and rated
             if ready and not held:
@@ -359,19 +359,27 @@ class ClearingEngine:
             if iterations >= opts.max_iterations:
                 stopped = "iteration-limit"
                 break
-            release = held and ready
             # two steps in a row that only moved the linearisation and did not help will not
             # help next time (a step that added thermal rows changed the problem: no guide)
             # (a dispatch within every limit is never stalled: what is left — loss factors not
             # yet marginal, a line at its zero crossing — each step moves on)
-            stalled = 0 if progress or added or merit == 0.0 or release else stalled + 1
-            if stalled >= 2 or (stalled and merit == previous_merit) or (cycled and not added):
+            stalled = 0 if progress or added or merit == 0.0 else stalled + 1
+            stuck = stalled >= 2 or (stalled and merit == previous_merit) or (cycled and not added)
+            # a hold needs a step held and one more to let the storage go: where the loop would
+            # stop on a held solve (ready, stuck, or one step left) the storage is let go, and
+            # held no more in this run (else it would go round holding and letting go)
+            no_room = iterations + 2 > opts.max_iterations
+            release = held and (ready or stuck or no_room)
+            if stuck and not release:
                 stopped = "no-improvement"
                 break
+            if release:
+                stalled = 0
+            let_go = let_go or release
             added, released = bool(near), release
             with timer("ac"):
                 self.point = self._next_point(
-                    model, dispatch, flow, allowed, near, lineariser, release
+                    model, dispatch, flow, allowed, near, lineariser, let_go or no_room
                 )
             point = self.point
             model = self._model(self.point, timer)
@@ -622,8 +630,11 @@ class ClearingEngine:
         t0 = time.perf_counter()
         d = model.solve()
         self._account(model, timer, t0, first_load)
-        if d is None and self.point.storage_hold is not None:
-            # a period that the held storage cannot meet: let it go again, within its band
+        if self.point.storage_hold is not None and (
+            d is None or (model.is_elastic and d.elastic_used)
+        ):
+            # a period that the held storage cannot meet (or, elastic, meets only by shedding,
+            # curtailing or relaxing a limit): let it go again, within its band
             self.point = replace(self.point, storage_hold=None)
             self._apply_storage_band(model, self.point.storage_band)
             t0 = time.perf_counter()
@@ -766,7 +777,7 @@ class ClearingEngine:
         allowed: FloatArray,
         near: set[tuple[int, int]],
         lineariser: Lineariser | None,
-        release: bool = False,
+        unheld: bool = False,
     ) -> OperatingPoint:
         """Re-linearise around the AC result: re-rate the modelled branches the AC check found
         overloaded or short of a binding limit, cut binding circles at the AC angle, add rows
@@ -797,7 +808,7 @@ class ClearingEngine:
             thermal_cuts=cuts,
             capability_keys=self.point.capability_keys,
             storage_band=self._next_band(model, d),
-            storage_hold=None if release else self._next_hold(model, d),
+            storage_hold=None if unheld else self._next_hold(model, d),
         )
 
     def _next_band(self, model: ClearingModel, d: Dispatch) -> tuple[FloatArray, FloatArray] | None:
@@ -819,6 +830,8 @@ class ClearingEngine:
         (against 0.005-0.02 %)."""
         if model.storage.soc is None or not self.data.storage or d.soc_mwh is None:
             return None
+        if self.data.flex or self.extensions:
+            return None  # flexible energy (or an extension's rows) would link the periods still
         if self.point.storage_hold is not None:
             return self.point.storage_hold
         if self.point.storage_band is None or d.iterations <= HOLD_ITERATIONS * d.soc_mwh.size:

@@ -522,6 +522,23 @@ def test_the_storage_band_narrows_by_a_quarter_around_each_dispatch() -> None:
     assert (np.abs(moved) <= p_max[None, :] + 1e-7).all()
 
 
+def window_splits(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each solve of a storage-optimised window (not the storage-held start's
+    program) ran split by period, in order, from now on."""
+    split: list[bool] = []
+    solve = ClearingModel.solve
+
+    def spied(self: ClearingModel) -> object:
+        out = solve(self)
+        assert self.solver is not None
+        if self.storage.soc is not None:
+            split.append(self.solver.split)
+        return out
+
+    monkeypatch.setattr(ClearingModel, "solve", spied)
+    return split
+
+
 def test_a_storage_day_of_an_mv_feeder_converges_in_a_few_iterations(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -530,17 +547,7 @@ def test_a_storage_day_of_an_mv_feeder_converges_in_a_few_iterations(
     the last steps waiting on a line lifted by 0.2 W; it converges in at most six now. After
     its first band the storage is held (the window solved period by period), and the last
     solve lets it go within its band, as one window, for the prices."""
-    split: list[bool] = []
-    solve = ClearingModel.solve
-
-    def spied(self: ClearingModel) -> object:
-        out = solve(self)
-        assert self.solver is not None
-        if self.storage.soc is not None:  # the window (not the storage-held start's program)
-            split.append(self.solver.split)
-        return out
-
-    monkeypatch.setattr(ClearingModel, "solve", spied)
+    split = window_splits(monkeypatch)
     day = clear_day(open_network("1-MV-semiurb--2-sw"), datetime(2016, 1, 3), 2)
     check = day.result.ac_check
     assert check.stopped == "converged" and check.iterations <= 6, check
@@ -554,17 +561,7 @@ def test_a_loop_short_of_iterations_ends_on_a_window_not_on_held_storage(
     """A hold needs a held step and one more to let the storage go: with three iterations
     allowed, the day's band solve is not followed by a hold, and whatever the loop stops on
     is a solve of the whole window (held, the storage would be a price-taker in the result)."""
-    split: list[bool] = []
-    solve = ClearingModel.solve
-
-    def spied(self: ClearingModel) -> object:
-        out = solve(self)
-        assert self.solver is not None
-        if self.storage.soc is not None:
-            split.append(self.solver.split)
-        return out
-
-    monkeypatch.setattr(ClearingModel, "solve", spied)
+    split = window_splits(monkeypatch)
     options = ClearingOptions(max_iterations=3)
     day = clear_day(open_network("1-MV-semiurb--2-sw"), datetime(2016, 1, 3), 2, options=options)
     assert day.result.ac_check.iterations <= 3

@@ -574,14 +574,13 @@ class ClearingEngine:
         st = model.storage
         if st.soc is None:
             return
-        p_max = self._storage_p_max
-        units = self.data.storage
         if hold is not None:
             ch, dis, soc = hold
             model.lp.set_cols(st.ch, ch, ch)
             model.lp.set_cols(st.dis, dis, dis)
             model.lp.set_cols(st.soc, soc, soc)
             return
+        p_max, units = self._storage_p_max, self.data.storage
         model.lp.set_cols(
             st.soc,
             np.array([u.soc_min_mwh for u in units])[None, :],
